@@ -1,0 +1,6 @@
+package policy
+
+// scratch holds per-decision buffers that a reused Decision keeps.
+type scratch struct {
+	cands []int32
+}
