@@ -287,9 +287,11 @@ func splitToken(raw string) (*compactToken, error) {
 		return nil, failf(reasonMalformed, "not three parts")
 	}
 	h, rest, _ := strings.Cut(raw, ".")
-	p, s, _ := strings.Cut(rest, ".")
-	if h == "" || p == "" || s == "" {
-		return nil, failf(reasonMalformed, "empty part")
+	p, _, _ := strings.Cut(rest, ".")
+	// An empty payload or signature is left to fail later, once the
+	// algorithm has been judged.
+	if h == "" {
+		return nil, failf(reasonMalformed, "empty header")
 	}
 	hb, err := base64.RawURLEncoding.DecodeString(h)
 	if err != nil {
