@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -217,7 +218,11 @@ func NotFound(err error, what string) error {
 }
 
 // rebind turns '?' placeholders into $1, $2, ... for PostgreSQL, leaving
-// question marks inside quoted strings and identifiers alone.
+// question marks inside quoted strings and identifiers ('...', "..."), line
+// comments (-- ...) and block comments (/* ... */) alone. A doubled quote
+// inside a string needs no special case: it closes and reopens the string.
+// Not handled (do not use with '?' placeholders): dollar-quoted strings,
+// E'...' backslash escapes, nested block comments.
 func rebind(d Dialect, q string) string {
 	if d != Postgres || !strings.Contains(q, "?") {
 		return q
@@ -225,22 +230,40 @@ func rebind(d Dialect, q string) string {
 	var b strings.Builder
 	b.Grow(len(q) + 8)
 	n := 0
-	var quote byte
 	for i := 0; i < len(q); i++ {
 		c := q[i]
 		switch {
-		case quote != 0:
-			if c == quote {
-				quote = 0
-			}
 		case c == '\'' || c == '"':
-			quote = c
+			end := strings.IndexByte(q[i+1:], c)
+			if end < 0 {
+				b.WriteString(q[i:])
+				return b.String()
+			}
+			b.WriteString(q[i : i+end+2])
+			i += end + 1
+		case c == '-' && strings.HasPrefix(q[i:], "--"):
+			end := strings.IndexByte(q[i:], '\n')
+			if end < 0 {
+				b.WriteString(q[i:])
+				return b.String()
+			}
+			b.WriteString(q[i : i+end+1])
+			i += end
+		case c == '/' && strings.HasPrefix(q[i:], "/*"):
+			end := strings.Index(q[i+2:], "*/")
+			if end < 0 {
+				b.WriteString(q[i:])
+				return b.String()
+			}
+			b.WriteString(q[i : i+end+4])
+			i += end + 3
 		case c == '?':
 			n++
-			fmt.Fprintf(&b, "$%d", n)
-			continue
+			b.WriteByte('$')
+			b.WriteString(strconv.Itoa(n))
+		default:
+			b.WriteByte(c)
 		}
-		b.WriteByte(c)
 	}
 	return b.String()
 }

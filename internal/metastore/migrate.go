@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 )
 
 //go:embed migrations
@@ -57,17 +58,19 @@ func (s *Store) migrate(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if _, err := s.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
-		version INTEGER PRIMARY KEY,
-		name TEXT NOT NULL,
-		applied_at TEXT NOT NULL)`); err != nil {
-		return fmt.Errorf("metastore: create schema_migrations: %w", err)
-	}
 	return s.InTx(ctx, func(tx *Tx) error {
 		if s.dialect == Postgres {
 			if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(7261)`); err != nil {
 				return err
 			}
+		}
+		// Created under the lock: concurrent CREATE TABLE IF NOT EXISTS on
+		// PostgreSQL can fail with a unique violation in pg_type.
+		if _, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+			version INTEGER PRIMARY KEY,
+			name TEXT NOT NULL,
+			applied_at TEXT NOT NULL)`); err != nil {
+			return fmt.Errorf("metastore: create schema_migrations: %w", err)
 		}
 		applied := map[int]bool{}
 		rows, err := tx.Query(ctx, `SELECT version FROM schema_migrations`)
@@ -90,7 +93,7 @@ func (s *Store) migrate(ctx context.Context) error {
 			if _, err := tx.Exec(ctx, m.sql); err != nil {
 				return fmt.Errorf("metastore: migration %04d_%s: %w", m.version, m.name, err)
 			}
-			if _, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, CURRENT_TIMESTAMP)`, m.version, m.name); err != nil {
+			if _, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`, m.version, m.name, TimeValue(SQLite, time.Now())); err != nil {
 				return err
 			}
 		}

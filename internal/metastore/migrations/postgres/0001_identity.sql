@@ -1,5 +1,11 @@
+-- principals is the one namespace shared by users and service accounts: a
+-- name belongs to at most one of them.
+CREATE TABLE principals (
+    name TEXT PRIMARY KEY,
+    kind TEXT NOT NULL CHECK (kind IN ('user', 'service'))
+);
 CREATE TABLE users (
-    username      TEXT PRIMARY KEY,
+    username      TEXT PRIMARY KEY REFERENCES principals(name) ON DELETE CASCADE,
     email         TEXT NOT NULL DEFAULT '',
     display_name  TEXT NOT NULL DEFAULT '',
     roles         TEXT NOT NULL DEFAULT '[]',
@@ -14,7 +20,7 @@ CREATE TABLE groups (
     created_at  TIMESTAMPTZ NOT NULL
 );
 CREATE TABLE service_accounts (
-    name        TEXT PRIMARY KEY,
+    name        TEXT PRIMARY KEY REFERENCES principals(name) ON DELETE CASCADE,
     description TEXT NOT NULL DEFAULT '',
     owner       TEXT NOT NULL DEFAULT '',
     roles       TEXT NOT NULL DEFAULT '[]',
@@ -23,10 +29,10 @@ CREATE TABLE service_accounts (
     created_at  TIMESTAMPTZ NOT NULL,
     rotated_at  TIMESTAMPTZ NOT NULL
 );
--- member is a username or a service account name; names are unique across both.
+-- member is a username or a service account name.
 CREATE TABLE group_members (
     group_name TEXT NOT NULL REFERENCES groups(name) ON DELETE CASCADE,
-    member     TEXT NOT NULL,
+    member     TEXT NOT NULL REFERENCES principals(name) ON DELETE CASCADE,
     PRIMARY KEY (group_name, member)
 );
 CREATE INDEX group_members_member ON group_members(member);
