@@ -1,0 +1,43 @@
+# Steward's build. The two set-up commands of the README are `make demo` and
+# `make test`; each installs or starts what it needs.
+GO      ?= go
+BIN     := bin/steward
+VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X github.com/stewardhq/steward/internal/cli.Version=$(VERSION)
+DATA    ?= .data/demo
+
+.PHONY: all build demo test test-deps vet fuzz bench clean
+
+all: build
+
+build:
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/steward
+
+# Build and start Steward with its demo users on loopback. The demo password
+# is printed once at first start; set DEMO_PASSWORD to choose it.
+demo: build
+	./$(BIN) serve --demo --data-dir $(DATA) $(if $(DEMO_PASSWORD),--demo-password "$(DEMO_PASSWORD)")
+
+# Every test: unit, fuzz seeds, the PostgreSQL metastore suite against a
+# real server the tests start, and end-to-end tests of the real binary.
+test: test-deps
+	$(GO) vet ./...
+	$(GO) test -count=1 -timeout 30m ./...
+
+# What the tests need from Debian (PostgreSQL for the metastore suite).
+test-deps:
+	./scripts/test-deps.sh
+
+# Run each fuzz target for FUZZTIME (default 30s).
+FUZZTIME ?= 30s
+fuzz:
+	./scripts/fuzz.sh $(FUZZTIME)
+
+# Benchmarks recorded in docs/BENCHMARKS.md.
+bench:
+	$(GO) test -run '^$$' -bench . -benchtime 3s ./internal/audit/
+	$(GO) test -run '^$$' -bench . -benchtime 3s -cpu 1 ./internal/policy/...
+	$(GO) test -run '^$$' -bench . ./internal/identity/
+
+clean:
+	rm -rf bin
