@@ -30,6 +30,14 @@ type TokenVerifier interface {
 	Verify(ctx context.Context, rawToken string) (*steward.Principal, error)
 }
 
+// TokenVerifierFunc adapts a function to TokenVerifier.
+type TokenVerifierFunc func(ctx context.Context, rawToken string) (*steward.Principal, error)
+
+// Verify calls f.
+func (f TokenVerifierFunc) Verify(ctx context.Context, rawToken string) (*steward.Principal, error) {
+	return f(ctx, rawToken)
+}
+
 // Verifier verifies tokens of one issuer. It is safe for concurrent use.
 type Verifier struct {
 	cfg Config
