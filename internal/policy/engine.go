@@ -1,0 +1,680 @@
+package policy
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+	"strings"
+	"sync/atomic"
+
+	"github.com/stewardhq/steward"
+)
+
+// Options configure Compile.
+type Options struct {
+	// Version of the policy set (e.g. the metastore's policy revision),
+	// reported by (*Engine).Version and used by Atomic to refuse stale sets.
+	Version int64
+}
+
+// index picks candidate policies for a request: by resource (one trie per
+// resource kind, keyed by literal leading segments) and by tag (a map from
+// tag name, and a list per classification level).
+type index struct {
+	objects, datasets, tables trie
+	tags                      map[string][]int32
+	class                     [C4 + 1][]int32
+}
+
+func (ix *index) add(cp *cpolicy) {
+	if cp.tag {
+		for _, t := range cp.tags {
+			if t.minClass != Unclassified {
+				ix.class[t.minClass] = append(ix.class[t.minClass], cp.order)
+			} else {
+				if ix.tags == nil {
+					ix.tags = map[string][]int32{}
+				}
+				ix.tags[t.name] = append(ix.tags[t.name], cp.order)
+			}
+		}
+		return
+	}
+	var t *trie
+	switch cp.res.kind {
+	case ResourceObject:
+		t = &ix.objects
+	case ResourceDataset:
+		t = &ix.datasets
+	case ResourceTable:
+		t = &ix.tables
+	default:
+		return
+	}
+	for _, p := range cp.res.pats {
+		t.insert(p, cp.order)
+	}
+}
+
+func (ix *index) collect(req *Request, out []int32) []int32 {
+	r := &req.Resource
+	switch r.Kind {
+	case ResourceObject:
+		out = ix.objects.collect(r.Path, req.User, '/', out)
+	case ResourceDataset:
+		out = ix.datasets.collect(r.Name, req.User, '.', out)
+	case ResourceTable:
+		out = ix.tables.collect(r.Name, req.User, '.', out)
+	}
+	if ix.tags != nil {
+		for i := range req.Tags {
+			out = append(out, ix.tags[req.Tags[i].Name]...)
+		}
+	}
+	for c := C1; c <= req.Classification && c <= C4; c++ {
+		out = append(out, ix.class[c]...)
+	}
+	return out
+}
+
+// Engine is an immutable compiled policy set. It is safe for concurrent use.
+type Engine struct {
+	version int64
+	pols    []*cpolicy // in evaluation order
+	byID    map[string]*cpolicy
+	access  index
+	masking index
+	rows    index
+}
+
+// Compile validates policies and builds an Engine. Evaluation order is:
+// override before normal priority, tag-based before resource policies, then
+// the order of the policies slice (callers loading from storage should pass
+// a stable order, e.g. by ID). Policies must not be modified afterwards.
+// Errors are *steward.Error of kind EInvalid naming the policy and field;
+// on error nothing is built.
+func Compile(policies []*Policy, opts Options) (*Engine, error) {
+	e := &Engine{version: opts.Version, byID: make(map[string]*cpolicy, len(policies))}
+	for i, p := range policies {
+		if p == nil {
+			return nil, steward.Errorf(steward.EInvalid, "policy #%d: missing", i+1)
+		}
+		cp, fe := compilePolicy(p)
+		if fe != nil {
+			return nil, invalid("", p.ID, fe)
+		}
+		if _, dup := e.byID[p.ID]; dup {
+			return nil, invalid("", p.ID, ferr("id", "duplicate policy id"))
+		}
+		cp.order = int32(i)
+		e.byID[p.ID] = cp
+		e.pols = append(e.pols, cp)
+	}
+	slices.SortStableFunc(e.pols, func(a, b *cpolicy) int {
+		if c := cmp.Compare(b.level, a.level); c != 0 {
+			return c
+		}
+		if a.tag != b.tag {
+			if a.tag {
+				return -1
+			}
+			return 1
+		}
+		return cmp.Compare(a.order, b.order)
+	})
+	for i, cp := range e.pols {
+		cp.order = int32(i)
+		if !cp.p.Enabled {
+			continue // disabled policies are never candidates
+		}
+		switch cp.p.Kind {
+		case KindMasking:
+			e.masking.add(cp)
+		case KindRowFilter:
+			e.rows.add(cp)
+		default:
+			e.access.add(cp)
+		}
+	}
+	return e, nil
+}
+
+// invalid builds the EInvalid error for a policy: `file: policy "id": field: msg`.
+func invalid(file, id string, fe *fieldError) *steward.Error {
+	var b strings.Builder
+	if file != "" {
+		b.WriteString(file)
+		b.WriteString(": ")
+	}
+	if id != "" {
+		fmt.Fprintf(&b, "policy %q: ", id)
+	}
+	b.WriteString(fe.Error())
+	return &steward.Error{Kind: steward.EInvalid, Op: "policy.Compile", Message: b.String()}
+}
+
+// Version returns the version of the policy set given to Compile.
+func (e *Engine) Version() int64 { return e.version }
+
+// Len returns the number of policies.
+func (e *Engine) Len() int { return len(e.pols) }
+
+// Policy returns the policy with the given ID.
+func (e *Engine) Policy(id string) (*Policy, bool) {
+	cp, ok := e.byID[id]
+	if !ok {
+		return nil, false
+	}
+	return cp.p, true
+}
+
+// Reasons reported in Decision.Reason. They are constants so that deciding
+// allocates nothing.
+const (
+	ReasonDefaultDeny      = "no policy allows: denied by default"
+	ReasonAllow            = "allowed by an allow item of a resource policy"
+	ReasonDeny             = "denied by a deny item of a resource policy"
+	ReasonDenyAllElse      = "denied by deny_all_else of a resource policy"
+	ReasonTagAllow         = "allowed by an allow item of a tag policy"
+	ReasonTagDeny          = "denied by a deny item of a tag policy"
+	ReasonTagDenyAllElse   = "denied by deny_all_else of a tag policy"
+	ReasonAllowOverTagDeny = "allowed by a resource policy of higher priority than the tag policy that denies"
+	ReasonDenyOverTagAllow = "denied by a resource policy of equal or higher priority than the tag policy that allows"
+	ReasonNoEngine         = "no policies loaded: denied by default"
+)
+
+type outcome uint8
+
+const (
+	outNotApplicable outcome = iota // resource, tags, validity or enabled do not match
+	outNoItem                       // applies, but no item decides
+	outAllow
+	outDeny
+	outDenyAllElse
+)
+
+var outcomeNames = [...]string{"not applicable", "applies, no item matched", "allow", "deny", "deny (deny_all_else)"}
+
+// verdict is the result of one source (tag or resource policies).
+type verdict struct {
+	cp  *cpolicy
+	out outcome
+}
+
+func (v *verdict) allow() bool { return v.out == outAllow }
+
+// offer records a policy's outcome: the first priority level that decides
+// wins; within it, a deny beats an allow; among equals, the first policy in
+// evaluation order is kept.
+func (v *verdict) offer(cp *cpolicy, out outcome) {
+	if v.cp == nil {
+		v.cp, v.out = cp, out
+		return
+	}
+	if cp.level == v.cp.level && v.out == outAllow && out != outAllow {
+		v.cp, v.out = cp, out
+	}
+}
+
+// Decide decides req into d, which the caller provides and may reuse; with
+// a reused Decision deciding allocates nothing unless a CEL condition or a
+// row filter with macros is evaluated. A nil Engine denies everything.
+func (e *Engine) Decide(req *Request, d *Decision) {
+	d.Reset()
+	if e == nil {
+		d.Reason, d.Audit = ReasonNoEngine, true
+		return
+	}
+	e.decide(req, d, nil)
+}
+
+// tracer collects an explanation; nil on the hot path.
+type tracer struct {
+	steps      []Step
+	resolution string
+}
+
+func (e *Engine) decide(req *Request, d *Decision, tr *tracer) {
+	cands := e.access.collect(req, d.scratch.cands[:0])
+	slices.Sort(cands)
+	cands = slices.Compact(cands)
+	d.scratch.cands = cands
+
+	var tagV, resV verdict
+	bit := uint16(1) << req.Access
+	if req.Access == AccessNone || req.Access >= numAccess {
+		bit = 0
+	}
+	for _, ci := range cands {
+		cp := e.pols[ci]
+		if tr == nil && tagV.cp != nil && resV.cp != nil && cp.level < tagV.cp.level && cp.level < resV.cp.level {
+			break // both sources are determined at a higher priority
+		}
+		out, why := cp.evalAccess(req, bit, tr != nil)
+		if out != outNotApplicable && cp.p.Audit {
+			d.Audit = true
+		}
+		if out >= outAllow {
+			if cp.tag {
+				tagV.offer(cp, out)
+			} else {
+				resV.offer(cp, out)
+			}
+		}
+		if tr != nil {
+			tr.steps = append(tr.steps, step(cp, out, why))
+		}
+	}
+
+	// Combine tag and resource verdicts (Ranger's precedence).
+	var win *verdict
+	switch {
+	case tagV.cp != nil && !tagV.allow():
+		win = &tagV
+		d.Reason = ReasonTagDeny
+		if tagV.out == outDenyAllElse {
+			d.Reason = ReasonTagDenyAllElse
+		}
+		if resV.cp != nil && resV.allow() && resV.cp.level > tagV.cp.level {
+			win, d.Reason = &resV, ReasonAllowOverTagDeny
+		}
+	case tagV.cp != nil:
+		win, d.Reason = &tagV, ReasonTagAllow
+		if resV.cp != nil && !resV.allow() && resV.cp.level >= tagV.cp.level {
+			win, d.Reason = &resV, ReasonDenyOverTagAllow
+		}
+	case resV.cp != nil:
+		win = &resV
+		switch resV.out {
+		case outAllow:
+			d.Reason = ReasonAllow
+		case outDeny:
+			d.Reason = ReasonDeny
+		default:
+			d.Reason = ReasonDenyAllElse
+		}
+	default:
+		d.Reason, d.Audit = ReasonDefaultDeny, true
+	}
+	if win != nil {
+		d.Allowed = win.allow()
+		d.PolicyID, d.PolicyVersion = win.cp.p.ID, win.cp.p.Version
+	}
+	if tr != nil {
+		tr.resolution = resolution(&tagV, &resV, win)
+	}
+	if d.Allowed && req.Access == AccessSelect && req.Resource.Kind == ResourceTable {
+		e.applyMasks(req, d, tr)
+		e.applyRowFilters(req, d, tr)
+	}
+}
+
+// evalAccess evaluates one access policy. why is filled only when explain.
+func (cp *cpolicy) evalAccess(req *Request, bit uint16, explain bool) (outcome, string) {
+	if !cp.p.Enabled {
+		return outNotApplicable, ifx(explain, "disabled")
+	}
+	if ok, why := cp.applies(req, false, explain); !ok {
+		return outNotApplicable, why
+	}
+	di, dei, ai, aei := -1, -1, -1, -1
+	out := outNoItem
+	if di = matchItems(cp.deny, req, bit, true); di >= 0 {
+		if dei = matchItems(cp.denyEx, req, bit, false); dei < 0 {
+			out = outDeny
+		}
+	}
+	if out == outNoItem {
+		if ai = matchItems(cp.allow, req, bit, false); ai >= 0 {
+			if aei = matchItems(cp.allowEx, req, bit, true); aei < 0 {
+				out = outAllow
+			}
+		}
+		if out == outNoItem && cp.p.DenyAllElse {
+			out = outDenyAllElse
+		}
+	}
+	if !explain {
+		return out, ""
+	}
+	var why []string
+	if di >= 0 {
+		if dei >= 0 {
+			why = append(why, fmt.Sprintf("deny[%d] matches but deny_exceptions[%d] excepts it", di, dei))
+		} else {
+			why = append(why, fmt.Sprintf("deny[%d] matches", di))
+		}
+	}
+	if ai >= 0 {
+		if aei >= 0 {
+			why = append(why, fmt.Sprintf("allow[%d] matches but allow_exceptions[%d] excepts it", ai, aei))
+		} else {
+			why = append(why, fmt.Sprintf("allow[%d] matches", ai))
+		}
+	}
+	if out == outDenyAllElse {
+		why = append(why, "no allow item grants it, so deny_all_else denies")
+	}
+	if len(why) == 0 {
+		why = append(why, "no item matches the principal, access and conditions")
+	}
+	return out, strings.Join(why, "; ")
+}
+
+func ifx(explain bool, s string) string {
+	if explain {
+		return s
+	}
+	return ""
+}
+
+// applies reports whether the policy covers the request's resource, tags
+// and time.
+func (cp *cpolicy) applies(req *Request, ignoreColumn, explain bool) (bool, string) {
+	if !cp.res.match(req, ignoreColumn) {
+		return false, ifx(explain, "resource does not match")
+	}
+	if cp.tag && !cp.matchTags(req) {
+		return false, ifx(explain, "no effective tag matches")
+	}
+	if len(cp.validity) > 0 && !activeAny(cp.validity, req.Time) {
+		return false, ifx(explain, "outside its validity schedule")
+	}
+	return true, ""
+}
+
+func (r *cres) match(req *Request, ignoreColumn bool) bool {
+	if r.kind == 0 {
+		return true // tag-only policy
+	}
+	res := &req.Resource
+	if r.kind != res.Kind {
+		return false
+	}
+	s := res.Name
+	if r.kind == ResourceObject {
+		s = res.Path
+	}
+	ok := false
+	for _, p := range r.pats {
+		if p.match(s, req.User) {
+			ok = true
+			break
+		}
+	}
+	if !ok {
+		return false
+	}
+	for _, p := range r.excludes {
+		if p.match(s, req.User) {
+			return false
+		}
+	}
+	if r.kind == ResourceTable && !ignoreColumn && r.cols != nil {
+		if res.Column == "" {
+			return r.colStar
+		}
+		for _, p := range r.cols {
+			if p.match(res.Column, req.User) {
+				return true
+			}
+		}
+		return false
+	}
+	return true
+}
+
+func (cp *cpolicy) matchTags(req *Request) bool {
+	for i := range cp.tags {
+		tm := &cp.tags[i]
+		if tm.minClass != Unclassified {
+			if req.Classification >= tm.minClass && req.Classification <= C4 {
+				return true
+			}
+			continue
+		}
+		for j := range req.Tags {
+			t := &req.Tags[j]
+			if t.Name == tm.name && attrsMatch(tm.attrs, t.Attrs) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func attrsMatch(want, have map[string]string) bool {
+	for k, v := range want {
+		hv, ok := have[k]
+		if !ok || (v != "*" && hv != v) {
+			return false
+		}
+	}
+	return true
+}
+
+// matchItems returns the index of the first item granting bit to the
+// requester whose conditions hold, or -1.
+func matchItems(items []citem, req *Request, bit uint16, onError bool) int {
+	for i := range items {
+		it := &items[i]
+		if it.access&bit == 0 || !it.principals.match(req) {
+			continue
+		}
+		if !it.cond.empty() && !it.cond.holds(req, onError) {
+			continue
+		}
+		return i
+	}
+	return -1
+}
+
+func (p *principals) match(req *Request) bool {
+	if p.anyone {
+		return true
+	}
+	if len(p.users) > 0 && req.User != "" && has(p.users, req.User) {
+		return true
+	}
+	if len(p.groups) > 0 {
+		for _, g := range req.Groups {
+			if has(p.groups, g) {
+				return true
+			}
+		}
+	}
+	if len(p.roles) > 0 {
+		for _, r := range req.Roles {
+			if has(p.roles, r) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// has searches a sorted list.
+func has(sorted []string, s string) bool {
+	if len(sorted) <= 8 {
+		for _, x := range sorted {
+			if x == s {
+				return true
+			}
+		}
+		return false
+	}
+	_, ok := slices.BinarySearch(sorted, s)
+	return ok
+}
+
+// applyMasks sets the mask of the requested column: the first masking
+// policy in evaluation order (override first, tag-based first, then order)
+// that covers the column and has an item matching the requester decides;
+// within it the first matching item.
+func (e *Engine) applyMasks(req *Request, d *Decision, tr *tracer) {
+	if req.Resource.Column == "" {
+		return
+	}
+	cands := e.masking.collect(req, d.scratch.cands[:0])
+	slices.Sort(cands)
+	cands = slices.Compact(cands)
+	d.scratch.cands = cands
+	for _, ci := range cands {
+		cp := e.pols[ci]
+		ok, why := cp.applies(req, false, tr != nil)
+		mi := -1
+		if ok {
+			for i := range cp.masks {
+				m := &cp.masks[i]
+				if m.principals.match(req) && (m.cond.empty() || m.cond.holds(req, true)) {
+					mi = i
+					break
+				}
+			}
+			if mi < 0 {
+				why = ifx(tr != nil, "no mask item matches the principal and conditions")
+			}
+		}
+		if tr != nil {
+			s := Step{PolicyID: cp.p.ID, Version: cp.p.Version, Name: cp.p.Name, Kind: KindMasking, Source: source(cp), Priority: prio(cp), Outcome: "not applicable", Why: why}
+			if mi >= 0 {
+				s.Outcome, s.Why, s.Decisive = "mask "+string(cp.masks[mi].typ), fmt.Sprintf("masks[%d] matches; first matching masking policy wins", mi), true
+			}
+			tr.steps = append(tr.steps, s)
+		}
+		if mi >= 0 {
+			m := &cp.masks[mi]
+			if m.typ != MaskNone {
+				d.Masks = append(d.Masks, Mask{Column: req.Resource.Column, Type: m.typ, Expr: m.expr, PolicyID: cp.p.ID, PolicyVersion: cp.p.Version})
+			}
+			if cp.p.Audit {
+				d.Audit = true
+			}
+			return
+		}
+	}
+}
+
+// applyRowFilters sets the row filter of the table: the first row-filter
+// policy in evaluation order whose item matches the requester decides.
+func (e *Engine) applyRowFilters(req *Request, d *Decision, tr *tracer) {
+	cands := e.rows.collect(req, d.scratch.cands[:0])
+	slices.Sort(cands)
+	cands = slices.Compact(cands)
+	d.scratch.cands = cands
+	for _, ci := range cands {
+		cp := e.pols[ci]
+		ok, why := cp.applies(req, true, tr != nil)
+		ri := -1
+		if ok {
+			for i := range cp.rows {
+				r := &cp.rows[i]
+				if r.principals.match(req) && (r.cond.empty() || r.cond.holds(req, true)) {
+					ri = i
+					break
+				}
+			}
+			if ri < 0 {
+				why = ifx(tr != nil, "no row filter item matches the principal and conditions")
+			}
+		}
+		if tr != nil {
+			s := Step{PolicyID: cp.p.ID, Version: cp.p.Version, Name: cp.p.Name, Kind: KindRowFilter, Source: source(cp), Priority: prio(cp), Outcome: "not applicable", Why: why}
+			if ri >= 0 {
+				s.Outcome, s.Why, s.Decisive = "row filter", fmt.Sprintf("row_filters[%d] matches; first matching row-filter policy wins", ri), true
+			}
+			tr.steps = append(tr.steps, s)
+		}
+		if ri >= 0 {
+			r := &cp.rows[ri]
+			switch {
+			case r.filter == "":
+			case r.hasMacro:
+				d.RowFilters = append(d.RowFilters, expandFilter(r.filter, req))
+			default:
+				d.RowFilters = append(d.RowFilters, r.filter)
+			}
+			if cp.p.Audit {
+				d.Audit = true
+			}
+			return
+		}
+	}
+}
+
+// expandFilter replaces {USER}, {GROUPS} and {ROLES} with quoted SQL
+// literals.
+func expandFilter(f string, req *Request) string {
+	var b strings.Builder
+	for {
+		i := strings.IndexByte(f, '{')
+		if i < 0 {
+			b.WriteString(f)
+			return b.String()
+		}
+		b.WriteString(f[:i])
+		f = f[i:]
+		switch {
+		case strings.HasPrefix(f, macroUser):
+			writeSQLString(&b, req.User)
+			f = f[len(macroUser):]
+		case strings.HasPrefix(f, macroGroups):
+			writeSQLList(&b, req.Groups)
+			f = f[len(macroGroups):]
+		case strings.HasPrefix(f, macroRoles):
+			writeSQLList(&b, req.Roles)
+			f = f[len(macroRoles):]
+		default: // validated at compile time; keep the byte
+			b.WriteByte('{')
+			f = f[1:]
+		}
+	}
+}
+
+func writeSQLString(b *strings.Builder, s string) {
+	b.WriteByte('\'')
+	b.WriteString(strings.ReplaceAll(s, "'", "''"))
+	b.WriteByte('\'')
+}
+
+// writeSQLList renders ('a', 'b'); an empty list renders (NULL) so that
+// "x IN {GROUPS}" is valid SQL and matches nothing.
+func writeSQLList(b *strings.Builder, l []string) {
+	if len(l) == 0 {
+		b.WriteString("(NULL)")
+		return
+	}
+	b.WriteByte('(')
+	for i, s := range l {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		writeSQLString(b, s)
+	}
+	b.WriteByte(')')
+}
+
+// Atomic holds the current Engine for a process and swaps in newer ones, so
+// that replicas refresh by version without locking the decision path.
+// The zero value holds nil (which denies everything).
+type Atomic struct{ p atomic.Pointer[Engine] }
+
+// Load returns the current engine (nil before the first Store).
+func (a *Atomic) Load() *Engine { return a.p.Load() }
+
+// Store installs e if it is newer than the current engine (higher
+// Version), and reports whether it did.
+func (a *Atomic) Store(e *Engine) bool {
+	if e == nil {
+		return false
+	}
+	for {
+		cur := a.p.Load()
+		if cur != nil && cur.version >= e.version {
+			return false
+		}
+		if a.p.CompareAndSwap(cur, e) {
+			return true
+		}
+	}
+}
