@@ -280,12 +280,12 @@ func TestFailClosed(t *testing.T) {
 			}}
 		}},
 		{"write fails", func(fail func() bool) Options {
-			return Options{writeFn: func(f *os.File, b []byte) (int, error) {
+			return Options{writeFn: func(f *os.File, b []byte, off int64) (int, error) {
 				if fail() {
-					n, _ := f.Write(b[:len(b)/2]) // a partial write
+					n, _ := f.WriteAt(b[:len(b)/2], off) // a partial write
 					return n, injected
 				}
-				return f.Write(b)
+				return f.WriteAt(b, off)
 			}}
 		}},
 	}

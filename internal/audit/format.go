@@ -157,6 +157,11 @@ type header struct {
 // and that its hash matches its content. It does not decode the event.
 func parseHeader(line []byte, h hash.Hash) (header, *lineErr) {
 	var hd header
+	if bytes.IndexByte(line, 0) >= 0 {
+		// Never in a record (JSON has no raw NUL): zeros written ahead, or
+		// a write torn by a crash.
+		return hd, malformed("contains NUL bytes")
+	}
 	rest, ok := bytes.CutPrefix(line, linePrefix)
 	if !ok {
 		return hd, malformed("does not start with {\"seq\":")

@@ -102,13 +102,21 @@ func querySegment(path string, newest bool, f Filter, n *int, fn func(Record) er
 		if err != nil {
 			return false, steward.WrapError(steward.EInternal, op, err, "cannot read the audit trail")
 		}
-		if !terminated && newest {
+		if !terminated && !tooLong && isZeros(line) {
+			return false, nil // zeros written ahead of the records
+		}
+		var rec Record
+		var lerr *lineErr
+		if tooLong || !terminated {
+			lerr = malformed("incomplete line")
+		} else {
+			rec, lerr = decodeLine(line)
+		}
+		if lerr != nil && newest {
+			// Most likely a write torn by a crash (Verify tells); nothing
+			// after it was acknowledged.
 			return false, nil
 		}
-		if tooLong || !terminated {
-			return false, steward.Errorf(steward.EInternal, "%s line %d is not an audit record", filepath.Base(path), lr.n)
-		}
-		rec, lerr := decodeLine(line)
 		if lerr != nil {
 			return false, steward.WrapError(steward.EInternal, op, lerr,
 				fmt.Sprintf("%s line %d is not an audit record", filepath.Base(path), lr.n))

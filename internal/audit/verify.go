@@ -156,27 +156,38 @@ func (v *verifier) walkSegment(si int, seg segment) (bool, error) {
 		}
 		exp := rep.LastSeq + 1
 		at := fmt.Sprintf("%s line %d", seg.name, lr.n)
-		if !terminated && newest {
-			rep.TornTailBytes = int64(len(line))
-			if tooLong {
-				rep.TornTailBytes = lr.next - lr.off
-			}
-			return true, nil
+		if !terminated && !tooLong && isZeros(line) {
+			return false, nil // zeros written ahead of the records
 		}
 		problem := func(k ProblemKind, seq uint64, format string, args ...any) (bool, error) {
 			rep.Problem = &Problem{Kind: k, Segment: seg.name, Line: lr.n, Seq: seq, Message: fmt.Sprintf(format, args...)}
 			return true, nil
 		}
-		if tooLong {
-			return problem(Malformed, 0, "%s is malformed: longer than %d bytes", at, maxLineBytes)
+		var hd header
+		var lerr *lineErr
+		switch {
+		case tooLong:
+			lerr = malformed("longer than %d bytes", maxLineBytes)
+		case !terminated:
+			lerr = malformed("it has no newline but is not the end of the trail")
+		default:
+			_, hd, lerr = parseLine(line, v.h)
 		}
-		if !terminated {
-			return problem(Malformed, 0, "%s is malformed: it has no newline but is not the end of the trail", at)
+		if lerr != nil && lerr.edited {
+			return problem(Edited, hd.seq, "record %d in %s was edited: %s", hd.seq, at, lerr.msg)
 		}
-		_, hd, lerr := parseLine(line, v.h)
 		if lerr != nil {
-			if lerr.edited {
-				return problem(Edited, hd.seq, "record %d in %s was edited: %s", hd.seq, at, lerr.msg)
+			// At the end of the newest segment, bytes that hold no record
+			// at all are a write torn by a crash, never acknowledged.
+			if newest {
+				torn, err := v.tornTail(f, lr)
+				if err != nil {
+					return false, err
+				}
+				if torn {
+					rep.TornTailBytes, err = nonZeroSpan(f, lr.off)
+					return true, err
+				}
 			}
 			return problem(Malformed, hd.seq, "%s is malformed: %s", at, lerr.msg)
 		}
@@ -213,6 +224,35 @@ func (v *verifier) walkSegment(si int, seg segment) (bool, error) {
 			v.cpHash, v.cpSeg, v.cpLine = hd.hash, seg.name, lr.n
 		}
 	}
+}
+
+// tornTail reports whether no line after the current one in lr is laid out
+// as a record.
+func (v *verifier) tornTail(f *os.File, lr *lineReader) (bool, error) {
+	for {
+		line, terminated, tooLong, err := lr.line()
+		if err == io.EOF {
+			return true, nil
+		}
+		if err != nil {
+			return false, err
+		}
+		if !terminated || tooLong {
+			continue
+		}
+		if _, lerr := parseHeader(line, v.h); lerr == nil || lerr.edited {
+			return false, nil
+		}
+	}
+}
+
+func isZeros(b []byte) bool {
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // classifyJump explains a record whose seq is ahead of the expected one by
