@@ -21,11 +21,12 @@ import (
 
 func TestVerifyKeycloakShapedTokens(t *testing.T) {
 	k := testKeys()
-	f := newFakeIssuer(t, k.rsaA, k.es256, k.es384, k.ed)
+	ps := testKey{k.rsaB.priv, jose.PS256, "ps-256"}
+	f := newFakeIssuer(t, k.rsaA, k.es256, k.es384, k.ed, ps)
 	v := newTestVerifier(t, f.config())
 	now := time.Now()
 
-	for _, key := range []testKey{k.rsaA, k.es256, k.es384, k.ed} {
+	for _, key := range []testKey{k.rsaA, k.es256, k.es384, k.ed, ps} {
 		t.Run(string(key.alg), func(t *testing.T) {
 			tok := mint(t, key, keycloakClaims(f.issuer, now))
 			p, err := v.Verify(context.Background(), tok)
