@@ -1,6 +1,9 @@
 package policy
 
 import (
+	"errors"
+
+	"github.com/stewardhq/steward"
 	"net/netip"
 	"strings"
 	"testing"
@@ -438,3 +441,5 @@ func TestCompileErrors(t *testing.T) {
 		})
 	}
 }
+
+func asError(err error, target **steward.Error) bool { return errors.As(err, target) }
