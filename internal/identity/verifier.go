@@ -388,3 +388,8 @@ func keyFits(k *jose.JSONWebKey, alg jose.SignatureAlgorithm) bool {
 	}
 	return false
 }
+
+// NewStaticVerifier is NewVerifierWithKeys with a fixed key set.
+func NewStaticVerifier(cfg Config, keys jose.JSONWebKeySet, log *slog.Logger) (*Verifier, error) {
+	return NewVerifierWithKeys(cfg, StaticKeys(keys), log)
+}
