@@ -378,6 +378,9 @@ func (c *conv) tableResources(p *policy.Policy, res map[string]*rangerResource) 
 			segs := make([]string, len(ls))
 			for j := range segs {
 				segs[j] = "*"
+				if !ls[j].excl && len(ls[j].values) == 1 {
+					segs[j] = ls[j].values[0]
+				}
 			}
 			segs[i] = v
 			x := strings.Join(segs, ".")
