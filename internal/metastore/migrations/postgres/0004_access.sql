@@ -1,0 +1,34 @@
+-- Access requests and resource owners (internal/policystore).
+-- resource is a pattern (s3://bucket/**, dataset:ns.*, table:ns.s.t);
+-- users and groups are JSON arrays of who owns it and approves requests.
+CREATE TABLE resource_owners (
+    resource    TEXT PRIMARY KEY,
+    users       TEXT NOT NULL DEFAULT '[]',
+    groups      TEXT NOT NULL DEFAULT '[]',
+    updated_at  TIMESTAMPTZ NOT NULL,
+    updated_by  TEXT NOT NULL
+);
+-- One request for time-bound access. accesses is a JSON array of access
+-- names. On approval the grant is the policy policy_id, valid from
+-- grant_start to grant_end.
+CREATE TABLE access_requests (
+    id               TEXT PRIMARY KEY,
+    requester        TEXT NOT NULL,
+    resource         TEXT NOT NULL,
+    accesses         TEXT NOT NULL,
+    duration_seconds BIGINT NOT NULL,
+    justification    TEXT NOT NULL,
+    status           TEXT NOT NULL CHECK (status IN ('pending', 'approved', 'denied', 'revoked')),
+    created_at       TIMESTAMPTZ NOT NULL,
+    decided_by       TEXT NOT NULL DEFAULT '',
+    decided_at       TIMESTAMPTZ,
+    comment          TEXT NOT NULL DEFAULT '',
+    grant_start      TIMESTAMPTZ,
+    grant_end        TIMESTAMPTZ,
+    policy_id        TEXT NOT NULL DEFAULT '',
+    revoked_by       TEXT NOT NULL DEFAULT '',
+    revoked_at       TIMESTAMPTZ,
+    revoke_comment   TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX access_requests_requester ON access_requests(requester, created_at);
+CREATE INDEX access_requests_status ON access_requests(status, created_at);
