@@ -1,0 +1,305 @@
+// Package server wires Steward's components into one process: the
+// metastore, the audit trail, the built-in OpenID provider, the token
+// verifier, the REST API and the HTTP server with health, readiness and
+// metrics endpoints. cmd/steward and the end-to-end tests use the same
+// wiring.
+//
+// Start order: data dir, metastore (migrated), audit trail, identity
+// provider, verifier, API, listeners. Stop order (on context cancel, e.g.
+// SIGTERM): stop accepting and drain in-flight HTTP requests within the
+// grace period, stop background workers, close the audit trail (flushing
+// and checkpointing it), close the metastore.
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/stewardhq/steward"
+	"github.com/stewardhq/steward/internal/api"
+	"github.com/stewardhq/steward/internal/audit"
+	"github.com/stewardhq/steward/internal/config"
+	"github.com/stewardhq/steward/internal/identity"
+	"github.com/stewardhq/steward/internal/idp"
+	"github.com/stewardhq/steward/internal/metastore"
+)
+
+// Server is a running Steward.
+type Server struct {
+	cfg      config.Config
+	log      *slog.Logger
+	reg      *prometheus.Registry
+	store    *metastore.Store
+	audit    *audit.Log
+	idp      *idp.Provider
+	verifier identity.TokenVerifier
+	readyV   interface{ Ready(context.Context) error }
+	api      *api.API
+	httpLn   net.Listener
+	httpSrv  *http.Server
+	url      string
+	issuer   string
+
+	closeOnce sync.Once
+	closers   []func() error
+}
+
+// Options are what New needs beside the configuration.
+type Options struct {
+	Logger  *slog.Logger
+	Version string
+	// Stdout receives the one-time demo password notice (never the logs).
+	Stdout io.Writer
+	// Listener, if set, is used instead of listening on cfg.HTTPAddr (tests).
+	Listener net.Listener
+}
+
+// New opens every component and binds the listeners. Any error names the
+// setting or component at fault; on error everything opened is closed.
+func New(ctx context.Context, cfg config.Config, opts Options) (_ *Server, err error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Stdout == nil {
+		opts.Stdout = io.Discard
+	}
+	s := &Server{cfg: cfg, log: opts.Logger, reg: prometheus.NewRegistry()}
+	defer func() {
+		if err != nil {
+			s.Close()
+		}
+	}()
+	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	if err := cfg.CheckDataDir(); err != nil {
+		return nil, err
+	}
+	// Bind the HTTP port first: the URL it yields is the issuer's base.
+	ln := opts.Listener
+	if ln == nil {
+		ln, err = net.Listen("tcp", cfg.HTTPAddr)
+		if err != nil {
+			return nil, &config.SettingError{Key: "http_addr", Msg: fmt.Sprintf("cannot listen on %s: %v", cfg.HTTPAddr, unwrapOp(err))}
+		}
+	}
+	s.httpLn = ln
+	s.closers = append(s.closers, func() error { ln.Close(); return nil })
+	s.url = cfg.ExternalURL()
+	if cfg.PublicURL == "" {
+		s.url = "http://" + ln.Addr().String()
+	}
+
+	s.store, err = metastore.Open(ctx, cfg.Metastore, cfg.DataDir)
+	if err != nil {
+		return nil, &config.SettingError{Key: "metastore", Msg: err.Error()}
+	}
+	s.closers = append(s.closers, s.store.Close)
+
+	s.audit, err = audit.Open(cfg.AuditDir(), audit.Options{SegmentMaxBytes: cfg.Audit.SegmentMaxBytes}, s.log.With("component", "audit"))
+	if err != nil {
+		return nil, &config.SettingError{Key: "audit.dir", Msg: err.Error()}
+	}
+	s.closers = append(s.closers, s.audit.Close)
+
+	idm, err := identity.NewMetrics(s.reg)
+	if err != nil {
+		return nil, err
+	}
+	var verifiers []*identity.Verifier
+	if cfg.OIDC.Builtin {
+		kek, err := keyEncryptionKey(cfg.DataDir)
+		if err != nil {
+			return nil, &config.SettingError{Key: "data_dir", Msg: err.Error()}
+		}
+		s.issuer = s.url + "/oidc"
+		s.idp, err = idp.New(ctx, idp.Config{
+			Issuer:             s.issuer,
+			AllowPasswordGrant: cfg.OIDC.PasswordGrant,
+			AccessTokenTTL:     cfg.OIDC.AccessTokenTTL,
+			RefreshTokenTTL:    cfg.OIDC.RefreshTokenTTL,
+			KeyRotation:        cfg.OIDC.KeyRotation,
+			PortalRedirectURIs: []string{s.url + "/portal/callback"},
+			KeyEncryptionKey:   kek,
+			Insecure:           true,
+		}, s.store, s.store, s.audit, s.log.With("component", "idp"))
+		if err != nil {
+			return nil, fmt.Errorf("built-in OpenID provider: %w", err)
+		}
+		v, err := identity.NewVerifierWithKeys(identity.Config{
+			Issuer:    s.issuer,
+			Audiences: []string{"steward"},
+			Metrics:   idm,
+		}, identity.KeySourceFunc(s.idp.Keys), s.log.With("component", "identity"))
+		if err != nil {
+			return nil, err
+		}
+		verifiers = append(verifiers, v)
+	} else {
+		s.issuer = cfg.OIDC.Issuer
+	}
+	if cfg.OIDC.Issuer != "" {
+		v, err := identity.NewVerifier(ctx, identity.Config{
+			Issuer:            cfg.OIDC.Issuer,
+			Audiences:         cfg.OIDC.Audiences,
+			AuthorizedParties: cfg.OIDC.AuthorizedParties,
+			UsernameClaim:     cfg.OIDC.UsernameClaim,
+			GroupsClaim:       cfg.OIDC.GroupsClaim,
+			RolesClaim:        cfg.OIDC.RolesClaim,
+			Metrics:           idm,
+		}, s.log.With("component", "identity"))
+		if err != nil {
+			return nil, &config.SettingError{Key: "oidc.issuer", Msg: err.Error()}
+		}
+		verifiers = append(verifiers, v)
+	}
+	multi, err := identity.NewMulti(idm, verifiers...)
+	if err != nil {
+		return nil, err
+	}
+	s.verifier, s.readyV = multi, multi
+
+	if cfg.Demo {
+		if err := s.seedDemo(ctx, opts.Stdout); err != nil {
+			return nil, fmt.Errorf("demo: %w", err)
+		}
+	}
+
+	cliClient := cfg.OIDC.CLIClientID
+	if cfg.OIDC.Builtin {
+		cliClient = "steward-cli"
+	}
+	s.api = api.New(api.Deps{
+		Identities: s.store,
+		Auditor:    s.audit,
+		Audit:      auditReader{dir: cfg.AuditDir()},
+		Hasher:     hasher{},
+		Token:      api.TokenInfo{Issuer: s.issuer, CLIClientID: cliClient, PortalClientID: "steward-portal", Builtin: cfg.OIDC.Builtin},
+		AdminGroup: cfg.AdminGroup,
+		Version:    opts.Version,
+		Logger:     s.log.With("component", "api"),
+	})
+	s.httpSrv = &http.Server{
+		Handler:           s.routes(),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	return s, nil
+}
+
+// URL is the base URL of the HTTP server.
+func (s *Server) URL() string { return s.url }
+
+// Issuer is the OpenID issuer users log in with.
+func (s *Server) Issuer() string { return s.issuer }
+
+// Store gives tests access to the metastore.
+func (s *Server) Store() *metastore.Store { return s.store }
+
+// Run serves until ctx is cancelled, then shuts down gracefully: in-flight
+// requests get cfg.ShutdownGrace to finish. It returns nil after a clean
+// shutdown.
+func (s *Server) Run(ctx context.Context) error {
+	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
+	var wg sync.WaitGroup
+	if s.idp != nil {
+		wg.Add(1)
+		go func() { defer wg.Done(); s.idp.Run(bg) }()
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- s.httpSrv.Serve(s.httpLn) }()
+	s.log.Info("steward started", "http", s.url, "issuer", s.issuer, "data_dir", s.cfg.DataDir, "metastore", string(s.store.Dialect()))
+
+	var serveErr error
+	select {
+	case <-ctx.Done():
+		s.log.Info("shutting down", "grace", s.cfg.ShutdownGrace)
+	case serveErr = <-errc:
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownGrace)
+	defer cancel()
+	if err := s.httpSrv.Shutdown(sctx); err != nil {
+		s.log.Warn("shutdown grace period ended with requests in flight", "err", err)
+		s.httpSrv.Close()
+	}
+	stopBG()
+	wg.Wait()
+	cerr := s.Close()
+	if serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) {
+		return serveErr
+	}
+	s.log.Info("stopped")
+	return cerr
+}
+
+// Close releases everything in reverse order of opening.
+func (s *Server) Close() error {
+	var errs []error
+	s.closeOnce.Do(func() {
+		for i := len(s.closers) - 1; i >= 0; i-- {
+			if err := s.closers[i](); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	})
+	return errors.Join(errs...)
+}
+
+func unwrapOp(err error) error {
+	var oe *net.OpError
+	if errors.As(err, &oe) && oe.Err != nil {
+		return oe.Err
+	}
+	return err
+}
+
+// keyEncryptionKey loads (or creates) the 32-byte key that encrypts the
+// built-in provider's signing keys at rest. Replicas sharing a PostgreSQL
+// metastore must share this file.
+func keyEncryptionKey(dataDir string) ([]byte, error) {
+	p := filepath.Join(dataDir, "keys", "kek")
+	b, err := os.ReadFile(p)
+	if err == nil {
+		if len(b) != 32 {
+			return nil, fmt.Errorf("%s: want 32 bytes, found %d", p, len(b))
+		}
+		return b, nil
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+		return nil, err
+	}
+	b = make([]byte, 32)
+	rand.Read(b)
+	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return nil, err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return b, f.Close()
+}
+
+var _ = steward.KindUser
