@@ -34,7 +34,7 @@ type createUserInput struct {
 
 type updateUserInput struct {
 	Username string `path:"username" maxLength:"64"`
-	Body struct {
+	Body     struct {
 		Email       *string  `json:"email,omitempty" maxLength:"256"`
 		DisplayName *string  `json:"display_name,omitempty" maxLength:"256"`
 		Roles       []string `json:"roles,omitempty" maxItems:"64"`
@@ -44,7 +44,7 @@ type updateUserInput struct {
 
 type passwordInput struct {
 	Username string `path:"username" maxLength:"64"`
-	Body struct {
+	Body     struct {
 		Password string `json:"password" minLength:"12" maxLength:"1024" writeOnly:"true"`
 	}
 }
