@@ -191,10 +191,13 @@ func start() (*server, error) {
 	return nil, lastErr
 }
 
+// installRoot is where Debian and Ubuntu install PostgreSQL versions.
+var installRoot = "/usr/lib/postgresql"
+
 // findBin returns the bin directory of the newest PostgreSQL installed
 // under /usr/lib/postgresql.
 func findBin() (string, error) {
-	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
+	dirs, _ := filepath.Glob(filepath.Join(installRoot, "*", "bin"))
 	var ok []string
 	for _, d := range dirs {
 		if isExec(filepath.Join(d, "initdb")) && isExec(filepath.Join(d, "postgres")) {
@@ -202,8 +205,8 @@ func findBin() (string, error) {
 		}
 	}
 	if len(ok) == 0 {
-		return "", fmt.Errorf("PostgreSQL server binaries (initdb, postgres) not found under /usr/lib/postgresql/*/bin: " +
-			"run `make test`, which installs postgresql, or set " + EnvDSN + " to a postgres:// URL")
+		return "", fmt.Errorf("PostgreSQL server binaries (initdb, postgres) not found under %s/*/bin: "+
+			"run `make test`, which installs postgresql, or set %s to a postgres:// URL", installRoot, EnvDSN)
 	}
 	sort.Slice(ok, func(i, j int) bool { return version(ok[i]) < version(ok[j]) })
 	return ok[len(ok)-1], nil

@@ -1,0 +1,44 @@
+package pgtest
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestFindBin(t *testing.T) {
+	root := t.TempDir()
+	old := installRoot
+	installRoot = root
+	t.Cleanup(func() { installRoot = old })
+
+	if _, err := findBin(); err == nil || !strings.Contains(err.Error(), "make test") {
+		t.Fatalf("no PostgreSQL installed: err = %v, want advice to run make test", err)
+	}
+	install := func(version string, files ...string) string {
+		bin := filepath.Join(root, version, "bin")
+		if err := os.MkdirAll(bin, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range files {
+			if err := os.WriteFile(filepath.Join(bin, f), []byte("#!/bin/sh\n"), 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return bin
+	}
+	install("9.6", "initdb", "postgres")
+	want := install("15", "initdb", "postgres")
+	install("17", "psql") // client only: not a server
+	got, err := findBin()
+	if err != nil || got != want {
+		t.Fatalf("findBin() = %q, %v; want %q (newest with a server)", got, err, want)
+	}
+}
+
+func TestQuoteIdent(t *testing.T) {
+	if got := quoteIdent(`a"b`); got != `"a""b"` {
+		t.Fatalf("quoteIdent = %s", got)
+	}
+}
