@@ -83,7 +83,10 @@ func TestImportMapping(t *testing.T) {
 		issue string // substring of the single expected issue ("" none)
 	}{
 		{name: "hdfs root recursive", json: `[{"id":1,"service":"h","serviceType":"hdfs","resources":{"path":{"values":["/"],"isRecursive":true}},"policyItems":[{"accesses":[{"type":"read","isAllowed":true}],"users":["a"]}]}]`,
-			check: func(t *testing.T, p *policy.Policy) { eq(t, p.Resources.Paths, "s3://*"); eqb(t, p.Resources.Recursive, true) }},
+			check: func(t *testing.T, p *policy.Policy) {
+				eq(t, p.Resources.Paths, "s3://*")
+				eqb(t, p.Resources.Recursive, true)
+			}},
 		{name: "hdfs path bucket", json: `[{"id":1,"service":"h","serviceType":"hdfs","resources":{"path":{"values":["/data/x*"]}},"policyItems":[{"accesses":[{"type":"read"}],"users":["a"]}]}]`,
 			opts:  Options{PathBucket: "lake"},
 			check: func(t *testing.T, p *policy.Policy) { eq(t, p.Resources.Paths, "s3://lake/data/x*/**") }},
