@@ -101,7 +101,9 @@ func (p *Provider) serviceClient(sa *steward.ServiceAccount) *client {
 
 const grantTypePassword oidc.GrantType = "password"
 
-var errUnknownClient = steward.Errorf(steward.EUnauthenticated, "unknown client")
+// errUnknownClient is an OAuth error so that op answers invalid_client
+// (401) rather than server_error.
+var errUnknownClient = oidc.ErrInvalidClient().WithDescription("unknown client")
 
 // client returns the client with id: a built-in client or an enabled
 // service account.
@@ -112,6 +114,9 @@ func (p *Provider) client(ctx context.Context, id string) (*client, error) {
 	case PortalClientID:
 		return p.portalClient(), nil
 	case "":
+		return nil, errUnknownClient
+	}
+	if !validClientID(id) {
 		return nil, errUnknownClient
 	}
 	sa, err := p.ids.GetServiceAccount(ctx, id)
@@ -168,4 +173,17 @@ func (p *Provider) checkServiceSecret(ctx context.Context, id, secret string) (*
 		return fail("disabled")
 	}
 	return sa, nil
+}
+
+// validClientID bounds what is looked up as a service account name.
+func validClientID(id string) bool {
+	if len(id) > 128 {
+		return false
+	}
+	for _, r := range id {
+		if r < 0x21 || r > 0x7e {
+			return false
+		}
+	}
+	return true
 }

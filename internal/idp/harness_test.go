@@ -82,7 +82,7 @@ const (
 )
 
 type env struct {
-	t      *testing.T
+	t      testing.TB
 	ctx    context.Context
 	store  *metastore.Store
 	p      *Provider
@@ -97,12 +97,12 @@ var testKEK = []byte("0123456789abcdef0123456789abcdef")
 // newEnv starts a provider over a fresh SQLite metastore with users alice
 // (enabled, group analysts, role admin) and bob (disabled), and service
 // accounts etl (enabled) and old-etl (disabled).
-func newEnv(t *testing.T, mods ...func(*Config)) *env {
+func newEnv(t testing.TB, mods ...func(*Config)) *env {
 	t.Helper()
 	return newEnvDSN(t, "sqlite:"+filepath.Join(t.TempDir(), "steward.db"), true, mods...)
 }
 
-func newEnvDSN(t *testing.T, dsn string, seed bool, mods ...func(*Config)) *env {
+func newEnvDSN(t testing.TB, dsn string, seed bool, mods ...func(*Config)) *env {
 	t.Helper()
 	ctx := context.Background()
 	store, err := metastore.Open(ctx, dsn, "")
@@ -210,7 +210,7 @@ var (
 	areqRE = regexp.MustCompile(`name="authRequestID" value="([^"]+)"`)
 )
 
-func body(t *testing.T, resp *http.Response) string {
+func body(t testing.TB, resp *http.Response) string {
 	t.Helper()
 	b, err := io.ReadAll(resp.Body)
 	resp.Body.Close()

@@ -34,6 +34,14 @@ func (s *storage) p() *Provider { return (*Provider)(s) }
 
 var errNotFound = errors.New("not found or expired")
 
+// oidcError maps a steward error to the OAuth error op should answer.
+func oidcError(err error) *oidc.Error {
+	if steward.KindOf(err) == steward.EInternal {
+		return oidc.ErrServerError().WithParent(err)
+	}
+	return oidc.ErrInvalidGrant().WithDescription("%s", steward.MessageOf(err)).WithParent(err)
+}
+
 // ---- authorization code flow ----
 
 func (s *storage) CreateAuthRequest(ctx context.Context, req *oidc.AuthRequest, _ string) (op.AuthRequest, error) {
@@ -426,7 +434,7 @@ func (s *storage) SetUserinfoFromRequest(ctx context.Context, ui *oidc.UserInfo,
 	_, _, kind, _, _ := describe(req.(op.TokenRequest))
 	id, err := s.p().identity(ctx, kind, req.GetSubject())
 	if err != nil {
-		return err
+		return oidcError(err)
 	}
 	id.setUserinfo(ui, scopes)
 	return nil
@@ -470,7 +478,7 @@ func (s *storage) GetPrivateClaimsFromRequest(ctx context.Context, req op.TokenR
 	_, clientID, kind, _, _ := describe(req)
 	id, err := s.p().identity(ctx, kind, req.GetSubject())
 	if err != nil {
-		return nil, err
+		return nil, oidcError(err)
 	}
 	return id.accessClaims(clientID, req.GetScopes()), nil
 }
