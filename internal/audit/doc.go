@@ -35,13 +35,17 @@
 // absent.
 //
 // A segment is closed once it reaches Options.SegmentMaxBytes; the next
-// group commit starts a new one.
+// group commit starts a new one. The segment being written is filled with
+// zeros a few MiB ahead of its records, so that each commit overwrites zeros
+// in place and needs only an fdatasync, not a file-size change and journal
+// commit; the zeros are cut off when the segment is closed. Readers treat
+// trailing zeros as unused space, never as records.
 //
 // # Crashes
 //
-// A crash or kill can leave at most an incomplete final line (or an empty
-// newest segment); neither was acknowledged. Verify does not count an
-// incomplete final line as a problem, and Open cuts it away, logs that and
+// A crash or kill can leave at most an incomplete final write at the end of
+// the newest segment (or an empty newest segment); it was never
+// acknowledged. Verify reports it as Report.TornTailBytes, not as a problem, and Open cuts it away, logs that and
 // records an "audit.recover" event, then continues the chain. Open refuses a
 // trail whose newest segment is damaged before its end, or whose end is
 // behind HEAD, rather than append to a chain it cannot vouch for.
