@@ -750,3 +750,17 @@ func (l *Log) fail(err error) {
 		close(pending.done)
 	}
 }
+
+// Err reports why the log refuses records (failed or closed), or nil while
+// it accepts them. Readiness probes use it.
+func (l *Log) Err() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	switch {
+	case l.failed != nil:
+		return l.failed
+	case l.closed:
+		return steward.Errorf(steward.EUnavailable, "audit trail closed")
+	}
+	return nil
+}

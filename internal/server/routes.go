@@ -53,9 +53,7 @@ func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
 		checks[name] = "ok"
 	}
 	check("metastore", s.store.Ping(ctx))
-	if h, ok := any(s.audit).(interface{ Err() error }); ok {
-		check("audit", h.Err())
-	}
+	check("audit", s.audit.Err())
 	check("identity", s.readyV.Ready(ctx))
 	w.Header().Set("Content-Type", "application/json")
 	if !ok {
