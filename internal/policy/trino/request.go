@@ -27,11 +27,11 @@ type request struct {
 }
 
 type input struct {
-	Context context `json:"context"`
+	Context queryContext `json:"context"`
 	Action  action  `json:"action"`
 }
 
-type context struct {
+type queryContext struct {
 	Identity      identity `json:"identity"`
 	QueryID       string   `json:"queryId"`
 	SoftwareStack struct {
