@@ -241,7 +241,9 @@ func TestPolicyAdministration(t *testing.T) {
 	// Explain (admins).
 	var ex struct {
 		Allowed bool
-		Steps   []struct{ PolicyID string `json:"policy_id"` }
+		Steps   []struct {
+			PolicyID string `json:"policy_id"`
+		}
 	}
 	e.must("carol", "POST", "/policies/explain", map[string]any{"user": "alice", "groups": []string{"analysts"}, "access": "read", "resource": "s3://sandbox/x"}, &ex)
 	if !ex.Allowed || len(ex.Steps) != 1 || ex.Steps[0].PolicyID != "analysts/sandbox" {

@@ -166,7 +166,7 @@ func TestApplyBadBatchChangesNothing(t *testing.T) {
 		apply(t, s, "p.yaml", basic, policystore.ApplyOptions{})
 		cases := []struct {
 			name, content, want string
-			kind               steward.ErrorKind
+			kind                steward.ErrorKind
 		}{
 			{"bad access", strings.Replace(basic, "accesses: [read, list]", "accesses: [read, raed]", 1), `bad.yaml: policy "sales-read": allow[0].accesses[1]: unknown access type "raed"`, steward.EInvalid},
 			{"unknown field", strings.Replace(basic, "    allow:", "    alow:", 1), `bad.yaml: policy "sales-read"`, steward.EInvalid},
