@@ -28,7 +28,7 @@ type request struct {
 
 type input struct {
 	Context queryContext `json:"context"`
-	Action  action  `json:"action"`
+	Action  action       `json:"action"`
 }
 
 type queryContext struct {

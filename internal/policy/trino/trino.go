@@ -133,7 +133,11 @@ func (h *Handler) post(fn endpoint) http.HandlerFunc {
 		out, err := fn(r.Context(), in)
 		if err != nil {
 			h.log.ErrorContext(r.Context(), "trino decision failed", "operation", in.Action.Operation, "user", in.Context.Identity.User, "err", err)
-			writeError(w, http.StatusInternalServerError, steward.MessageOf(err))
+			status := http.StatusInternalServerError
+			if steward.KindOf(err) == steward.EInvalid {
+				status = http.StatusBadRequest
+			}
+			writeError(w, status, steward.MessageOf(err))
 			return
 		}
 		w.Header().Set("Content-Type", "application/json")
