@@ -3,6 +3,7 @@ package pgtest
 import (
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -40,5 +41,32 @@ func TestFindBin(t *testing.T) {
 func TestQuoteIdent(t *testing.T) {
 	if got := quoteIdent(`a"b`); got != `"a""b"` {
 		t.Fatalf("quoteIdent = %s", got)
+	}
+}
+
+func TestRemoveStale(t *testing.T) {
+	base := t.TempDir()
+	mk := func(name, pid string) string {
+		d := filepath.Join(base, name)
+		if err := os.MkdirAll(filepath.Join(d, "data"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if pid != "" {
+			if err := os.WriteFile(filepath.Join(d, "data", "postmaster.pid"), []byte(pid+"\n/data\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return d
+	}
+	dead := mk(dirPrefix+"dead", "2147483646") // above pid_max: no such process
+	live := mk(dirPrefix+"live", strconv.Itoa(os.Getpid()))
+	starting := mk(dirPrefix+"starting", "")
+	other := mk("someone-else", "2147483646")
+	removeStale(base)
+	for d, keep := range map[string]bool{dead: false, live: true, starting: true, other: true} {
+		_, err := os.Stat(d)
+		if exists := err == nil; exists != keep {
+			t.Errorf("%s: exists = %v, want %v", filepath.Base(d), exists, keep)
+		}
 	}
 }

@@ -266,7 +266,8 @@ func startLocal(bin string) (s *server, err error) {
 	if err != nil {
 		return nil, err
 	}
-	dir, err := os.MkdirTemp(tempBase(cred), "steward-pgtest-")
+	removeStale(tempBase(cred))
+	dir, err := os.MkdirTemp(tempBase(cred), dirPrefix)
 	if err != nil {
 		return nil, err
 	}
@@ -343,6 +344,34 @@ func startLocal(bin string) (s *server, err error) {
 		return nil, fmt.Errorf("postgres did not come up: %v\n%s", err, tail(log, 4000))
 	}
 	return s, nil
+}
+
+const dirPrefix = "steward-pgtest-"
+
+// removeStale removes the directories of servers whose test binary was
+// killed before it could call Stop (Pdeathsig stopped the server, nothing
+// removed its files): those whose postmaster is gone, and those an hour old
+// that never got one. A directory of another binary's live or starting
+// server is left alone.
+func removeStale(base string) {
+	dirs, _ := filepath.Glob(filepath.Join(base, dirPrefix+"*"))
+	for _, d := range dirs {
+		b, err := os.ReadFile(filepath.Join(d, "data", "postmaster.pid"))
+		if err != nil {
+			if fi, err := os.Stat(d); err == nil && time.Since(fi.ModTime()) > time.Hour {
+				os.RemoveAll(d)
+			}
+			continue
+		}
+		first, _, _ := strings.Cut(string(b), "\n")
+		pid, err := strconv.Atoi(strings.TrimSpace(first))
+		if err != nil || pid <= 0 {
+			continue
+		}
+		if err := syscall.Kill(pid, 0); errors.Is(err, syscall.ESRCH) {
+			os.RemoveAll(d)
+		}
+	}
 }
 
 // connect waits until the admin database accepts connections.
