@@ -30,6 +30,12 @@ type cpolicy struct {
 	allow, deny, allowEx, denyEx []citem
 	masks                        []cmask
 	rows                         []crow
+
+	// bloom of every principal named in allow and deny items; a request
+	// none of whose principals is in it cannot match an item, so the
+	// policy is skipped (unless it has deny_all_else).
+	anyone bool
+	sigs   []sig
 }
 
 type cres struct {
@@ -47,6 +53,7 @@ type ctagMatch struct {
 }
 
 type principals struct {
+	sigs   []sig    // of every name below
 	anyone bool     // group "public" or user "{USER}"
 	users  []string // sorted
 	groups []string
@@ -243,6 +250,15 @@ func compilePolicy(p *Policy) (*cpolicy, *fieldError) {
 		if fe := contradictions(cp); fe != nil {
 			return nil, fe
 		}
+		for _, l := range [][]citem{cp.allow, cp.deny} {
+			for i := range l {
+				cp.anyone = cp.anyone || l[i].anyone
+				cp.sigs = append(cp.sigs, l[i].sigs...)
+			}
+		}
+		slices.Sort(cp.sigs)
+		cp.sigs = slices.Compact(cp.sigs)
+		cp.anyone = cp.anyone || p.DenyAllElse
 	case KindMasking, KindRowFilter:
 		if hasAccess || p.DenyAllElse {
 			return nil, ferr("allow", "%s policies have no allow, deny or exception items and no deny_all_else", kind)
@@ -419,6 +435,13 @@ func compilePrincipals(field string, users, groups, roles []string) (principals,
 	if slices.Contains(pr.groups, Public) || slices.Contains(pr.users, macroUser) {
 		pr.anyone = true
 	}
+	for _, l := range [][]string{pr.users, pr.groups, pr.roles} {
+		for _, n := range l {
+			pr.sigs = append(pr.sigs, sigOf(n))
+		}
+	}
+	slices.Sort(pr.sigs)
+	pr.sigs = slices.Compact(pr.sigs)
 	return pr, nil
 }
 

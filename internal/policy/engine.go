@@ -241,6 +241,8 @@ func (e *Engine) decide(req *Request, d *Decision, tr *tracer) {
 	d.scratch.cands = cands
 
 	var tagV, resV verdict
+	var rb bloom
+	rb.request(req)
 	bit := uint16(1) << req.Access
 	if req.Access == AccessNone || req.Access >= numAccess {
 		bit = 0
@@ -250,7 +252,16 @@ func (e *Engine) decide(req *Request, d *Decision, tr *tracer) {
 		if tr == nil && tagV.cp != nil && resV.cp != nil && cp.level < tagV.cp.level && cp.level < resV.cp.level {
 			break // both sources are determined at a higher priority
 		}
-		out, why := cp.evalAccess(req, bit, tr != nil)
+		if tr == nil && !rb.mayMatch(cp.anyone, cp.sigs) {
+			// No item can match any of the requester's principals.
+			if cp.p.Audit && !d.Audit && cp.p.Enabled {
+				if ok, _ := cp.applies(req, false, false); ok {
+					d.Audit = true
+				}
+			}
+			continue
+		}
+		out, why := cp.evalAccess(req, bit, &rb, tr != nil)
 		if out != outNotApplicable && cp.p.Audit {
 			d.Audit = true
 		}
@@ -310,7 +321,7 @@ func (e *Engine) decide(req *Request, d *Decision, tr *tracer) {
 }
 
 // evalAccess evaluates one access policy. why is filled only when explain.
-func (cp *cpolicy) evalAccess(req *Request, bit uint16, explain bool) (outcome, string) {
+func (cp *cpolicy) evalAccess(req *Request, bit uint16, rb *bloom, explain bool) (outcome, string) {
 	if !cp.p.Enabled {
 		return outNotApplicable, ifx(explain, "disabled")
 	}
@@ -319,14 +330,14 @@ func (cp *cpolicy) evalAccess(req *Request, bit uint16, explain bool) (outcome, 
 	}
 	di, dei, ai, aei := -1, -1, -1, -1
 	out := outNoItem
-	if di = matchItems(cp.deny, req, bit, true); di >= 0 {
-		if dei = matchItems(cp.denyEx, req, bit, false); dei < 0 {
+	if di = matchItems(cp.deny, req, rb, bit, true); di >= 0 {
+		if dei = matchItems(cp.denyEx, req, rb, bit, false); dei < 0 {
 			out = outDeny
 		}
 	}
 	if out == outNoItem {
-		if ai = matchItems(cp.allow, req, bit, false); ai >= 0 {
-			if aei = matchItems(cp.allowEx, req, bit, true); aei < 0 {
+		if ai = matchItems(cp.allow, req, rb, bit, false); ai >= 0 {
+			if aei = matchItems(cp.allowEx, req, rb, bit, true); aei < 0 {
 				out = outAllow
 			}
 		}
@@ -455,10 +466,10 @@ func attrsMatch(want, have map[string]string) bool {
 
 // matchItems returns the index of the first item granting bit to the
 // requester whose conditions hold, or -1.
-func matchItems(items []citem, req *Request, bit uint16, onError bool) int {
+func matchItems(items []citem, req *Request, rb *bloom, bit uint16, onError bool) int {
 	for i := range items {
 		it := &items[i]
-		if it.access&bit == 0 || !it.principals.match(req) {
+		if it.access&bit == 0 || !rb.mayMatch(it.anyone, it.sigs) || !it.principals.match(req) {
 			continue
 		}
 		if !it.cond.empty() && !it.cond.holds(req, onError) {
