@@ -309,7 +309,10 @@ func startLocal(bin string) (s *server, err error) {
 		"-h", "127.0.0.1", "-p", strconv.Itoa(port), "-k", dir,
 		"-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
 		"-c", "max_connections=300", "-c", "shared_buffers=32MB",
-		"-c", "listen_addresses=127.0.0.1", "-c", "log_min_messages=warning")
+		"-c", "listen_addresses=127.0.0.1", "-c", "log_min_messages=warning",
+		// Containers often have a tiny /dev/shm: keep dynamic shared
+		// memory in the data dir and run no parallel workers.
+		"-c", "dynamic_shared_memory_type=mmap", "-c", "max_parallel_workers_per_gather=0")
 	cmd.Dir = dir
 	cmd.Env = childEnv()
 	cmd.Stdout, cmd.Stderr = logFile, logFile
