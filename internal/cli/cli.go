@@ -86,6 +86,8 @@ func NewRoot(stdio IO) *cobra.Command {
 		newGroupCmd(stdio),
 		newServiceAccountCmd(stdio),
 		newAuditCmd(stdio),
+		newPolicyCmd(stdio),
+		newAccessCmd(stdio),
 		&cobra.Command{
 			Use:   "version",
 			Short: "Print the version",

@@ -35,6 +35,7 @@ import (
 	"github.com/stewardhq/steward/internal/identity"
 	"github.com/stewardhq/steward/internal/idp"
 	"github.com/stewardhq/steward/internal/metastore"
+	"github.com/stewardhq/steward/internal/policystore"
 )
 
 // Server is a running Steward.
@@ -48,6 +49,8 @@ type Server struct {
 	verifier identity.TokenVerifier
 	readyV   interface{ Ready(context.Context) error }
 	api      *api.API
+	policies *policystore.Store
+	engine   *policystore.Holder // this replica's policy engine, refreshed by version
 	httpLn   net.Listener
 	httpSrv  *http.Server
 	url      string
@@ -113,6 +116,14 @@ func New(ctx context.Context, cfg config.Config, opts Options) (_ *Server, err e
 		return nil, &config.SettingError{Key: "audit.dir", Msg: err.Error()}
 	}
 	s.closers = append(s.closers, s.audit.Close)
+
+	// Policies: the engine is loaded before serving and refreshed by
+	// policy-set version in Run (internal/policystore).
+	s.policies = policystore.New(s.store)
+	s.engine = policystore.NewHolder(s.policies, s.log.With("component", "policy"))
+	if _, err := s.engine.Refresh(ctx); err != nil {
+		return nil, fmt.Errorf("policy engine: %w", err)
+	}
 
 	idm, err := identity.NewMetrics(s.reg)
 	if err != nil {
@@ -190,6 +201,10 @@ func New(ctx context.Context, cfg config.Config, opts Options) (_ *Server, err e
 		AdminGroup: cfg.AdminGroup,
 		Version:    opts.Version,
 		Logger:     s.log.With("component", "api"),
+
+		// Policy administration, access requests and decisions.
+		Policies:     s.policies,
+		PolicyEngine: s.engine,
 	})
 	s.httpSrv = &http.Server{
 		Handler:           s.routes(),
@@ -210,6 +225,9 @@ func (s *Server) Issuer() string { return s.issuer }
 // Store gives tests access to the metastore.
 func (s *Server) Store() *metastore.Store { return s.store }
 
+// PolicyEngine is this replica's policy engine, for components that decide.
+func (s *Server) PolicyEngine() *policystore.Holder { return s.engine }
+
 // Run serves until ctx is cancelled, then shuts down gracefully: in-flight
 // requests get cfg.ShutdownGrace to finish. It returns nil after a clean
 // shutdown.
@@ -220,6 +238,8 @@ func (s *Server) Run(ctx context.Context) error {
 		wg.Add(1)
 		go func() { defer wg.Done(); s.idp.Run(bg) }()
 	}
+	wg.Add(1)
+	go func() { defer wg.Done(); s.engine.Run(bg, policystore.DefaultRefreshInterval) }()
 	errc := make(chan error, 1)
 	go func() { errc <- s.httpSrv.Serve(s.httpLn) }()
 	s.log.Info("steward started", "http", s.url, "issuer", s.issuer, "data_dir", s.cfg.DataDir, "metastore", string(s.store.Dialect()))
