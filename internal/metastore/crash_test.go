@@ -23,20 +23,24 @@ import (
 const (
 	envCrashDB    = "STEWARD_METASTORE_CRASH_DB"
 	envCrashFirst = "STEWARD_METASTORE_CRASH_FIRST"
-	crashBatch    = 4 // users per multi-row transaction
+	envCrashPause = "STEWARD_METASTORE_CRASH_PAUSE" // "N:J": stop inside round N's transaction after row J
+	crashBatch    = 4                               // users per multi-row transaction
 )
 
 var crashPadding = strings.Repeat("p", 3000) // rows span pages
 
 // crashChild writes until it is killed: in each round one transaction of
-// crashBatch users inserted by hand, then one CreateUser. After each round
-// it prints "committed N". It returns false when not running as the child.
+// crashBatch users inserted by hand, then one CreateUser. It prints "row N
+// J" after each row of the transaction and "committed N" after each round;
+// at the pause point it prints "paused" and blocks with the transaction
+// open. It returns false when not running as the child.
 func crashChild() bool {
 	path := os.Getenv(envCrashDB)
 	if path == "" {
 		return false
 	}
 	first, _ := strconv.Atoi(os.Getenv(envCrashFirst))
+	pause := os.Getenv(envCrashPause)
 	ctx := context.Background()
 	s, err := metastore.Open(ctx, "sqlite:"+path, "")
 	if err != nil {
@@ -55,6 +59,11 @@ func crashChild() bool {
 					VALUES (?, ?, ?, '["r"]', 0, ?, ?, ?)`, name, name+"@example.com", crashPadding, "hash-"+name, ts, ts); err != nil {
 					return err
 				}
+				fmt.Printf("row %d %d\n", i, j)
+				if pause == fmt.Sprintf("%d:%d", i, j) {
+					fmt.Println("paused")
+					os.Stdin.Read(make([]byte, 1)) // the parent never writes: wait to be killed
+				}
 			}
 			return nil
 		})
@@ -70,14 +79,30 @@ func crashChild() bool {
 	}
 }
 
+// TestSQLiteCrashConsistency SIGKILLs a writer three times: once while it
+// holds a transaction open half-way through, twice at whatever point it has
+// reached when the parent reads a randomly chosen progress line. After each
+// kill the database must be intact, hold every round the child reported
+// committed, and show no part of an unfinished transaction.
 func TestSQLiteCrashConsistency(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "steward.db")
 	committed := map[int]bool{}
 	for round := range 3 {
 		first := round * 1_000_000
-		killAfter := 20 + rand.IntN(40) // rounds the child reports before it is killed
+		env := append(os.Environ(), envCrashDB+"="+path, envCrashFirst+"="+strconv.Itoa(first))
+		stopAt := func(line string) bool { return line == "paused" }
+		if round == 0 {
+			env = append(env, fmt.Sprintf("%s=%d:%d", envCrashPause, first+10, crashBatch/2))
+		} else {
+			lines := 20 + rand.IntN(200) // of "row" and "committed" lines
+			stopAt = func(string) bool { lines--; return lines == 0 }
+		}
 		cmd := exec.Command(os.Args[0], "-test.run=^$")
-		cmd.Env = append(os.Environ(), envCrashDB+"="+path, envCrashFirst+"="+strconv.Itoa(first))
+		cmd.Env = env
+		stdin, err := cmd.StdinPipe() // kept open and silent: a paused child waits on it
+		if err != nil {
+			t.Fatal(err)
+		}
 		var stderr strings.Builder
 		cmd.Stderr = &stderr
 		out, err := cmd.StdoutPipe()
@@ -88,20 +113,24 @@ func TestSQLiteCrashConsistency(t *testing.T) {
 			t.Fatal(err)
 		}
 		sc := bufio.NewScanner(out)
-		n := 0
-		for n < killAfter && sc.Scan() {
-			i, err := strconv.Atoi(strings.TrimPrefix(sc.Text(), "committed "))
-			if err != nil {
-				t.Fatalf("child said %q", sc.Text())
+		stopped := false
+		for !stopped && sc.Scan() {
+			line := sc.Text()
+			if n, ok := strings.CutPrefix(line, "committed "); ok {
+				i, err := strconv.Atoi(n)
+				if err != nil {
+					t.Fatalf("child said %q", line)
+				}
+				committed[i] = true
 			}
-			committed[i] = true
-			n++
+			stopped = stopAt(line)
 		}
-		// The child is in the middle of its next round.
+		// The child is somewhere in its next statements, or paused.
 		cmd.Process.Signal(syscall.SIGKILL)
 		cmd.Wait()
-		if n < killAfter {
-			t.Fatalf("round %d: child stopped after %d rounds: %s", round, n, stderr.String())
+		stdin.Close()
+		if !stopped {
+			t.Fatalf("round %d: child ended before it was killed: %s", round, stderr.String())
 		}
 		checkCrashDB(t, path, committed)
 	}
