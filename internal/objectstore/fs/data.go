@@ -1,0 +1,272 @@
+package fs
+
+import (
+	"bytes"
+	"context"
+	"crypto/md5"
+	"crypto/rand"
+	"crypto/sha1"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"hash"
+	"hash/crc32"
+	"hash/crc64"
+	"io"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"unicode/utf8"
+
+	"github.com/stewardhq/steward"
+	"github.com/stewardhq/steward/internal/objectstore"
+)
+
+// CRC64NVMEPolynomial is the CRC-64/NVME polynomial in the reversed
+// (LSB-first) form that hash/crc64 takes; 0xAD93D23594C93659 normally.
+const CRC64NVMEPolynomial = 0x9a6c9329ac4bc9b5
+
+var (
+	crc32cTable = crc32.MakeTable(crc32.Castagnoli)
+	crc64Table  = crc64.MakeTable(CRC64NVMEPolynomial)
+)
+
+// NewChecksum returns the hash for an S3 checksum algorithm ("CRC32",
+// "CRC32C", "CRC64NVME", "SHA1", "SHA256"), or nil if it is unknown. The
+// checksum's S3 value is base64 of Sum(nil) (big-endian for the CRCs).
+func NewChecksum(algorithm string) hash.Hash {
+	switch algorithm {
+	case "CRC32":
+		return crc32.NewIEEE()
+	case "CRC32C":
+		return crc32.New(crc32cTable)
+	case "CRC64NVME":
+		return crc64.New(crc64Table)
+	case "SHA1":
+		return sha1.New()
+	case "SHA256":
+		return sha256.New()
+	}
+	return nil
+}
+
+// ValidBucketName checks a bucket name against S3's naming rules
+// (InvalidBucketName).
+func ValidBucketName(name string) error {
+	bad := func(why string) error {
+		return objectstore.Errorf(steward.EInvalid, objectstore.CodeInvalidBucketName, "invalid bucket name: %s", why)
+	}
+	if len(name) < 3 || len(name) > 63 {
+		return bad("must be 3 to 63 characters long")
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '.' || c == '-') {
+			return bad("only lower-case letters, digits, dots and hyphens are allowed")
+		}
+	}
+	alnum := func(c byte) bool { return c >= 'a' && c <= 'z' || c >= '0' && c <= '9' }
+	if !alnum(name[0]) || !alnum(name[len(name)-1]) {
+		return bad("must begin and end with a letter or digit")
+	}
+	if strings.Contains(name, "..") || strings.Contains(name, ".-") || strings.Contains(name, "-.") {
+		return bad("dots may not be adjacent to dots or hyphens")
+	}
+	if a, err := netip.ParseAddr(name); err == nil && a.Is4() {
+		return bad("must not be formatted as an IP address")
+	}
+	for _, p := range []string{"xn--", "sthree-", "amzn-s3-demo-"} {
+		if strings.HasPrefix(name, p) {
+			return bad("reserved prefix " + p)
+		}
+	}
+	for _, sfx := range []string{"-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3"} {
+		if strings.HasSuffix(name, sfx) {
+			return bad("reserved suffix " + sfx)
+		}
+	}
+	return nil
+}
+
+// MaxKeyLen is the longest key S3 accepts, in bytes.
+const MaxKeyLen = 1024
+
+// ValidKey checks an object key: 1 to 1,024 bytes of UTF-8 without NUL
+// (KeyTooLongError, InvalidArgument). Any such key is safe: keys never
+// become file names.
+func ValidKey(key string) error {
+	if key == "" {
+		return objectstore.Errorf(steward.EInvalid, objectstore.CodeInvalidArgument, "object key must not be empty")
+	}
+	if len(key) > MaxKeyLen {
+		return objectstore.Errorf(steward.EInvalid, objectstore.CodeKeyTooLong, "your key is too long (at most %d bytes)", MaxKeyLen)
+	}
+	if !utf8.ValidString(key) {
+		return objectstore.Errorf(steward.EInvalid, objectstore.CodeInvalidArgument, "object key must be valid UTF-8")
+	}
+	if strings.IndexByte(key, 0) >= 0 {
+		return objectstore.Errorf(steward.EInvalid, objectstore.CodeInvalidArgument, "object key must not contain NUL")
+	}
+	return nil
+}
+
+func newID() string {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic(err)
+	}
+	return hex.EncodeToString(b[:])
+}
+
+func (s *Store) dataPath(file string) string {
+	return filepath.Join(s.data, file[:2], file)
+}
+
+func (s *Store) removeFiles(files []string) {
+	for _, f := range files {
+		if f == "" {
+			continue
+		}
+		if err := os.Remove(s.dataPath(f)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			s.log.Warn("remove data file", "file", f, "err", err)
+		}
+	}
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+var copyBufs = sync.Pool{New: func() any { b := make([]byte, 1<<20); return &b }}
+
+// written is the outcome of streaming a body into a data file.
+type written struct {
+	file      string // data file id, already durable in data/
+	size      int64
+	md5       []byte
+	checksums map[string]string
+}
+
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}
+
+// checkChecksums validates the algorithms and encodings of the checksums a
+// client asks the store to verify.
+func checkChecksums(sums map[string]string) error {
+	for alg, v := range sums {
+		h := NewChecksum(alg)
+		if h == nil {
+			return objectstore.Errorf(steward.EInvalid, objectstore.CodeInvalidArgument, "unknown checksum algorithm %q", alg)
+		}
+		raw, err := base64.StdEncoding.DecodeString(v)
+		if err != nil || len(raw) != h.Size() {
+			return objectstore.Errorf(steward.EInvalid, objectstore.CodeInvalidArgument, "value for x-amz-checksum-%s header is invalid", strings.ToLower(alg))
+		}
+	}
+	return nil
+}
+
+// writeData streams body (size bytes, or to EOF if size < 0) through MD5
+// and the requested checksums into a staging file, verifies them, fsyncs,
+// renames the file into data/ and fsyncs its directory. On success the
+// caller owns the returned file and must reference it from the index or
+// remove it.
+func (s *Store) writeData(ctx context.Context, body io.Reader, size int64, contentMD5 []byte, sums map[string]string) (w written, err error) {
+	if err := checkChecksums(sums); err != nil {
+		return w, err
+	}
+	if contentMD5 != nil && len(contentMD5) != md5.Size {
+		return w, objectstore.Errorf(steward.EInvalid, objectstore.CodeInvalidArgument, "the Content-MD5 you specified is not valid")
+	}
+	f, err := os.CreateTemp(s.staging, "put-*")
+	if err != nil {
+		return w, err
+	}
+	tmp := f.Name()
+	defer func() {
+		if f != nil {
+			f.Close()
+		}
+		if err != nil {
+			os.Remove(tmp)
+		}
+	}()
+	md := md5.New()
+	writers := []io.Writer{f, md}
+	hashes := map[string]hash.Hash{}
+	for alg := range sums {
+		h := NewChecksum(alg)
+		hashes[alg] = h
+		writers = append(writers, h)
+	}
+	src := io.Reader(ctxReader{ctx, body})
+	if size >= 0 {
+		src = io.LimitReader(src, size)
+	}
+	bp := copyBufs.Get().(*[]byte)
+	n, err := io.CopyBuffer(io.MultiWriter(writers...), src, *bp)
+	copyBufs.Put(bp)
+	if err != nil {
+		return w, err
+	}
+	if size >= 0 && n < size {
+		return w, objectstore.Errorf(steward.EInvalid, objectstore.CodeIncompleteBody, "you did not provide the number of bytes specified by the Content-Length HTTP header")
+	}
+	w.size = n
+	w.md5 = md.Sum(nil)
+	if contentMD5 != nil && !bytes.Equal(contentMD5, w.md5) {
+		return w, objectstore.Errorf(steward.EInvalid, objectstore.CodeBadDigest, "the Content-MD5 you specified did not match what we received")
+	}
+	if len(sums) > 0 {
+		w.checksums = map[string]string{}
+		for alg, want := range sums {
+			got := base64.StdEncoding.EncodeToString(hashes[alg].Sum(nil))
+			if got != want {
+				return w, objectstore.Errorf(steward.EInvalid, objectstore.CodeBadDigest, "the %s you specified did not match the calculated checksum", alg)
+			}
+			w.checksums[alg] = got
+		}
+	}
+	if err = f.Sync(); err != nil {
+		return w, err
+	}
+	if err = f.Close(); err != nil {
+		f = nil
+		return w, err
+	}
+	f = nil
+	id := newID()
+	dst := s.dataPath(id)
+	if err = os.Rename(tmp, dst); err != nil {
+		return w, err
+	}
+	if err = syncDir(filepath.Dir(dst)); err != nil {
+		os.Remove(dst)
+		return w, err
+	}
+	w.file = id
+	return w, nil
+}
+
+// crc64nvmeOf is the CRC-64/NVME of b, for tests.
+func crc64nvmeOf(b []byte) uint64 { return crc64.Checksum(b, crc64Table) }

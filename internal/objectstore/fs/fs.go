@@ -1,0 +1,454 @@
+// Package fs is Steward's embedded object store: objects live as files in
+// a local directory and an ordered SQLite index (one database for all
+// buckets) maps bucket, key and version to them.
+//
+// Layout of the store directory:
+//
+//	index.db       SQLite (WAL, synchronous=FULL): buckets, versions, uploads, parts
+//	data/xx/<id>   object and part bytes, named by a random id (never by key)
+//	staging/       temporary files of writes in flight, emptied by Open
+//	LOCK           held (flock) by the one process that has the store open
+//	CLEAN          written by Close, so that the next Open can skip the orphan scan
+//
+// Keys never become paths, so no key can reach outside the directory. A
+// write streams the body through its hashers into a staging file, fsyncs it,
+// renames it into data/, fsyncs that directory, and only then commits the
+// index row in a transaction: a crash at any point leaves either the old
+// object or the new one, plus at worst an unreferenced data file that the
+// next Open removes. A replaced or deleted object's file is removed after
+// the commit; a reader that loses that race looks the key up again.
+package fs
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"time"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+
+	"github.com/stewardhq/steward"
+	"github.com/stewardhq/steward/internal/objectstore"
+)
+
+var _ objectstore.Store = (*Store)(nil)
+
+// Store is a local filesystem object store. It is safe for concurrent use;
+// one process at a time may have a directory open.
+type Store struct {
+	dir     string
+	staging string
+	data    string
+	db      *sql.DB
+	log     *slog.Logger
+	unlock  func() error
+
+	wmu sync.Mutex // serialises write transactions (SQLite has one writer)
+
+	bmu     sync.RWMutex
+	buckets map[string]objectstore.BucketInfo // cache of the buckets table
+}
+
+const schema = `
+CREATE TABLE IF NOT EXISTS buckets(
+	name TEXT PRIMARY KEY,
+	created INTEGER NOT NULL,
+	versioning TEXT NOT NULL DEFAULT ''
+);
+CREATE TABLE IF NOT EXISTS versions(
+	id INTEGER PRIMARY KEY,
+	bucket TEXT NOT NULL,
+	key BLOB NOT NULL,
+	version_id TEXT NOT NULL,
+	latest INTEGER NOT NULL,
+	delete_marker INTEGER NOT NULL,
+	size INTEGER NOT NULL,
+	etag TEXT NOT NULL,
+	mtime INTEGER NOT NULL,
+	content_type TEXT NOT NULL,
+	meta TEXT NOT NULL,
+	checksums TEXT NOT NULL,
+	tags TEXT NOT NULL,
+	file TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS versions_order ON versions(bucket, key, id DESC);
+CREATE UNIQUE INDEX IF NOT EXISTS versions_vid ON versions(bucket, key, version_id);
+CREATE UNIQUE INDEX IF NOT EXISTS versions_latest ON versions(bucket, key) WHERE latest = 1;
+CREATE INDEX IF NOT EXISTS versions_file ON versions(file) WHERE file <> '';
+CREATE TABLE IF NOT EXISTS uploads(
+	upload_id TEXT PRIMARY KEY,
+	bucket TEXT NOT NULL,
+	key BLOB NOT NULL,
+	initiated INTEGER NOT NULL,
+	opts TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS uploads_key ON uploads(bucket, key, initiated);
+CREATE TABLE IF NOT EXISTS parts(
+	upload_id TEXT NOT NULL,
+	number INTEGER NOT NULL,
+	etag TEXT NOT NULL,
+	size INTEGER NOT NULL,
+	mtime INTEGER NOT NULL,
+	checksums TEXT NOT NULL,
+	file TEXT NOT NULL,
+	PRIMARY KEY(upload_id, number)
+);
+CREATE INDEX IF NOT EXISTS parts_file ON parts(file);
+`
+
+// Open opens (creating if needed) the store in dir. It takes an exclusive
+// lock on the directory, empties the staging area and, if the previous
+// process did not Close cleanly, removes data files that no index row
+// references.
+func Open(dir string, logger *slog.Logger) (*Store, error) {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	s := &Store{
+		dir:     dir,
+		staging: filepath.Join(dir, "staging"),
+		data:    filepath.Join(dir, "data"),
+		log:     logger.With("component", "objectstore.fs"),
+		buckets: map[string]objectstore.BucketInfo{},
+	}
+	for _, d := range []string{dir, s.staging, s.data} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return nil, fmt.Errorf("objectstore/fs: %w", err)
+		}
+	}
+	unlock, err := lockDir(filepath.Join(dir, "LOCK"))
+	if err != nil {
+		return nil, fmt.Errorf("objectstore/fs: %s is in use by another process: %w", dir, err)
+	}
+	s.unlock = unlock
+	if err := s.open(); err != nil {
+		s.unlock()
+		if s.db != nil {
+			s.db.Close()
+		}
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Store) open() error {
+	// Remember whether the last run closed cleanly, and forget it durably
+	// before anything is written, so that a crash from now on is noticed.
+	clean := false
+	cleanPath := filepath.Join(s.dir, "CLEAN")
+	if err := os.Remove(cleanPath); err == nil {
+		clean = true
+		if err := syncDir(s.dir); err != nil {
+			return fmt.Errorf("objectstore/fs: %w", err)
+		}
+	}
+	for i := 0; i < 256; i++ {
+		if err := os.MkdirAll(filepath.Join(s.data, fmt.Sprintf("%02x", i)), 0o700); err != nil {
+			return fmt.Errorf("objectstore/fs: %w", err)
+		}
+	}
+	if err := s.cleanStaging(); err != nil {
+		return err
+	}
+	q := url.Values{}
+	for _, p := range []string{"busy_timeout(10000)", "journal_mode(WAL)", "synchronous(FULL)"} {
+		q.Add("_pragma", p)
+	}
+	q.Set("_txlock", "immediate")
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(s.dir, "index.db")+"?"+q.Encode())
+	if err != nil {
+		return fmt.Errorf("objectstore/fs: open index: %w", err)
+	}
+	db.SetMaxOpenConns(16)
+	db.SetMaxIdleConns(16)
+	s.db = db
+	ctx := context.Background()
+	if _, err := db.ExecContext(ctx, schema); err != nil {
+		return fmt.Errorf("objectstore/fs: create index schema: %w", err)
+	}
+	if err := s.loadBuckets(ctx); err != nil {
+		return err
+	}
+	if !clean {
+		if err := s.removeOrphans(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Close closes the index and releases the directory; it marks the store
+// cleanly closed so that the next Open need not scan for orphans.
+func (s *Store) Close() error {
+	err := s.db.Close()
+	if err == nil {
+		if f, ferr := os.Create(filepath.Join(s.dir, "CLEAN")); ferr == nil {
+			f.Sync()
+			f.Close()
+			syncDir(s.dir)
+		}
+	}
+	if uerr := s.unlock(); err == nil {
+		err = uerr
+	}
+	return err
+}
+
+// Dir is the store's directory.
+func (s *Store) Dir() string { return s.dir }
+
+func (s *Store) cleanStaging() error {
+	ents, err := os.ReadDir(s.staging)
+	if err != nil {
+		return fmt.Errorf("objectstore/fs: %w", err)
+	}
+	for _, e := range ents {
+		if err := os.RemoveAll(filepath.Join(s.staging, e.Name())); err != nil {
+			return fmt.Errorf("objectstore/fs: clean staging: %w", err)
+		}
+	}
+	if len(ents) > 0 {
+		s.log.Info("removed interrupted writes from staging", "files", len(ents))
+	}
+	return nil
+}
+
+// removeOrphans deletes data files that no version or part references: the
+// debris of a crash between a file's rename and its index commit, or
+// between a delete's commit and the file's removal.
+func (s *Store) removeOrphans(ctx context.Context) error {
+	stmt, err := s.db.PrepareContext(ctx, `SELECT EXISTS(SELECT 1 FROM versions WHERE file = ?) OR EXISTS(SELECT 1 FROM parts WHERE file = ?)`)
+	if err != nil {
+		return fmt.Errorf("objectstore/fs: %w", err)
+	}
+	defer stmt.Close()
+	removed := 0
+	for i := 0; i < 256; i++ {
+		shard := filepath.Join(s.data, fmt.Sprintf("%02x", i))
+		ents, err := os.ReadDir(shard)
+		if err != nil {
+			return fmt.Errorf("objectstore/fs: %w", err)
+		}
+		for _, e := range ents {
+			var used bool
+			if err := stmt.QueryRowContext(ctx, e.Name(), e.Name()).Scan(&used); err != nil {
+				return fmt.Errorf("objectstore/fs: orphan scan: %w", err)
+			}
+			if !used {
+				if err := os.RemoveAll(filepath.Join(shard, e.Name())); err != nil {
+					return fmt.Errorf("objectstore/fs: remove orphan: %w", err)
+				}
+				removed++
+			}
+		}
+	}
+	s.log.Info("recovered after unclean shutdown", "orphans_removed", removed)
+	return nil
+}
+
+func (s *Store) loadBuckets(ctx context.Context) error {
+	rows, err := s.db.QueryContext(ctx, `SELECT name, created, versioning FROM buckets`)
+	if err != nil {
+		return fmt.Errorf("objectstore/fs: load buckets: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var b objectstore.BucketInfo
+		var created int64
+		var v string
+		if err := rows.Scan(&b.Name, &created, &v); err != nil {
+			return fmt.Errorf("objectstore/fs: load buckets: %w", err)
+		}
+		b.Created = time.Unix(0, created).UTC()
+		b.Versioning = objectstore.Versioning(v)
+		s.buckets[b.Name] = b
+	}
+	return rows.Err()
+}
+
+func (s *Store) bucket(name string) (objectstore.BucketInfo, error) {
+	s.bmu.RLock()
+	b, ok := s.buckets[name]
+	s.bmu.RUnlock()
+	if !ok {
+		return b, errNoSuchBucket(name)
+	}
+	return b, nil
+}
+
+func errNoSuchBucket(name string) error {
+	return objectstore.Errorf(steward.ENotFound, objectstore.CodeNoSuchBucket, "the specified bucket does not exist")
+}
+
+func internal(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var se *steward.Error
+	if errors.As(err, &se) {
+		return err
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return steward.WrapError(steward.EUnavailable, op, err, "request cancelled")
+	}
+	return steward.WrapError(steward.EInternal, op, err, "internal error")
+}
+
+// writeTx runs fn in an immediate write transaction, serialised with the
+// store's other writers.
+func (s *Store) writeTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if err := fn(tx); err != nil {
+		tx.Rollback()
+		return err
+	}
+	return tx.Commit()
+}
+
+// CreateBucket creates a bucket (InvalidBucketName, BucketAlreadyOwnedByYou).
+func (s *Store) CreateBucket(ctx context.Context, bucket string) error {
+	if err := ValidBucketName(bucket); err != nil {
+		return err
+	}
+	now := time.Now().UTC()
+	err := s.writeTx(ctx, func(tx *sql.Tx) error {
+		var n int
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM buckets WHERE name = ?`, bucket).Scan(&n); err != nil {
+			return err
+		}
+		if n > 0 {
+			return objectstore.Errorf(steward.EConflict, objectstore.CodeBucketExists, "bucket %q already exists", bucket)
+		}
+		_, err := tx.ExecContext(ctx, `INSERT INTO buckets(name, created, versioning) VALUES(?, ?, '')`, bucket, now.UnixNano())
+		return err
+	})
+	if err != nil {
+		return internal("fs.CreateBucket", err)
+	}
+	s.bmu.Lock()
+	s.buckets[bucket] = objectstore.BucketInfo{Name: bucket, Created: now}
+	s.bmu.Unlock()
+	return nil
+}
+
+// DeleteBucket deletes an empty bucket (NoSuchBucket, BucketNotEmpty). A
+// bucket holding any object version or delete marker is not empty;
+// multipart uploads still in progress do not count: they are aborted.
+func (s *Store) DeleteBucket(ctx context.Context, bucket string) error {
+	var files []string
+	err := s.writeTx(ctx, func(tx *sql.Tx) error {
+		var n int
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM buckets WHERE name = ?`, bucket).Scan(&n); err != nil {
+			return err
+		}
+		if n == 0 {
+			return errNoSuchBucket(bucket)
+		}
+		var used bool
+		if err := tx.QueryRowContext(ctx, `SELECT EXISTS(SELECT 1 FROM versions WHERE bucket = ?)`, bucket).Scan(&used); err != nil {
+			return err
+		}
+		if used {
+			return objectstore.Errorf(steward.EConflict, objectstore.CodeBucketNotEmpty, "the bucket you tried to delete is not empty")
+		}
+		rows, err := tx.QueryContext(ctx, `SELECT p.file FROM parts p JOIN uploads u ON u.upload_id = p.upload_id WHERE u.bucket = ?`, bucket)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var f string
+			if err := rows.Scan(&f); err != nil {
+				rows.Close()
+				return err
+			}
+			files = append(files, f)
+		}
+		rows.Close()
+		if _, err := tx.ExecContext(ctx, `DELETE FROM parts WHERE upload_id IN (SELECT upload_id FROM uploads WHERE bucket = ?)`, bucket); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM uploads WHERE bucket = ?`, bucket); err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `DELETE FROM buckets WHERE name = ?`, bucket)
+		return err
+	})
+	if err != nil {
+		return internal("fs.DeleteBucket", err)
+	}
+	s.bmu.Lock()
+	delete(s.buckets, bucket)
+	s.bmu.Unlock()
+	s.removeFiles(files)
+	return nil
+}
+
+// HeadBucket describes a bucket (NoSuchBucket).
+func (s *Store) HeadBucket(ctx context.Context, bucket string) (objectstore.BucketInfo, error) {
+	return s.bucket(bucket)
+}
+
+// ListBuckets lists all buckets by name.
+func (s *Store) ListBuckets(ctx context.Context) ([]objectstore.BucketInfo, error) {
+	s.bmu.RLock()
+	out := make([]objectstore.BucketInfo, 0, len(s.buckets))
+	for _, b := range s.buckets {
+		out = append(out, b)
+	}
+	s.bmu.RUnlock()
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, nil
+}
+
+// SetVersioning sets a bucket's versioning to Enabled or Suspended
+// (NoSuchBucket; InvalidArgument for any other state: versioning, once
+// enabled, can only be suspended).
+func (s *Store) SetVersioning(ctx context.Context, bucket string, v objectstore.Versioning) error {
+	if v != objectstore.VersioningEnabled && v != objectstore.VersioningSuspended {
+		return objectstore.Errorf(steward.EInvalid, objectstore.CodeInvalidArgument, "versioning status must be Enabled or Suspended")
+	}
+	err := s.writeTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE buckets SET versioning = ? WHERE name = ?`, string(v), bucket)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return errNoSuchBucket(bucket)
+		}
+		return nil
+	})
+	if err != nil {
+		return internal("fs.SetVersioning", err)
+	}
+	s.bmu.Lock()
+	if b, ok := s.buckets[bucket]; ok {
+		b.Versioning = v
+		s.buckets[bucket] = b
+	}
+	s.bmu.Unlock()
+	return nil
+}
+
+func marshal(v any) string {
+	if v == nil {
+		return "{}"
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return "{}"
+	}
+	return string(b)
+}

@@ -1,0 +1,382 @@
+package fs
+
+import (
+	"context"
+	"crypto/md5"
+	"database/sql"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/stewardhq/steward"
+	"github.com/stewardhq/steward/internal/objectstore"
+)
+
+// MinPartSize is the least size of every part but the last (EntityTooSmall).
+const MinPartSize = 5 << 20
+
+// MaxParts is the highest part number.
+const MaxParts = 10000
+
+func errNoSuchUpload() error {
+	return objectstore.Errorf(steward.ENotFound, objectstore.CodeNoSuchUpload, "the specified multipart upload does not exist")
+}
+
+func getUpload(ctx context.Context, q querier, bucket, key, uploadID string) (objectstore.Upload, error) {
+	u := objectstore.Upload{Bucket: bucket, Key: key, UploadID: uploadID}
+	var ini int64
+	var opts string
+	err := q.QueryRowContext(ctx, `SELECT initiated, opts FROM uploads WHERE upload_id = ? AND bucket = ? AND key = ?`,
+		uploadID, bucket, []byte(key)).Scan(&ini, &opts)
+	if errors.Is(err, sql.ErrNoRows) {
+		return u, errNoSuchUpload()
+	}
+	if err != nil {
+		return u, err
+	}
+	u.Initiated = time.Unix(0, ini).UTC()
+	json.Unmarshal([]byte(opts), &u.Opts)
+	return u, nil
+}
+
+// CreateMultipart starts a multipart upload (NoSuchBucket,
+// InvalidArgument, KeyTooLongError). opts apply to the completed object.
+func (s *Store) CreateMultipart(ctx context.Context, bucket, key string, opts objectstore.PutOptions) (objectstore.Upload, error) {
+	if err := ValidKey(key); err != nil {
+		return objectstore.Upload{}, err
+	}
+	if _, err := s.bucket(bucket); err != nil {
+		return objectstore.Upload{}, err
+	}
+	if err := validTags(opts.Tags); err != nil {
+		return objectstore.Upload{}, err
+	}
+	u := objectstore.Upload{Bucket: bucket, Key: key, UploadID: newID(), Initiated: time.Now().UTC(), Opts: opts}
+	o, _ := json.Marshal(opts)
+	err := s.writeTx(ctx, func(tx *sql.Tx) error {
+		var n int
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM buckets WHERE name = ?`, bucket).Scan(&n); err != nil {
+			return err
+		}
+		if n == 0 {
+			return errNoSuchBucket(bucket)
+		}
+		_, err := tx.ExecContext(ctx, `INSERT INTO uploads(upload_id, bucket, key, initiated, opts) VALUES(?, ?, ?, ?, ?)`,
+			u.UploadID, bucket, []byte(key), u.Initiated.UnixNano(), string(o))
+		return err
+	})
+	if err != nil {
+		return objectstore.Upload{}, internal("fs.CreateMultipart", err)
+	}
+	return u, nil
+}
+
+// UploadPart stores (or replaces) part number 1..10000 of an upload
+// (NoSuchBucket, NoSuchUpload, InvalidArgument, BadDigest, IncompleteBody).
+func (s *Store) UploadPart(ctx context.Context, bucket, key, uploadID string, number int, body io.Reader, size int64, opts objectstore.PutOptions) (objectstore.Part, error) {
+	if number < 1 || number > MaxParts {
+		return objectstore.Part{}, objectstore.Errorf(steward.EInvalid, objectstore.CodeInvalidArgument, "part number must be an integer between 1 and %d, inclusive", MaxParts)
+	}
+	if _, err := s.bucket(bucket); err != nil {
+		return objectstore.Part{}, err
+	}
+	if _, err := getUpload(ctx, s.db, bucket, key, uploadID); err != nil {
+		return objectstore.Part{}, internal("fs.UploadPart", err)
+	}
+	w, err := s.writeData(ctx, body, size, opts.ContentMD5, opts.Checksums)
+	if err != nil {
+		return objectstore.Part{}, internal("fs.UploadPart", err)
+	}
+	p := objectstore.Part{Number: number, ETag: `"` + hex.EncodeToString(w.md5) + `"`, Size: w.size, LastModified: time.Now().UTC(), Checksums: w.checksums}
+	var old string
+	err = s.writeTx(ctx, func(tx *sql.Tx) error {
+		if _, err := getUpload(ctx, tx, bucket, key, uploadID); err != nil {
+			return err
+		}
+		err := tx.QueryRowContext(ctx, `SELECT file FROM parts WHERE upload_id = ? AND number = ?`, uploadID, number).Scan(&old)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `INSERT OR REPLACE INTO parts(upload_id, number, etag, size, mtime, checksums, file) VALUES(?, ?, ?, ?, ?, ?, ?)`,
+			uploadID, number, p.ETag, p.Size, p.LastModified.UnixNano(), marshal(p.Checksums), w.file)
+		return err
+	})
+	if err != nil {
+		s.removeFiles([]string{w.file})
+		return objectstore.Part{}, internal("fs.UploadPart", err)
+	}
+	s.removeFiles([]string{old})
+	return p, nil
+}
+
+type storedPart struct {
+	objectstore.Part
+	file string
+}
+
+func (s *Store) parts(ctx context.Context, q querier, uploadID string, after, limit int) ([]storedPart, error) {
+	rows, err := q.QueryContext(ctx, `SELECT number, etag, size, mtime, checksums, file FROM parts WHERE upload_id = ? AND number > ? ORDER BY number LIMIT ?`, uploadID, after, limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []storedPart
+	for rows.Next() {
+		var p storedPart
+		var mtime int64
+		var sums string
+		if err := rows.Scan(&p.Number, &p.ETag, &p.Size, &mtime, &sums, &p.file); err != nil {
+			return nil, err
+		}
+		p.LastModified = time.Unix(0, mtime).UTC()
+		p.Checksums = unmarshalMap(sums)
+		out = append(out, p)
+	}
+	return out, rows.Err()
+}
+
+// partsReader reads the data files of parts one after another, opening
+// each only when it is reached.
+type partsReader struct {
+	s     *Store
+	parts []storedPart
+	cur   *os.File
+}
+
+func (r *partsReader) Read(p []byte) (int, error) {
+	for {
+		if r.cur == nil {
+			if len(r.parts) == 0 {
+				return 0, io.EOF
+			}
+			f, err := os.Open(r.s.dataPath(r.parts[0].file))
+			if errors.Is(err, os.ErrNotExist) {
+				return 0, errNoSuchUpload() // completed or aborted meanwhile
+			}
+			if err != nil {
+				return 0, err
+			}
+			r.cur, r.parts = f, r.parts[1:]
+		}
+		n, err := r.cur.Read(p)
+		if err == io.EOF {
+			r.cur.Close()
+			r.cur = nil
+			if n > 0 {
+				return n, nil
+			}
+			continue
+		}
+		return n, err
+	}
+}
+
+func (r *partsReader) close() {
+	if r.cur != nil {
+		r.cur.Close()
+	}
+}
+
+// CompleteMultipart assembles the named parts into the object (NoSuchBucket,
+// NoSuchUpload, InvalidArgument for an empty list, InvalidPartOrder,
+// InvalidPart for a missing part or ETag mismatch, EntityTooSmall for a
+// part but the last under 5 MiB, and the preconditions given to
+// CreateMultipart). The ETag is the MD5 of the parts' MD5s, "-N".
+func (s *Store) CompleteMultipart(ctx context.Context, bucket, key, uploadID string, parts []objectstore.CompletePart) (objectstore.ObjectInfo, error) {
+	if _, err := s.bucket(bucket); err != nil {
+		return objectstore.ObjectInfo{}, err
+	}
+	u, err := getUpload(ctx, s.db, bucket, key, uploadID)
+	if err != nil {
+		return objectstore.ObjectInfo{}, internal("fs.CompleteMultipart", err)
+	}
+	if len(parts) == 0 {
+		return objectstore.ObjectInfo{}, objectstore.Errorf(steward.EInvalid, objectstore.CodeInvalidArgument, "you must specify at least one part")
+	}
+	for i, p := range parts {
+		if p.Number < 1 || p.Number > MaxParts {
+			return objectstore.ObjectInfo{}, objectstore.Errorf(steward.EInvalid, objectstore.CodeInvalidPart, "part number %d is out of range", p.Number)
+		}
+		if i > 0 && p.Number <= parts[i-1].Number {
+			return objectstore.ObjectInfo{}, objectstore.Errorf(steward.EInvalid, objectstore.CodeInvalidPartOrder, "the list of parts was not in ascending order")
+		}
+	}
+	stored, err := s.parts(ctx, s.db, uploadID, 0, MaxParts)
+	if err != nil {
+		return objectstore.ObjectInfo{}, internal("fs.CompleteMultipart", err)
+	}
+	byNum := make(map[int]storedPart, len(stored))
+	for _, p := range stored {
+		byNum[p.Number] = p
+	}
+	use := make([]storedPart, 0, len(parts))
+	sums := md5.New()
+	for i, p := range parts {
+		sp, ok := byNum[p.Number]
+		if !ok || strings.Trim(p.ETag, `"`) != strings.Trim(sp.ETag, `"`) {
+			return objectstore.ObjectInfo{}, objectstore.Errorf(steward.EInvalid, objectstore.CodeInvalidPart, "one or more of the specified parts could not be found or its entity tag did not match")
+		}
+		if i < len(parts)-1 && sp.Size < MinPartSize {
+			return objectstore.ObjectInfo{}, objectstore.Errorf(steward.EInvalid, objectstore.CodeEntityTooSmall, "your proposed upload is smaller than the minimum allowed object size")
+		}
+		raw, _ := hex.DecodeString(strings.Trim(sp.ETag, `"`))
+		sums.Write(raw)
+		use = append(use, sp)
+	}
+	cond := objectstore.PutOptions{IfMatch: u.Opts.IfMatch, IfNoneMatch: u.Opts.IfNoneMatch}
+	if cond.IfMatch != "" || cond.IfNoneMatch != "" {
+		cur, err := current(ctx, s.db, bucket, key)
+		if err != nil {
+			return objectstore.ObjectInfo{}, internal("fs.CompleteMultipart", err)
+		}
+		if err := checkWrite(cur, cond); err != nil {
+			return objectstore.ObjectInfo{}, err
+		}
+	}
+	pr := &partsReader{s: s, parts: use}
+	w, err := s.writeData(ctx, pr, -1, nil, nil)
+	pr.close()
+	if err != nil {
+		return objectstore.ObjectInfo{}, internal("fs.CompleteMultipart", err)
+	}
+	r := row{
+		key:         key,
+		size:        w.size,
+		etag:        fmt.Sprintf(`"%x-%d"`, sums.Sum(nil), len(parts)),
+		contentType: u.Opts.ContentType,
+		meta:        marshal(u.Opts.Metadata),
+		checksums:   "{}",
+		tags:        marshal(u.Opts.Tags),
+		file:        w.file,
+	}
+	var partFiles []string
+	info, err := s.commitVersion(ctx, bucket, r, &cond, func(tx *sql.Tx) error {
+		if _, err := getUpload(ctx, tx, bucket, key, uploadID); err != nil {
+			return err
+		}
+		all, err := s.parts(ctx, tx, uploadID, 0, MaxParts)
+		if err != nil {
+			return err
+		}
+		for _, p := range all {
+			partFiles = append(partFiles, p.file)
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM parts WHERE upload_id = ?`, uploadID); err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `DELETE FROM uploads WHERE upload_id = ?`, uploadID)
+		return err
+	})
+	if err != nil {
+		s.removeFiles([]string{w.file})
+		return info, internal("fs.CompleteMultipart", err)
+	}
+	s.removeFiles(partFiles)
+	return info, nil
+}
+
+// AbortMultipart discards an upload and its parts (NoSuchBucket,
+// NoSuchUpload).
+func (s *Store) AbortMultipart(ctx context.Context, bucket, key, uploadID string) error {
+	if _, err := s.bucket(bucket); err != nil {
+		return err
+	}
+	var files []string
+	err := s.writeTx(ctx, func(tx *sql.Tx) error {
+		if _, err := getUpload(ctx, tx, bucket, key, uploadID); err != nil {
+			return err
+		}
+		all, err := s.parts(ctx, tx, uploadID, 0, MaxParts)
+		if err != nil {
+			return err
+		}
+		for _, p := range all {
+			files = append(files, p.file)
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM parts WHERE upload_id = ?`, uploadID); err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `DELETE FROM uploads WHERE upload_id = ?`, uploadID)
+		return err
+	})
+	if err != nil {
+		return internal("fs.AbortMultipart", err)
+	}
+	s.removeFiles(files)
+	return nil
+}
+
+// ListParts returns up to max (0 means 1000) parts numbered above after,
+// and whether more follow (NoSuchBucket, NoSuchUpload, InvalidArgument).
+func (s *Store) ListParts(ctx context.Context, bucket, key, uploadID string, after, max int) ([]objectstore.Part, bool, error) {
+	if _, err := s.bucket(bucket); err != nil {
+		return nil, false, err
+	}
+	if after < 0 {
+		return nil, false, objectstore.Errorf(steward.EInvalid, objectstore.CodeInvalidArgument, "part-number-marker must be non-negative")
+	}
+	max, err := maxKeys(max)
+	if err != nil {
+		return nil, false, err
+	}
+	if _, err := getUpload(ctx, s.db, bucket, key, uploadID); err != nil {
+		return nil, false, internal("fs.ListParts", err)
+	}
+	stored, err := s.parts(ctx, s.db, uploadID, after, max+1)
+	if err != nil {
+		return nil, false, internal("fs.ListParts", err)
+	}
+	truncated := len(stored) > max
+	if truncated {
+		stored = stored[:max]
+	}
+	out := make([]objectstore.Part, len(stored))
+	for i, p := range stored {
+		out[i] = p.Part
+	}
+	return out, truncated, nil
+}
+
+// ListUploads returns up to max (0 means 1000) uploads in progress whose
+// keys start with prefix, by key then initiation time (NoSuchBucket).
+func (s *Store) ListUploads(ctx context.Context, bucket, prefix string, max int) ([]objectstore.Upload, error) {
+	if _, err := s.bucket(bucket); err != nil {
+		return nil, err
+	}
+	max, err := maxKeys(max)
+	if err != nil {
+		return nil, err
+	}
+	hi := ""
+	if prefix != "" {
+		if hi = prefixEnd(prefix); hi == "" {
+			return nil, nil
+		}
+	}
+	q, args := rangeQuery(`SELECT upload_id, key, initiated, opts FROM uploads WHERE bucket = ?`, prefix, hi, `key, initiated, upload_id`, max)
+	rows, err := s.db.QueryContext(ctx, q, append([]any{bucket}, args...)...)
+	if err != nil {
+		return nil, internal("fs.ListUploads", err)
+	}
+	defer rows.Close()
+	var out []objectstore.Upload
+	for rows.Next() {
+		u := objectstore.Upload{Bucket: bucket}
+		var key []byte
+		var ini int64
+		var opts string
+		if err := rows.Scan(&u.UploadID, &key, &ini, &opts); err != nil {
+			return nil, internal("fs.ListUploads", err)
+		}
+		u.Key = string(key)
+		u.Initiated = time.Unix(0, ini).UTC()
+		json.Unmarshal([]byte(opts), &u.Opts)
+		out = append(out, u)
+	}
+	return out, internal("fs.ListUploads", rows.Err())
+}

@@ -1,0 +1,534 @@
+package fs
+
+import (
+	"context"
+	"database/sql"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"io"
+	"os"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/stewardhq/steward"
+	"github.com/stewardhq/steward/internal/objectstore"
+)
+
+// row is one object version in the index.
+type row struct {
+	id          int64
+	key         string
+	versionID   string
+	latest      bool
+	dm          bool
+	size        int64
+	etag        string
+	mtime       int64
+	contentType string
+	meta        string
+	checksums   string
+	tags        string
+	file        string
+}
+
+const rowCols = `id, key, version_id, latest, delete_marker, size, etag, mtime, content_type, meta, checksums, tags, file`
+
+type scanner interface{ Scan(...any) error }
+
+func scanRow(sc scanner) (row, error) {
+	var r row
+	var key []byte
+	err := sc.Scan(&r.id, &key, &r.versionID, &r.latest, &r.dm, &r.size, &r.etag, &r.mtime, &r.contentType, &r.meta, &r.checksums, &r.tags, &r.file)
+	r.key = string(key)
+	return r, err
+}
+
+type querier interface {
+	QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row
+	QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error)
+}
+
+func unmarshalMap(s string) map[string]string {
+	if s == "" || s == "{}" || s == "null" {
+		return nil
+	}
+	var m map[string]string
+	json.Unmarshal([]byte(s), &m)
+	return m
+}
+
+func (r row) info(bucket string, v objectstore.Versioning) objectstore.ObjectInfo {
+	vid := r.versionID
+	if v == objectstore.VersioningOff {
+		vid = ""
+	}
+	return objectstore.ObjectInfo{
+		Bucket:       bucket,
+		Key:          r.key,
+		VersionID:    vid,
+		IsLatest:     r.latest,
+		DeleteMarker: r.dm,
+		Size:         r.size,
+		ETag:         r.etag,
+		LastModified: time.Unix(0, r.mtime).UTC(),
+		ContentType:  r.contentType,
+		Metadata:     unmarshalMap(r.meta),
+		Checksums:    unmarshalMap(r.checksums),
+		Tags:         unmarshalMap(r.tags),
+	}
+}
+
+// lookup finds the latest version of key (versionID "") or the named one.
+func lookup(ctx context.Context, q querier, bucket, key, versionID string) (row, error) {
+	var r row
+	var err error
+	if versionID == "" {
+		r, err = scanRow(q.QueryRowContext(ctx, `SELECT `+rowCols+` FROM versions WHERE bucket = ? AND key = ? AND latest = 1`, bucket, []byte(key)))
+		if errors.Is(err, sql.ErrNoRows) {
+			return r, errNoSuchKey()
+		}
+	} else {
+		r, err = scanRow(q.QueryRowContext(ctx, `SELECT `+rowCols+` FROM versions WHERE bucket = ? AND key = ? AND version_id = ?`, bucket, []byte(key), versionID))
+		if errors.Is(err, sql.ErrNoRows) {
+			return r, objectstore.Errorf(steward.ENotFound, objectstore.CodeNoSuchVersion, "the specified version does not exist")
+		}
+	}
+	return r, err
+}
+
+func errNoSuchKey() error {
+	return objectstore.Errorf(steward.ENotFound, objectstore.CodeNoSuchKey, "the specified key does not exist")
+}
+
+// etagMatch reports whether an If-Match / If-None-Match header value (a
+// list of entity tags, or "*") matches etag.
+func etagMatch(header, etag string) bool {
+	for _, t := range strings.Split(header, ",") {
+		t = strings.TrimSpace(t)
+		t = strings.TrimPrefix(t, "W/")
+		if t == "*" || strings.Trim(t, `"`) == strings.Trim(etag, `"`) {
+			return true
+		}
+	}
+	return false
+}
+
+// checkWrite applies a write's preconditions to the current latest
+// version (nil when there is none or it is a delete marker).
+func checkWrite(cur *row, opts objectstore.PutOptions) error {
+	if opts.IfNoneMatch != "" && cur != nil && etagMatch(opts.IfNoneMatch, cur.etag) {
+		return objectstore.Errorf(steward.EConflict, objectstore.CodePreconditionFailed, "at least one of the pre-conditions you specified did not hold")
+	}
+	if opts.IfMatch != "" {
+		if cur == nil {
+			return errNoSuchKey()
+		}
+		if !etagMatch(opts.IfMatch, cur.etag) {
+			return objectstore.Errorf(steward.EConflict, objectstore.CodePreconditionFailed, "at least one of the pre-conditions you specified did not hold")
+		}
+	}
+	return nil
+}
+
+func current(ctx context.Context, q querier, bucket, key string) (*row, error) {
+	r, err := lookup(ctx, q, bucket, key, "")
+	if err != nil {
+		var se *steward.Error
+		if errors.As(err, &se) && se.Kind == steward.ENotFound {
+			return nil, nil
+		}
+		return nil, err
+	}
+	if r.dm {
+		return nil, nil
+	}
+	return &r, nil
+}
+
+func validTags(tags map[string]string) error {
+	if len(tags) > 10 {
+		return objectstore.Errorf(steward.EInvalid, objectstore.CodeInvalidArgument, "object tags cannot be greater than 10")
+	}
+	for k, v := range tags {
+		if k == "" || utf8.RuneCountInString(k) > 128 || utf8.RuneCountInString(v) > 256 || !utf8.ValidString(k) || !utf8.ValidString(v) {
+			return objectstore.Errorf(steward.EInvalid, objectstore.CodeInvalidArgument, "the tag key or value is invalid")
+		}
+	}
+	return nil
+}
+
+// Put writes an object (NoSuchBucket, InvalidArgument, KeyTooLongError,
+// BadDigest, IncompleteBody, PreconditionFailed, NoSuchKey for If-Match on
+// a missing key). The body is streamed to disk, never held in memory.
+func (s *Store) Put(ctx context.Context, bucket, key string, body io.Reader, size int64, opts objectstore.PutOptions) (objectstore.ObjectInfo, error) {
+	if err := ValidKey(key); err != nil {
+		return objectstore.ObjectInfo{}, err
+	}
+	if _, err := s.bucket(bucket); err != nil {
+		return objectstore.ObjectInfo{}, err
+	}
+	if err := validTags(opts.Tags); err != nil {
+		return objectstore.ObjectInfo{}, err
+	}
+	if opts.IfMatch != "" || opts.IfNoneMatch != "" {
+		// Fail early, before the body is read; checked again at commit.
+		cur, err := current(ctx, s.db, bucket, key)
+		if err != nil {
+			return objectstore.ObjectInfo{}, internal("fs.Put", err)
+		}
+		if err := checkWrite(cur, opts); err != nil {
+			return objectstore.ObjectInfo{}, err
+		}
+	}
+	w, err := s.writeData(ctx, body, size, opts.ContentMD5, opts.Checksums)
+	if err != nil {
+		return objectstore.ObjectInfo{}, internal("fs.Put", err)
+	}
+	r := row{
+		key:         key,
+		size:        w.size,
+		etag:        `"` + hex.EncodeToString(w.md5) + `"`,
+		contentType: opts.ContentType,
+		meta:        marshal(opts.Metadata),
+		checksums:   marshal(w.checksums),
+		tags:        marshal(opts.Tags),
+		file:        w.file,
+	}
+	info, err := s.commitVersion(ctx, bucket, r, &opts, nil)
+	if err != nil {
+		s.removeFiles([]string{w.file})
+		return info, internal("fs.Put", err)
+	}
+	return info, nil
+}
+
+// commitVersion makes r the latest version of its key in one transaction,
+// following the bucket's versioning: with versioning Enabled it gets a new
+// version ID; otherwise it replaces the "null" version. Files no longer
+// referenced are removed after the commit.
+// extra, if set, runs first in the same transaction.
+func (s *Store) commitVersion(ctx context.Context, bucket string, r row, cond *objectstore.PutOptions, extra func(*sql.Tx) error) (objectstore.ObjectInfo, error) {
+	var old []string
+	var v objectstore.Versioning
+	err := s.writeTx(ctx, func(tx *sql.Tx) error {
+		var vs string
+		if err := tx.QueryRowContext(ctx, `SELECT versioning FROM buckets WHERE name = ?`, bucket).Scan(&vs); err != nil {
+			if errors.Is(err, sql.ErrNoRows) {
+				return errNoSuchBucket(bucket)
+			}
+			return err
+		}
+		v = objectstore.Versioning(vs)
+		if extra != nil {
+			if err := extra(tx); err != nil {
+				return err
+			}
+		}
+		if cond != nil && (cond.IfMatch != "" || cond.IfNoneMatch != "") {
+			cur, err := current(ctx, tx, bucket, r.key)
+			if err != nil {
+				return err
+			}
+			if err := checkWrite(cur, *cond); err != nil {
+				return err
+			}
+		}
+		if v == objectstore.VersioningEnabled {
+			r.versionID = newID()
+		} else {
+			r.versionID = "null"
+			var f string
+			err := tx.QueryRowContext(ctx, `DELETE FROM versions WHERE bucket = ? AND key = ? AND version_id = 'null' RETURNING file`, bucket, []byte(r.key)).Scan(&f)
+			if err != nil && !errors.Is(err, sql.ErrNoRows) {
+				return err
+			}
+			old = append(old, f)
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE versions SET latest = 0 WHERE bucket = ? AND key = ? AND latest = 1`, bucket, []byte(r.key)); err != nil {
+			return err
+		}
+		r.latest = true
+		r.mtime = time.Now().UnixNano()
+		res, err := tx.ExecContext(ctx, `INSERT INTO versions(bucket, key, version_id, latest, delete_marker, size, etag, mtime, content_type, meta, checksums, tags, file)
+			VALUES(?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			bucket, []byte(r.key), r.versionID, r.dm, r.size, r.etag, r.mtime, r.contentType, r.meta, r.checksums, r.tags, r.file)
+		if err != nil {
+			return err
+		}
+		r.id, _ = res.LastInsertId()
+		return nil
+	})
+	if err != nil {
+		return objectstore.ObjectInfo{}, err
+	}
+	s.removeFiles(old)
+	return r.info(bucket, v), nil
+}
+
+// Head describes an object version (NoSuchBucket, NoSuchKey,
+// NoSuchVersion, MethodNotAllowed for a delete marker named by version,
+// PreconditionFailed, NotModified). With NoSuchKey for a delete marker and
+// with MethodNotAllowed, the returned info describes the marker; with
+// NotModified it describes the object.
+func (s *Store) Head(ctx context.Context, bucket, key string, opts objectstore.GetOptions) (objectstore.ObjectInfo, error) {
+	_, info, err := s.head(ctx, bucket, key, opts)
+	return info, err
+}
+
+func (s *Store) head(ctx context.Context, bucket, key string, opts objectstore.GetOptions) (row, objectstore.ObjectInfo, error) {
+	b, err := s.bucket(bucket)
+	if err != nil {
+		return row{}, objectstore.ObjectInfo{}, err
+	}
+	if err := ValidKey(key); err != nil {
+		if opts.VersionID != "" {
+			return row{}, objectstore.ObjectInfo{}, objectstore.Errorf(steward.ENotFound, objectstore.CodeNoSuchVersion, "the specified version does not exist")
+		}
+		return row{}, objectstore.ObjectInfo{}, errNoSuchKey()
+	}
+	r, err := lookup(ctx, s.db, bucket, key, opts.VersionID)
+	if err != nil {
+		return r, objectstore.ObjectInfo{}, internal("fs.Get", err)
+	}
+	info := r.info(bucket, b.Versioning)
+	if r.dm {
+		if opts.VersionID == "" {
+			return r, info, errNoSuchKey()
+		}
+		return r, info, objectstore.Errorf(steward.EInvalid, objectstore.CodeMethodNotAllowed, "the specified method is not allowed against this resource")
+	}
+	return r, info, checkRead(info, opts)
+}
+
+// checkRead evaluates conditional GET headers in the order of RFC 9110
+// section 13.2.2, as S3 does.
+func checkRead(info objectstore.ObjectInfo, opts objectstore.GetOptions) error {
+	lm := info.LastModified.Truncate(time.Second)
+	failed := objectstore.Errorf(steward.EConflict, objectstore.CodePreconditionFailed, "at least one of the pre-conditions you specified did not hold")
+	if opts.IfMatch != "" {
+		if !etagMatch(opts.IfMatch, info.ETag) {
+			return failed
+		}
+	} else if !opts.IfUnmodifiedSince.IsZero() && lm.After(opts.IfUnmodifiedSince) {
+		return failed
+	}
+	notModified := objectstore.Errorf(steward.EConflict, objectstore.CodeNotModified, "not modified")
+	if opts.IfNoneMatch != "" {
+		if etagMatch(opts.IfNoneMatch, info.ETag) {
+			return notModified
+		}
+	} else if !opts.IfModifiedSince.IsZero() && !lm.After(opts.IfModifiedSince) {
+		return notModified
+	}
+	return nil
+}
+
+// resolveRange turns a requested range into an offset and length within
+// an object of size bytes (InvalidRange). An End < 0 means "to the end".
+func resolveRange(r *objectstore.Range, size int64) (start, n int64, err error) {
+	if r == nil {
+		return 0, size, nil
+	}
+	invalid := objectstore.Errorf(steward.EInvalid, objectstore.CodeInvalidRange, "the requested range is not satisfiable")
+	if r.Start < 0 {
+		n = -r.Start
+		if size == 0 {
+			return 0, 0, invalid
+		}
+		if n > size {
+			n = size
+		}
+		return size - n, n, nil
+	}
+	if r.Start >= size {
+		return 0, 0, invalid
+	}
+	end := r.End
+	if end < 0 || end >= size {
+		end = size - 1
+	}
+	if end < r.Start {
+		return 0, 0, invalid
+	}
+	return r.Start, end - r.Start + 1, nil
+}
+
+// body is an open data file limited to a range. WriteTo hands the file to
+// the destination's ReadFrom so that sockets can use sendfile.
+type body struct {
+	f *os.File
+	r io.LimitedReader
+}
+
+func (b *body) Read(p []byte) (int, error)               { return b.r.Read(p) }
+func (b *body) Close() error                             { return b.f.Close() }
+func (b *body) WriteTo(w io.Writer) (n int64, err error) { return io.Copy(w, &b.r) }
+
+// Get opens an object version for reading (the errors of Head, and
+// InvalidRange). The body reads the requested range; the caller closes it.
+func (s *Store) Get(ctx context.Context, bucket, key string, opts objectstore.GetOptions) (io.ReadCloser, objectstore.ObjectInfo, error) {
+	for attempt := 0; ; attempt++ {
+		r, info, err := s.head(ctx, bucket, key, opts)
+		if err != nil {
+			return nil, info, err
+		}
+		start, n, err := resolveRange(opts.Range, r.size)
+		if err != nil {
+			return nil, info, err
+		}
+		f, err := os.Open(s.dataPath(r.file))
+		if errors.Is(err, os.ErrNotExist) && attempt < 10 {
+			// Replaced or deleted between lookup and open: look again.
+			continue
+		}
+		if err != nil {
+			return nil, info, internal("fs.Get", err)
+		}
+		if start > 0 {
+			if _, err := f.Seek(start, io.SeekStart); err != nil {
+				f.Close()
+				return nil, info, internal("fs.Get", err)
+			}
+		}
+		return &body{f: f, r: io.LimitedReader{R: f, N: n}}, info, nil
+	}
+}
+
+// Delete removes an object. Without versionID it removes the null version
+// (versioning off or suspended) and, if versioning was ever on, leaves a
+// delete marker as the latest version. With versionID it removes that
+// version, promoting the next newest to latest; deleting a version that
+// does not exist succeeds, as in S3. Errors: NoSuchBucket.
+func (s *Store) Delete(ctx context.Context, bucket, key, versionID string) (objectstore.DeleteResult, error) {
+	if _, err := s.bucket(bucket); err != nil {
+		return objectstore.DeleteResult{}, err
+	}
+	if ValidKey(key) != nil {
+		return objectstore.DeleteResult{VersionID: versionID}, nil
+	}
+	var res objectstore.DeleteResult
+	var old []string
+	err := s.writeTx(ctx, func(tx *sql.Tx) error {
+		var vs string
+		if err := tx.QueryRowContext(ctx, `SELECT versioning FROM buckets WHERE name = ?`, bucket).Scan(&vs); err != nil {
+			if errors.Is(err, sql.ErrNoRows) {
+				return errNoSuchBucket(bucket)
+			}
+			return err
+		}
+		v := objectstore.Versioning(vs)
+		if versionID != "" {
+			r, err := lookup(ctx, tx, bucket, key, versionID)
+			if err != nil {
+				var se *steward.Error
+				if errors.As(err, &se) && se.Kind == steward.ENotFound {
+					res = objectstore.DeleteResult{VersionID: versionID}
+					return nil
+				}
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, `DELETE FROM versions WHERE id = ?`, r.id); err != nil {
+				return err
+			}
+			old = append(old, r.file)
+			if r.latest {
+				if _, err := tx.ExecContext(ctx, `UPDATE versions SET latest = 1 WHERE id = (SELECT id FROM versions WHERE bucket = ? AND key = ? ORDER BY id DESC LIMIT 1)`, bucket, []byte(key)); err != nil {
+					return err
+				}
+			}
+			res = objectstore.DeleteResult{VersionID: r.info(bucket, v).VersionID, DeleteMarker: r.dm}
+			return nil
+		}
+		if v != objectstore.VersioningEnabled {
+			var f string
+			err := tx.QueryRowContext(ctx, `DELETE FROM versions WHERE bucket = ? AND key = ? AND version_id = 'null' RETURNING file`, bucket, []byte(key)).Scan(&f)
+			if err != nil && !errors.Is(err, sql.ErrNoRows) {
+				return err
+			}
+			old = append(old, f)
+			if v == objectstore.VersioningOff {
+				return nil
+			}
+		}
+		// Versioning on or suspended: a delete marker becomes the latest.
+		vid := "null"
+		if v == objectstore.VersioningEnabled {
+			vid = newID()
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE versions SET latest = 0 WHERE bucket = ? AND key = ? AND latest = 1`, bucket, []byte(key)); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `INSERT INTO versions(bucket, key, version_id, latest, delete_marker, size, etag, mtime, content_type, meta, checksums, tags, file)
+			VALUES(?, ?, ?, 1, 1, 0, '', ?, '', '{}', '{}', '{}', '')`, bucket, []byte(key), vid, time.Now().UnixNano())
+		if err != nil {
+			return err
+		}
+		res = objectstore.DeleteResult{VersionID: vid, DeleteMarker: true}
+		return nil
+	})
+	if err != nil {
+		return objectstore.DeleteResult{}, internal("fs.Delete", err)
+	}
+	s.removeFiles(old)
+	return res, nil
+}
+
+// PutTags replaces an object version's tags (NoSuchBucket, NoSuchKey,
+// NoSuchVersion, MethodNotAllowed on a delete marker, InvalidArgument).
+func (s *Store) PutTags(ctx context.Context, bucket, key, versionID string, tags map[string]string) error {
+	if err := validTags(tags); err != nil {
+		return err
+	}
+	if _, err := s.bucket(bucket); err != nil {
+		return err
+	}
+	if ValidKey(key) != nil {
+		return errNoSuchKey()
+	}
+	err := s.writeTx(ctx, func(tx *sql.Tx) error {
+		r, err := lookup(ctx, tx, bucket, key, versionID)
+		if err != nil {
+			return err
+		}
+		if err := tagTarget(r, versionID); err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE versions SET tags = ? WHERE id = ?`, marshal(tags), r.id)
+		return err
+	})
+	return internal("fs.PutTags", err)
+}
+
+func tagTarget(r row, versionID string) error {
+	if !r.dm {
+		return nil
+	}
+	if versionID == "" {
+		return errNoSuchKey()
+	}
+	return objectstore.Errorf(steward.EInvalid, objectstore.CodeMethodNotAllowed, "the specified method is not allowed against this resource")
+}
+
+// GetTags returns an object version's tags (errors as PutTags).
+func (s *Store) GetTags(ctx context.Context, bucket, key, versionID string) (map[string]string, error) {
+	if _, err := s.bucket(bucket); err != nil {
+		return nil, err
+	}
+	if ValidKey(key) != nil {
+		return nil, errNoSuchKey()
+	}
+	r, err := lookup(ctx, s.db, bucket, key, versionID)
+	if err != nil {
+		return nil, internal("fs.GetTags", err)
+	}
+	if err := tagTarget(r, versionID); err != nil {
+		return nil, err
+	}
+	tags := unmarshalMap(r.tags)
+	if tags == nil {
+		tags = map[string]string{}
+	}
+	return tags, nil
+}
