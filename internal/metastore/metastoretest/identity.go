@@ -4,6 +4,7 @@ import (
 	"context"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -19,6 +20,47 @@ func RunIdentity(t *testing.T, open OpenFunc) {
 	t.Run("Errors", func(t *testing.T) { testIdentityErrors(t, open(t)) })
 	t.Run("Names", func(t *testing.T) { testNames(t, open(t)) })
 	t.Run("Timestamps", func(t *testing.T) { testTimestamps(t, open(t)) })
+	t.Run("NamespaceRace", func(t *testing.T) { testNamespaceRace(t, open(t)) })
+}
+
+// testNamespaceRace creates one name as a user and as a service account
+// from several goroutines at once: exactly one create wins.
+func testNamespaceRace(t *testing.T, s *metastore.Store) {
+	ctx := context.Background()
+	for round := range 5 {
+		name := "racer" + string(rune('a'+round))
+		const n = 8
+		errs := make([]error, n)
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if i%2 == 0 {
+					errs[i] = s.CreateUser(ctx, &steward.User{Username: name}, "")
+				} else {
+					errs[i] = s.CreateServiceAccount(ctx, &steward.ServiceAccount{Name: name}, "")
+				}
+			}()
+		}
+		wg.Wait()
+		wins := 0
+		for _, err := range errs {
+			switch steward.KindOf(err) {
+			case "":
+				wins++
+			case steward.EConflict:
+			default:
+				t.Fatalf("racing create of %s: %v", name, err)
+			}
+		}
+		equal(t, "successful creates of "+name, wins, 1)
+		_, uerr := s.GetUser(ctx, name)
+		_, serr := s.GetServiceAccount(ctx, name)
+		if (uerr == nil) == (serr == nil) {
+			t.Fatalf("%s: user lookup %v, service account lookup %v; want exactly one to exist", name, uerr, serr)
+		}
+	}
 }
 
 // Kind fails t unless err is a *steward.Error of kind want with a message
