@@ -1,0 +1,188 @@
+package s3api
+
+import (
+	"encoding/xml"
+	"net/http"
+	"time"
+
+	"github.com/stewardhq/steward/internal/objectstore"
+	"github.com/stewardhq/steward/internal/policy"
+)
+
+type owner struct {
+	ID          string `xml:"ID"`
+	DisplayName string `xml:"DisplayName"`
+}
+
+type bucketXML struct {
+	Name         string `xml:"Name"`
+	CreationDate string `xml:"CreationDate"`
+	BucketRegion string `xml:"BucketRegion,omitempty"`
+}
+
+type listAllMyBucketsResult struct {
+	XMLName xml.Name    `xml:"http://s3.amazonaws.com/doc/2006-03-01/ ListAllMyBucketsResult"`
+	Owner   owner       `xml:"Owner"`
+	Buckets []bucketXML `xml:"Buckets>Bucket"`
+}
+
+func s3Time(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z") }
+
+func (rc *reqCtx) owner() owner {
+	return owner{ID: rc.principal.Username, DisplayName: rc.principal.Username}
+}
+
+// opListBuckets lists the buckets the principal may list; the others stay
+// invisible.
+func opListBuckets(rc *reqCtx) error {
+	bs, err := rc.h.store.ListBuckets(rc.ctx)
+	if err != nil {
+		return err
+	}
+	res := listAllMyBucketsResult{Owner: rc.owner(), Buckets: []bucketXML{}}
+	hidden := 0
+	for _, b := range bs {
+		d, err := rc.decide("s3:ListBucket", policy.AccessList, b.Name, "")
+		if err != nil {
+			return err
+		}
+		if !d.Allowed {
+			hidden++
+			continue
+		}
+		res.Buckets = append(res.Buckets, bucketXML{Name: b.Name, CreationDate: s3Time(b.Created), BucketRegion: rc.h.cfg.Region})
+	}
+	rc.decision = "allow"
+	rc.details = map[string]any{"shown": len(res.Buckets), "hidden": hidden}
+	return rc.writeXML(http.StatusOK, res)
+}
+
+type createBucketConfiguration struct {
+	XMLName            xml.Name `xml:"CreateBucketConfiguration"`
+	LocationConstraint string   `xml:"LocationConstraint"`
+}
+
+func opCreateBucket(rc *reqCtx) error {
+	if err := rc.authorize("s3:CreateBucket", policy.AccessCreate, rc.bucket, ""); err != nil {
+		return err
+	}
+	data, err := rc.readSmallBody(maxSmallXMLBody)
+	if err != nil {
+		return err
+	}
+	if len(data) > 0 {
+		var c createBucketConfiguration
+		if err := decodeXML(data, &c); err != nil {
+			return err
+		}
+		if c.LocationConstraint != "" && c.LocationConstraint != rc.h.cfg.Region {
+			return apiErr("InvalidLocationConstraint", 400, "The specified location-constraint is not valid.")
+		}
+	}
+	if err := rc.begin(); err != nil {
+		return err
+	}
+	if err := rc.h.store.CreateBucket(rc.ctx, rc.bucket); err != nil {
+		return err
+	}
+	rc.w.Header().Set("Location", "/"+rc.bucket)
+	rc.w.WriteHeader(http.StatusOK)
+	return nil
+}
+
+func opHeadBucket(rc *reqCtx) error {
+	if err := rc.authorize("s3:ListBucket", policy.AccessList, rc.bucket, ""); err != nil {
+		return err
+	}
+	if _, err := rc.h.store.HeadBucket(rc.ctx, rc.bucket); err != nil {
+		return err
+	}
+	rc.w.Header().Set("X-Amz-Bucket-Region", rc.h.cfg.Region)
+	rc.w.WriteHeader(http.StatusOK)
+	return nil
+}
+
+func opDeleteBucket(rc *reqCtx) error {
+	if err := rc.authorize("s3:DeleteBucket", policy.AccessDelete, rc.bucket, ""); err != nil {
+		return err
+	}
+	if err := rc.begin(); err != nil {
+		return err
+	}
+	if err := rc.h.store.DeleteBucket(rc.ctx, rc.bucket); err != nil {
+		return err
+	}
+	rc.w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+type locationConstraint struct {
+	XMLName xml.Name `xml:"http://s3.amazonaws.com/doc/2006-03-01/ LocationConstraint"`
+	Value   string   `xml:",chardata"`
+}
+
+func opGetBucketLocation(rc *reqCtx) error {
+	if err := rc.authorize("s3:GetBucketLocation", policy.AccessList, rc.bucket, ""); err != nil {
+		return err
+	}
+	if _, err := rc.h.store.HeadBucket(rc.ctx, rc.bucket); err != nil {
+		return err
+	}
+	v := rc.h.cfg.Region
+	if v == "us-east-1" {
+		v = ""
+	}
+	return rc.writeXML(http.StatusOK, locationConstraint{Value: v})
+}
+
+type versioningConfiguration struct {
+	XMLName   xml.Name `xml:"VersioningConfiguration"`
+	Xmlns     string   `xml:"xmlns,attr,omitempty"`
+	Status    string   `xml:"Status,omitempty"`
+	MfaDelete string   `xml:"MfaDelete,omitempty"`
+}
+
+func opGetBucketVersioning(rc *reqCtx) error {
+	if err := rc.authorize("s3:GetBucketVersioning", policy.AccessAdmin, rc.bucket, ""); err != nil {
+		return err
+	}
+	bi, err := rc.h.store.HeadBucket(rc.ctx, rc.bucket)
+	if err != nil {
+		return err
+	}
+	return rc.writeXML(http.StatusOK, versioningConfiguration{Xmlns: s3NS, Status: string(bi.Versioning)})
+}
+
+func opPutBucketVersioning(rc *reqCtx) error {
+	if err := rc.authorize("s3:PutBucketVersioning", policy.AccessAdmin, rc.bucket, ""); err != nil {
+		return err
+	}
+	data, err := rc.readSmallBody(maxSmallXMLBody)
+	if err != nil {
+		return err
+	}
+	var c versioningConfiguration
+	if err := decodeXML(data, &c); err != nil {
+		return err
+	}
+	var v objectstore.Versioning
+	switch c.Status {
+	case "Enabled":
+		v = objectstore.VersioningEnabled
+	case "Suspended":
+		v = objectstore.VersioningSuspended
+	default:
+		return errIllegalVersioning
+	}
+	if c.MfaDelete == "Enabled" {
+		return errNotImplemented.with("MFA delete is not supported.")
+	}
+	if err := rc.begin(); err != nil {
+		return err
+	}
+	if err := rc.h.store.SetVersioning(rc.ctx, rc.bucket, v); err != nil {
+		return err
+	}
+	rc.w.WriteHeader(http.StatusOK)
+	return nil
+}
