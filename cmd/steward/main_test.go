@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/cookiejar"
 	"net/url"
 	"os"
 	"os/exec"
@@ -329,4 +330,97 @@ func TestCLILoginWithRealBinary(t *testing.T) {
 			t.Error("a given demo password must not be echoed")
 		}
 	}
+}
+
+// TestDeviceFlowLogin logs in as a person would: `steward login` prints a
+// URL and a code; the user opens the page, signs in and approves; the CLI
+// then holds a token.
+func TestDeviceFlowLogin(t *testing.T) {
+	p := serve(t, t.TempDir())
+	home := t.TempDir()
+	cmd := exec.Command(binary, "login", "--server", p.url)
+	cmd.Env = append(os.Environ(), "STEWARD_HOME="+home)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stdout bytes.Buffer
+	cmd.Stdout = &stdout
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	var verifyURL, code string
+	sc := bufio.NewScanner(stderr)
+	for (verifyURL == "" || code == "") && sc.Scan() {
+		line := sc.Text()
+		if i := strings.Index(line, "open "); i >= 0 {
+			verifyURL = strings.TrimSpace(line[i+len("open "):])
+		}
+		if i := strings.Index(line, "enter the code "); i >= 0 {
+			code = strings.TrimSpace(line[i+len("enter the code "):])
+		}
+	}
+	if verifyURL == "" || code == "" {
+		t.Fatalf("login printed no URL and code")
+	}
+	go io.Copy(io.Discard, stderr)
+
+	// The browser: GET the page (cookie + CSRF token), POST the form.
+	jar := newJar()
+	browser := &http.Client{Jar: jar}
+	resp, err := browser.Get(verifyURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	csrf := formValue(string(page), "csrf_token")
+	if csrf == "" {
+		t.Fatalf("no CSRF token in the device page: %s", page)
+	}
+	u, _ := url.Parse(verifyURL)
+	resp, err = browser.PostForm(u.Scheme+"://"+u.Host+u.Path, url.Values{
+		"csrf_token": {csrf}, "user_code": {code}, "username": {"bob"},
+		"password": {"correct-horse-battery"}, "action": {"approve"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(body), "signed in") {
+		t.Fatalf("approve: %d %s", resp.StatusCode, body)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("login: %v, stdout %s", err, stdout.String())
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("login did not finish after approval")
+	}
+	if !strings.Contains(stdout.String(), "as bob") {
+		t.Errorf("login output: %s", stdout.String())
+	}
+	out, code2 := run(t, "", []string{"STEWARD_HOME=" + home}, "whoami")
+	if code2 != 0 || !strings.Contains(out, "bob") || !strings.Contains(out, "mortgages") {
+		t.Fatalf("whoami after device login: %s", out)
+	}
+}
+
+func formValue(page, name string) string {
+	i := strings.Index(page, `name="`+name+`" value="`)
+	if i < 0 {
+		return ""
+	}
+	rest := page[i+len(`name="`+name+`" value="`):]
+	return rest[:strings.IndexByte(rest, '"')]
+}
+
+func newJar() http.CookieJar {
+	j, _ := cookiejar.New(nil)
+	return j
 }
