@@ -30,6 +30,9 @@ the environment, which beats the file.`,
 				return &exitError{code: 2, msg: err.Error()}
 			}
 			logger := newLogger(stdio, cfg)
+			// Libraries that log through slog's default (the OpenID provider
+			// library does) follow the same level and format.
+			slog.SetDefault(logger)
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			s, err := server.New(ctx, cfg, server.Options{Logger: logger, Version: Version, Stdout: stdio.Out})

@@ -7,6 +7,7 @@ import (
 	"github.com/stewardhq/steward"
 	"github.com/stewardhq/steward/internal/api"
 	"github.com/stewardhq/steward/internal/audit"
+	"github.com/stewardhq/steward/internal/identity"
 	"github.com/stewardhq/steward/internal/idp"
 )
 
@@ -43,4 +44,27 @@ func (a auditReader) Verify(ctx context.Context) (api.AuditVerifyResult, error) 
 		res.Problem = rep.Problem.Message
 	}
 	return res, nil
+}
+
+// revocationChecker refuses access tokens of the built-in provider that
+// were revoked at its /revoke endpoint before they expire.
+type revocationChecker struct {
+	*identity.Multi
+	idp    *idp.Provider
+	issuer string
+}
+
+func (r revocationChecker) Verify(ctx context.Context, raw string) (*steward.Principal, error) {
+	p, err := r.Multi.Verify(ctx, raw)
+	if err != nil || r.idp == nil || p.Issuer != r.issuer || p.TokenID == "" {
+		return p, err
+	}
+	revoked, err := r.idp.IsRevoked(ctx, p.TokenID)
+	if err != nil {
+		return nil, steward.WrapError(steward.EUnavailable, "identity.revocation", err, "identity provider unavailable")
+	}
+	if revoked {
+		return nil, steward.Errorf(steward.EUnauthenticated, "token revoked")
+	}
+	return p, nil
 }

@@ -180,7 +180,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (_ *Server, err e
 	if err != nil {
 		return nil, err
 	}
-	s.verifier, s.readyV = multi, multi
+	s.verifier, s.readyV = revocationChecker{Multi: multi, idp: s.idp, issuer: s.issuer}, multi
 
 	if cfg.Demo {
 		if err := s.seedDemo(ctx, opts.Stdout); err != nil {

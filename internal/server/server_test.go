@@ -370,3 +370,27 @@ func TestPortInUseNamesTheSetting(t *testing.T) {
 		t.Fatalf("want http_addr error, got %v", err)
 	}
 }
+
+func TestRevokedTokenIsRefused(t *testing.T) {
+	s := start(t)
+	c := newCLI(t, s)
+	c.login("alice")
+	tok := strings.TrimSpace(c.must("", "token"))
+	if me := getWhoami(t, s, tok); me["username"] != "alice" {
+		t.Fatalf("token does not work before revocation: %v", me)
+	}
+	resp, err := http.PostForm(s.Issuer()+"/revoke", map[string][]string{
+		"token": {tok}, "token_type_hint": {"access_token"}, "client_id": {"steward-cli"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("revoke: %d %s", resp.StatusCode, b)
+	}
+	if me := getWhoami(t, s, tok); me["code"] != "unauthenticated" || me["detail"] != "token revoked" {
+		t.Errorf("revoked token still accepted: %v", me)
+	}
+}
