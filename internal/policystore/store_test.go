@@ -27,12 +27,19 @@ func backends(t *testing.T, fn func(t *testing.T, dsn string)) {
 
 func open(t *testing.T, dsn string) *metastore.Store {
 	t.Helper()
-	db, err := metastore.Open(context.Background(), dsn, t.TempDir())
+	db, err := metastoreOpen(t, dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { db.Close() })
 	return db
+}
+
+func metastoreOpen(tb testing.TB, dsn string) (*metastore.Store, error) {
+	db, err := metastore.Open(context.Background(), dsn, tb.TempDir())
+	if err == nil {
+		tb.Cleanup(func() { db.Close() })
+	}
+	return db, err
 }
 
 func newStore(t *testing.T, dsn string) *policystore.Store {
