@@ -23,7 +23,7 @@ type body struct {
 	// once it verified.
 	trailer      string
 	trailerValue string
-	count     *countingReader
+	count        *countingReader
 }
 
 type countingReader struct {

@@ -70,7 +70,8 @@ func readListParams(q url.Values, maxName string) (listParams, error) {
 
 func (p listParams) enc(s string) string {
 	if p.encoding == "url" {
-		return strings.ReplaceAll(url.QueryEscape(s), "+", "%20")
+		// As S3 does: form encoding (space as '+'), '/' kept.
+		return strings.ReplaceAll(url.QueryEscape(s), "%2F", "/")
 	}
 	return s
 }
