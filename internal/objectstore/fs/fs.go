@@ -50,8 +50,15 @@ type Store struct {
 	db      *sql.DB
 	log     *slog.Logger
 	unlock  func() error
+	noSync  bool // tests only: skip fsync of data files and the index
 
-	wmu sync.Mutex // serialises write transactions (SQLite has one writer)
+	// Write transactions go to one committer goroutine, which runs all
+	// those waiting in one SQLite transaction (one fsync), each in its own
+	// savepoint: group commit.
+	txq       chan *txReq
+	closing   chan struct{}
+	committed chan struct{} // closed when the committer has stopped
+	closeOnce sync.Once
 
 	bmu     sync.RWMutex
 	buckets map[string]objectstore.BucketInfo // cache of the buckets table
@@ -109,15 +116,22 @@ CREATE INDEX IF NOT EXISTS parts_file ON parts(file);
 // process did not Close cleanly, removes data files that no index row
 // references.
 func Open(dir string, logger *slog.Logger) (*Store, error) {
+	return open(dir, logger, false)
+}
+
+func open(dir string, logger *slog.Logger, noSync bool) (*Store, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	s := &Store{
-		dir:     dir,
-		staging: filepath.Join(dir, "staging"),
-		data:    filepath.Join(dir, "data"),
-		log:     logger.With("component", "objectstore.fs"),
-		buckets: map[string]objectstore.BucketInfo{},
+		dir:       dir,
+		staging:   filepath.Join(dir, "staging"),
+		data:      filepath.Join(dir, "data"),
+		log:       logger.With("component", "objectstore.fs"),
+		buckets:   map[string]objectstore.BucketInfo{},
+		txq:       make(chan *txReq),
+		closing:   make(chan struct{}),
+		committed: make(chan struct{}),
 	}
 	for _, d := range []string{dir, s.staging, s.data} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
@@ -136,6 +150,7 @@ func Open(dir string, logger *slog.Logger) (*Store, error) {
 		}
 		return nil, err
 	}
+	go s.committer()
 	return s, nil
 }
 
@@ -159,7 +174,11 @@ func (s *Store) open() error {
 		return err
 	}
 	q := url.Values{}
-	for _, p := range []string{"busy_timeout(10000)", "journal_mode(WAL)", "synchronous(FULL)"} {
+	sync := "synchronous(FULL)"
+	if s.noSync {
+		sync = "synchronous(OFF)"
+	}
+	for _, p := range []string{"busy_timeout(10000)", "journal_mode(WAL)", sync} {
 		q.Add("_pragma", p)
 	}
 	q.Set("_txlock", "immediate")
@@ -188,6 +207,14 @@ func (s *Store) open() error {
 // Close closes the index and releases the directory; it marks the store
 // cleanly closed so that the next Open need not scan for orphans.
 func (s *Store) Close() error {
+	var err error
+	s.closeOnce.Do(func() { err = s.close() })
+	return err
+}
+
+func (s *Store) close() error {
+	close(s.closing)
+	<-s.committed
 	err := s.db.Close()
 	if err == nil {
 		if f, ferr := os.Create(filepath.Join(s.dir, "CLEAN")); ferr == nil {
@@ -302,20 +329,106 @@ func internal(op string, err error) error {
 	return steward.WrapError(steward.EInternal, op, err, "internal error")
 }
 
-// writeTx runs fn in an immediate write transaction, serialised with the
-// store's other writers.
-func (s *Store) writeTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	s.wmu.Lock()
-	defer s.wmu.Unlock()
+type txReq struct {
+	fn   func(ctx context.Context, tx *sql.Tx) error
+	done chan error
+}
+
+// maxBatch bounds how many writes share one commit.
+const maxBatch = 128
+
+var errClosed = steward.Errorf(steward.EUnavailable, "object store is closed")
+
+// writeTx runs fn in a write transaction, possibly shared with other
+// writers (fn's effects are its own: a failing fn is rolled back to its
+// savepoint). fn gets a context that is never cancelled: interrupting a
+// statement would roll back the whole shared transaction.
+func (s *Store) writeTx(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	req := &txReq{fn: fn, done: make(chan error, 1)}
+	select {
+	case s.txq <- req:
+	case <-s.closing:
+		return errClosed
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return <-req.done
+}
+
+func (s *Store) committer() {
+	defer close(s.committed)
+	for {
+		var req *txReq
+		select {
+		case req = <-s.txq:
+		case <-s.closing:
+			return
+		}
+		batch := []*txReq{req}
+	more:
+		for len(batch) < maxBatch {
+			select {
+			case r := <-s.txq:
+				batch = append(batch, r)
+			default:
+				break more
+			}
+		}
+		s.commitBatch(batch)
+	}
+}
+
+func (s *Store) commitBatch(batch []*txReq) {
+	ctx := context.Background()
+	errs := make([]error, len(batch))
+	fail := func(err error) {
+		for _, r := range batch {
+			r.done <- err
+		}
+	}
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
-		return err
+		fail(err)
+		return
 	}
-	if err := fn(tx); err != nil {
+	for i, r := range batch {
+		if len(batch) == 1 {
+			errs[i] = r.fn(ctx, tx)
+			continue
+		}
+		if _, err := tx.ExecContext(ctx, `SAVEPOINT w`); err != nil {
+			tx.Rollback()
+			fail(err)
+			return
+		}
+		if errs[i] = r.fn(ctx, tx); errs[i] != nil {
+			if _, err := tx.ExecContext(ctx, `ROLLBACK TO w`); err != nil {
+				tx.Rollback()
+				fail(err)
+				return
+			}
+		}
+		if _, err := tx.ExecContext(ctx, `RELEASE w`); err != nil {
+			tx.Rollback()
+			fail(err)
+			return
+		}
+	}
+	if len(batch) == 1 && errs[0] != nil {
 		tx.Rollback()
-		return err
+		batch[0].done <- errs[0]
+		return
 	}
-	return tx.Commit()
+	if err := tx.Commit(); err != nil {
+		fail(err)
+		return
+	}
+	for i, r := range batch {
+		r.done <- errs[i]
+	}
 }
 
 // CreateBucket creates a bucket (InvalidBucketName, BucketAlreadyOwnedByYou).
@@ -324,7 +437,7 @@ func (s *Store) CreateBucket(ctx context.Context, bucket string) error {
 		return err
 	}
 	now := time.Now().UTC()
-	err := s.writeTx(ctx, func(tx *sql.Tx) error {
+	err := s.writeTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		var n int
 		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM buckets WHERE name = ?`, bucket).Scan(&n); err != nil {
 			return err
@@ -349,7 +462,7 @@ func (s *Store) CreateBucket(ctx context.Context, bucket string) error {
 // multipart uploads still in progress do not count: they are aborted.
 func (s *Store) DeleteBucket(ctx context.Context, bucket string) error {
 	var files []string
-	err := s.writeTx(ctx, func(tx *sql.Tx) error {
+	err := s.writeTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		var n int
 		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM buckets WHERE name = ?`, bucket).Scan(&n); err != nil {
 			return err
@@ -420,7 +533,7 @@ func (s *Store) SetVersioning(ctx context.Context, bucket string, v objectstore.
 	if v != objectstore.VersioningEnabled && v != objectstore.VersioningSuspended {
 		return objectstore.Errorf(steward.EInvalid, objectstore.CodeInvalidArgument, "versioning status must be Enabled or Suspended")
 	}
-	err := s.writeTx(ctx, func(tx *sql.Tx) error {
+	err := s.writeTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE buckets SET versioning = ? WHERE name = ?`, string(v), bucket)
 		if err != nil {
 			return err

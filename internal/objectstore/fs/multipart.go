@@ -58,7 +58,7 @@ func (s *Store) CreateMultipart(ctx context.Context, bucket, key string, opts ob
 	}
 	u := objectstore.Upload{Bucket: bucket, Key: key, UploadID: newID(), Initiated: time.Now().UTC(), Opts: opts}
 	o, _ := json.Marshal(opts)
-	err := s.writeTx(ctx, func(tx *sql.Tx) error {
+	err := s.writeTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		var n int
 		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM buckets WHERE name = ?`, bucket).Scan(&n); err != nil {
 			return err
@@ -94,7 +94,7 @@ func (s *Store) UploadPart(ctx context.Context, bucket, key, uploadID string, nu
 	}
 	p := objectstore.Part{Number: number, ETag: `"` + hex.EncodeToString(w.md5) + `"`, Size: w.size, LastModified: time.Now().UTC(), Checksums: w.checksums}
 	var old string
-	err = s.writeTx(ctx, func(tx *sql.Tx) error {
+	err = s.writeTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		if _, err := getUpload(ctx, tx, bucket, key, uploadID); err != nil {
 			return err
 		}
@@ -255,7 +255,7 @@ func (s *Store) CompleteMultipart(ctx context.Context, bucket, key, uploadID str
 		file:        w.file,
 	}
 	var partFiles []string
-	info, err := s.commitVersion(ctx, bucket, r, &cond, func(tx *sql.Tx) error {
+	info, err := s.commitVersion(ctx, bucket, r, &cond, func(ctx context.Context, tx *sql.Tx) error {
 		if _, err := getUpload(ctx, tx, bucket, key, uploadID); err != nil {
 			return err
 		}
@@ -287,7 +287,7 @@ func (s *Store) AbortMultipart(ctx context.Context, bucket, key, uploadID string
 		return err
 	}
 	var files []string
-	err := s.writeTx(ctx, func(tx *sql.Tx) error {
+	err := s.writeTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		if _, err := getUpload(ctx, tx, bucket, key, uploadID); err != nil {
 			return err
 		}

@@ -209,10 +209,10 @@ func (s *Store) Put(ctx context.Context, bucket, key string, body io.Reader, siz
 // version ID; otherwise it replaces the "null" version. Files no longer
 // referenced are removed after the commit.
 // extra, if set, runs first in the same transaction.
-func (s *Store) commitVersion(ctx context.Context, bucket string, r row, cond *objectstore.PutOptions, extra func(*sql.Tx) error) (objectstore.ObjectInfo, error) {
+func (s *Store) commitVersion(ctx context.Context, bucket string, r row, cond *objectstore.PutOptions, extra func(context.Context, *sql.Tx) error) (objectstore.ObjectInfo, error) {
 	var old []string
 	var v objectstore.Versioning
-	err := s.writeTx(ctx, func(tx *sql.Tx) error {
+	err := s.writeTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		var vs string
 		if err := tx.QueryRowContext(ctx, `SELECT versioning FROM buckets WHERE name = ?`, bucket).Scan(&vs); err != nil {
 			if errors.Is(err, sql.ErrNoRows) {
@@ -222,7 +222,7 @@ func (s *Store) commitVersion(ctx context.Context, bucket string, r row, cond *o
 		}
 		v = objectstore.Versioning(vs)
 		if extra != nil {
-			if err := extra(tx); err != nil {
+			if err := extra(ctx, tx); err != nil {
 				return err
 			}
 		}
@@ -410,7 +410,7 @@ func (s *Store) Delete(ctx context.Context, bucket, key, versionID string) (obje
 	}
 	var res objectstore.DeleteResult
 	var old []string
-	err := s.writeTx(ctx, func(tx *sql.Tx) error {
+	err := s.writeTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		var vs string
 		if err := tx.QueryRowContext(ctx, `SELECT versioning FROM buckets WHERE name = ?`, bucket).Scan(&vs); err != nil {
 			if errors.Is(err, sql.ErrNoRows) {
@@ -487,7 +487,7 @@ func (s *Store) PutTags(ctx context.Context, bucket, key, versionID string, tags
 	if ValidKey(key) != nil {
 		return errNoSuchKey()
 	}
-	err := s.writeTx(ctx, func(tx *sql.Tx) error {
+	err := s.writeTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		r, err := lookup(ctx, tx, bucket, key, versionID)
 		if err != nil {
 			return err

@@ -1,0 +1,301 @@
+package fs_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	iofs "io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stewardhq/steward/internal/objectstore"
+	"github.com/stewardhq/steward/internal/objectstore/fs"
+	"github.com/stewardhq/steward/internal/objectstore/storetest"
+)
+
+var ctx = context.Background()
+
+// open opens a durable store in dir, closed at the end of the test.
+func open(t testing.TB, dir string) *fs.Store {
+	t.Helper()
+	s, err := fs.Open(dir, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// TestConformance runs the shared suite. It skips fsync: durability is
+// what TestCrash checks, and 10,000 synced PUTs would take most of a
+// minute on a shared disk.
+func TestConformance(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) objectstore.Store {
+		s, err := fs.OpenNoSync(t.TempDir(), slog.New(slog.DiscardHandler))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	})
+}
+
+func TestCRC64NVMEVector(t *testing.T) {
+	// CRC-64/NVME check value (reveng catalogue).
+	if got := fs.CRC64NVMEOf([]byte("123456789")); got != 0xae8b14860a799888 {
+		t.Fatalf("CRC-64/NVME(123456789) = %#x, want 0xae8b14860a799888", got)
+	}
+}
+
+func TestPersistsAcrossReopen(t *testing.T) {
+	dir := t.TempDir()
+	s, err := fs.Open(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := storetest.NewBucket(t, s)
+	if err := s.SetVersioning(ctx, b, objectstore.VersioningEnabled); err != nil {
+		t.Fatal(err)
+	}
+	opts := objectstore.PutOptions{ContentType: "text/csv", Metadata: map[string]string{"owner": "ann"}, Tags: map[string]string{"class": "C2"},
+		Checksums: map[string]string{"SHA256": "LPJNul+wow4m6DsqxbninhsWHlwfp0JecwQzYpOLmCQ="}} // sha256("hello")
+	v1 := storetest.Put(t, s, b, "a/../b", "hello", opts)
+	u, err := s.CreateMultipart(ctx, b, "mp", objectstore.PutOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.UploadPart(ctx, b, "mp", u.UploadID, 1, strings.NewReader("part"), 4, objectstore.PutOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = open(t, dir)
+	body, info := storetest.Get(t, s, b, "a/../b", objectstore.GetOptions{})
+	if body != "hello" || info.ETag != v1.ETag || info.VersionID != v1.VersionID || info.ContentType != "text/csv" ||
+		info.Metadata["owner"] != "ann" || info.Tags["class"] != "C2" || info.Checksums["SHA256"] != opts.Checksums["SHA256"] {
+		t.Fatalf("after reopen: %q %+v", body, info)
+	}
+	bi, err := s.HeadBucket(ctx, b)
+	if err != nil || bi.Versioning != objectstore.VersioningEnabled {
+		t.Fatalf("bucket after reopen: %+v %v", bi, err)
+	}
+	parts, _, err := s.ListParts(ctx, b, "mp", u.UploadID, 0, 0)
+	if err != nil || len(parts) != 1 {
+		t.Fatalf("parts after reopen: %+v %v", parts, err)
+	}
+}
+
+func TestSecondOpenFails(t *testing.T) {
+	dir := t.TempDir()
+	open(t, dir)
+	if s, err := fs.Open(dir, nil); err == nil {
+		s.Close()
+		t.Fatal("a second Open of the same directory succeeded")
+	}
+}
+
+func TestDeleteBucketAbortsUploads(t *testing.T) {
+	dir := t.TempDir()
+	s := open(t, dir)
+	b := storetest.NewBucket(t, s)
+	u, _ := s.CreateMultipart(ctx, b, "k", objectstore.PutOptions{})
+	if _, err := s.UploadPart(ctx, b, "k", u.UploadID, 1, strings.NewReader("part"), 4, objectstore.PutOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteBucket(ctx, b); err != nil {
+		t.Fatalf("DeleteBucket with an upload in progress: %v", err)
+	}
+	if n := len(dataFiles(t, dir)); n != 0 {
+		t.Fatalf("%d data files left after DeleteBucket", n)
+	}
+	if err := s.CreateBucket(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err := s.ListParts(ctx, b, "k", u.UploadID, 0, 0)
+	storetest.WantCode(t, err, objectstore.CodeNoSuchUpload)
+}
+
+// dataFiles lists the files under dir/data.
+func dataFiles(t testing.TB, dir string) []string {
+	t.Helper()
+	var out []string
+	filepath.WalkDir(filepath.Join(dir, "data"), func(p string, d iofs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			out = append(out, p)
+		}
+		return nil
+	})
+	return out
+}
+
+func TestRemovedFilesAndOrphans(t *testing.T) {
+	dir := t.TempDir()
+	s, err := fs.Open(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := storetest.NewBucket(t, s)
+	storetest.Put(t, s, b, "k", "one", objectstore.PutOptions{})
+	storetest.Put(t, s, b, "k", "two", objectstore.PutOptions{}) // replaces: old file removed
+	storetest.Put(t, s, b, "gone", "x", objectstore.PutOptions{})
+	if _, err := s.Delete(ctx, b, "gone", ""); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(dataFiles(t, dir)); n != 1 {
+		t.Fatalf("%d data files, want 1", n)
+	}
+	s.Close()
+	// Simulate a crash: debris in staging and an unreferenced data file,
+	// and no clean-shutdown mark.
+	os.Remove(filepath.Join(dir, "CLEAN"))
+	os.WriteFile(filepath.Join(dir, "staging", "put-123"), []byte("partial"), 0o600)
+	orphan := filepath.Join(dir, "data", "ab", "ab00000000000000000000000000000f")
+	os.WriteFile(orphan, []byte("orphan"), 0o600)
+	s = open(t, dir)
+	if ents, _ := os.ReadDir(filepath.Join(dir, "staging")); len(ents) != 0 {
+		t.Fatalf("staging not cleaned: %d entries", len(ents))
+	}
+	if _, err := os.Stat(orphan); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("orphan not removed: %v", err)
+	}
+	if body, _ := storetest.Get(t, s, b, "k", objectstore.GetOptions{}); body != "two" {
+		t.Fatalf("k = %q", body)
+	}
+}
+
+// snapshot records every path under root except skip, with size and
+// modification time.
+func snapshot(t testing.TB, root, skip string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	filepath.WalkDir(root, func(p string, d iofs.DirEntry, err error) error {
+		if err != nil {
+			return nil
+		}
+		if p == skip {
+			return filepath.SkipDir
+		}
+		info, err := d.Info()
+		if err == nil {
+			out[p] = info.Mode().String() + info.ModTime().String() + string(rune(info.Size()))
+		}
+		return nil
+	})
+	return out
+}
+
+// TestHostileKeysStayInside checks that no key creates, changes or reads a
+// file outside the store directory.
+func TestHostileKeysStayInside(t *testing.T) {
+	root := t.TempDir()
+	dir := filepath.Join(root, "store")
+	for _, p := range []string{"etc/passwd", "b", "x", "escape", "tmp/escape"} {
+		os.MkdirAll(filepath.Dir(filepath.Join(root, p)), 0o700)
+		os.WriteFile(filepath.Join(root, p), []byte("outside"), 0o600)
+	}
+	s := open(t, dir)
+	b := storetest.NewBucket(t, s)
+	before := snapshot(t, root, dir)
+	keys := storetest.HostileKeys()
+	for _, k := range keys {
+		// Reads of keys naming outside files find nothing.
+		if _, err := s.Head(ctx, b, k, objectstore.GetOptions{}); err == nil {
+			t.Fatalf("Head %q found an object before any was written", k)
+		}
+	}
+	for i, k := range keys {
+		storetest.Put(t, s, b, k, strings.Repeat("z", i), objectstore.PutOptions{})
+		u, err := s.CreateMultipart(ctx, b, k, objectstore.PutOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.UploadPart(ctx, b, k, u.UploadID, 1, strings.NewReader("p"), 1, objectstore.PutOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	after := snapshot(t, root, dir)
+	if len(before) != len(after) {
+		t.Fatalf("files outside the store changed: before %v after %v", keysOf(before), keysOf(after))
+	}
+	for p, v := range before {
+		if after[p] != v {
+			t.Fatalf("%s changed", p)
+		}
+	}
+	for _, p := range []string{"etc/passwd", "escape", "tmp/escape"} {
+		if b, _ := os.ReadFile(filepath.Join(root, p)); string(b) != "outside" {
+			t.Fatalf("%s overwritten", p)
+		}
+	}
+}
+
+func keysOf(m map[string]string) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func TestGetRetriesAfterReplace(t *testing.T) {
+	// A reader that looked a key up just before a writer replaced it and
+	// removed the old file still gets a complete body (the old or new one).
+	s := open(t, t.TempDir())
+	b := storetest.NewBucket(t, s)
+	storetest.Put(t, s, b, "k", "old", objectstore.PutOptions{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 0; i < 50; i++ {
+			storetest.Put(t, s, b, "k", strings.Repeat("n", i%7+1), objectstore.PutOptions{})
+		}
+	}()
+	for {
+		select {
+		case <-done:
+			return
+		default:
+		}
+		rc, info, err := s.Get(ctx, b, "k", objectstore.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, err := io.ReadAll(rc)
+		rc.Close()
+		if err != nil || int64(len(body)) != info.Size {
+			t.Fatalf("body %q (err %v) for size %d", body, err, info.Size)
+		}
+	}
+}
+
+func TestListIsOrderedByBytes(t *testing.T) {
+	s := open(t, t.TempDir())
+	b := storetest.NewBucket(t, s)
+	keys := []string{"\u00e9", "e", "E", "\U0001F600", "\uFFFD", "z", "~", "\u007f", "a\u0001", "a"}
+	for _, k := range keys {
+		storetest.Put(t, s, b, k, "", objectstore.PutOptions{})
+	}
+	res, err := s.List(ctx, b, objectstore.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, o := range res.Objects {
+		got = append(got, o.Key)
+	}
+	want := slices.Clone(keys)
+	sort.Strings(want) // Go compares strings bytewise: UTF-8 binary order
+	if !slices.Equal(got, want) {
+		t.Fatalf("got %q want %q", got, want)
+	}
+}
+
+var _ = time.Second
