@@ -14,10 +14,12 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	awssts "github.com/aws/aws-sdk-go-v2/service/sts"
+	miniocreds "github.com/minio/minio-go/v7/pkg/credentials"
 
 	"github.com/stewardhq/steward"
 	"github.com/stewardhq/steward/internal/identity"
 	"github.com/stewardhq/steward/internal/metastore"
+	"github.com/stewardhq/steward/internal/objectstore"
 	"github.com/stewardhq/steward/internal/objectstore/fs"
 	"github.com/stewardhq/steward/internal/policy"
 	"github.com/stewardhq/steward/internal/s3api"
@@ -79,6 +81,8 @@ func testPolicies(t testing.TB) s3api.Authorizer {
 type env struct {
 	t     *testing.T
 	srv   *httptest.Server
+	plain *httptest.Server // the same handler over plain HTTP
+	h     *s3api.Handler
 	sts   *sts.Service
 	ms    *metastore.Store
 	audit *recorder
@@ -125,7 +129,9 @@ func newEnv(t *testing.T, cfg s3api.Config) *env {
 	h := s3api.New(cfg, store, svc, testPolicies(t), nil, rec, nil)
 	srv := httptest.NewTLSServer(h)
 	t.Cleanup(srv.Close)
-	return &env{t: t, srv: srv, sts: svc, ms: ms, audit: rec, store: store}
+	plain := httptest.NewServer(h)
+	t.Cleanup(plain.Close)
+	return &env{t: t, srv: srv, plain: plain, h: h, sts: svc, ms: ms, audit: rec, store: store}
 }
 
 // s3Client returns an SDK client with the given credentials provider.
@@ -185,3 +191,15 @@ func requestIDOf(err error) string {
 func body(s string) *strings.Reader { return strings.NewReader(s) }
 
 var _ http.Handler = (*s3api.Handler)(nil)
+
+// staticFrom turns an SDK credentials provider into minio credentials.
+func staticFrom(t *testing.T, p aws.CredentialsProvider) *miniocreds.Credentials {
+	t.Helper()
+	c, err := p.Retrieve(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return miniocreds.NewStaticV4(c.AccessKeyID, c.SecretAccessKey, c.SessionToken)
+}
+
+func objStoreGet() objectstore.GetOptions { return objectstore.GetOptions{} }
