@@ -19,6 +19,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -221,14 +222,21 @@ func ParseYAML(c *Config, name string, data []byte) error {
 func yamlErrorKey(err error) string {
 	var ue *yaml.UnknownFieldError
 	if errors.As(err, &ue) {
-		return strings.TrimSpace(strings.SplitN(ue.Message, "\"", 3)[1:2][0])
+		if m := unknownFieldRe.FindStringSubmatch(ue.Message); m != nil && m[1] != "" {
+			return m[1]
+		}
 	}
 	return "config"
 }
 
+var unknownFieldRe = regexp.MustCompile(`unknown field "([^"]*)"`)
+
 func yamlErrorMessage(err error) string {
 	var ue *yaml.UnknownFieldError
 	if errors.As(err, &ue) {
+		if m := unknownFieldRe.FindStringSubmatch(ue.Message); m != nil && m[1] == "" {
+			return `unknown key ""`
+		}
 		return "unknown key"
 	}
 	return yaml.FormatError(err, false, true)
