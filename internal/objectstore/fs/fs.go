@@ -301,6 +301,25 @@ func (s *Store) loadBuckets(ctx context.Context) error {
 	return rows.Err()
 }
 
+// refreshBucket copies a bucket's committed row into the cache. Reading
+// under the cache lock orders racing refreshes: the last one reads last.
+func (s *Store) refreshBucket(ctx context.Context, name string) error {
+	s.bmu.Lock()
+	defer s.bmu.Unlock()
+	var created int64
+	var v string
+	err := s.db.QueryRowContext(context.WithoutCancel(ctx), `SELECT created, versioning FROM buckets WHERE name = ?`, name).Scan(&created, &v)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		delete(s.buckets, name)
+	case err != nil:
+		return internal("fs.refreshBucket", err)
+	default:
+		s.buckets[name] = objectstore.BucketInfo{Name: name, Created: time.Unix(0, created).UTC(), Versioning: objectstore.Versioning(v)}
+	}
+	return nil
+}
+
 func (s *Store) bucket(name string) (objectstore.BucketInfo, error) {
 	s.bmu.RLock()
 	b, ok := s.buckets[name]
@@ -451,10 +470,7 @@ func (s *Store) CreateBucket(ctx context.Context, bucket string) error {
 	if err != nil {
 		return internal("fs.CreateBucket", err)
 	}
-	s.bmu.Lock()
-	s.buckets[bucket] = objectstore.BucketInfo{Name: bucket, Created: now}
-	s.bmu.Unlock()
-	return nil
+	return s.refreshBucket(ctx, bucket)
 }
 
 // DeleteBucket deletes an empty bucket (NoSuchBucket, BucketNotEmpty). A
@@ -502,11 +518,8 @@ func (s *Store) DeleteBucket(ctx context.Context, bucket string) error {
 	if err != nil {
 		return internal("fs.DeleteBucket", err)
 	}
-	s.bmu.Lock()
-	delete(s.buckets, bucket)
-	s.bmu.Unlock()
 	s.removeFiles(files)
-	return nil
+	return s.refreshBucket(ctx, bucket)
 }
 
 // HeadBucket describes a bucket (NoSuchBucket).
@@ -546,13 +559,7 @@ func (s *Store) SetVersioning(ctx context.Context, bucket string, v objectstore.
 	if err != nil {
 		return internal("fs.SetVersioning", err)
 	}
-	s.bmu.Lock()
-	if b, ok := s.buckets[bucket]; ok {
-		b.Versioning = v
-		s.buckets[bucket] = b
-	}
-	s.bmu.Unlock()
-	return nil
+	return s.refreshBucket(ctx, bucket)
 }
 
 func marshal(v any) string {

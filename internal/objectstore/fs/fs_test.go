@@ -12,7 +12,6 @@ import (
 	"sort"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/stewardhq/steward/internal/objectstore"
 	"github.com/stewardhq/steward/internal/objectstore/fs"
@@ -297,5 +296,3 @@ func TestListIsOrderedByBytes(t *testing.T) {
 		t.Fatalf("got %q want %q", got, want)
 	}
 }
-
-var _ = time.Second

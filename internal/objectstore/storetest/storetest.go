@@ -552,7 +552,7 @@ func testHostileKeys(t *testing.T, s objectstore.Store) {
 	}
 	want := slices.Clone(keys)
 	sort.Strings(want)
-	got := listAll(t, s, b, objectstore.ListOptions{MaxKeys: 7})
+	got := ListAll(t, s, b, objectstore.ListOptions{MaxKeys: 7})
 	if !slices.Equal(got, want) {
 		t.Fatalf("listing:\n got %q\nwant %q", got, want)
 	}
@@ -561,14 +561,14 @@ func testHostileKeys(t *testing.T, s objectstore.Store) {
 			t.Fatalf("Delete %q: %v", k, err)
 		}
 	}
-	if got := listAll(t, s, b, objectstore.ListOptions{}); len(got) != 0 {
+	if got := ListAll(t, s, b, objectstore.ListOptions{}); len(got) != 0 {
 		t.Fatalf("left after delete: %q", got)
 	}
 }
 
-// listAll pages through a listing and returns keys and common prefixes in
+// ListAll pages through a listing and returns keys and common prefixes in
 // order (prefixes marked with a trailing "|CP").
-func listAll(t testing.TB, s objectstore.Store, b string, opts objectstore.ListOptions) []string {
+func ListAll(t testing.TB, s objectstore.Store, b string, opts objectstore.ListOptions) []string {
 	t.Helper()
 	var out []string
 	for page := 0; ; page++ {
@@ -603,8 +603,8 @@ func mergePage(res objectstore.ListResult) []string {
 	return out
 }
 
-// modelList is what a listing of keys must return, paging aside.
-func modelList(keys []string, prefix, delim, after string) []string {
+// ModelList is what listing keys must return (as ListAll shows it).
+func ModelList(keys []string, prefix, delim, after string) []string {
 	sorted := slices.Clone(keys)
 	sort.Strings(sorted)
 	var out []string
@@ -643,10 +643,10 @@ func testList(t *testing.T, s objectstore.Store) {
 		{"nothing", "", ""}, {"", "2", ""}, {"photos/", "/20", ""}, {"", "", "zzz"}, {"", "/", "photos/"},
 	}
 	for _, c := range cases {
-		want := modelList(keys, c.prefix, c.delim, c.after)
+		want := ModelList(keys, c.prefix, c.delim, c.after)
 		for _, max := range []int{0, 1, 2, 3, 1000} {
 			t.Run(fmt.Sprintf("p=%q/d=%q/a=%q/max=%d", c.prefix, c.delim, c.after, max), func(t *testing.T) {
-				got := listAll(t, s, b, objectstore.ListOptions{Prefix: c.prefix, Delimiter: c.delim, After: c.after, MaxKeys: max})
+				got := ListAll(t, s, b, objectstore.ListOptions{Prefix: c.prefix, Delimiter: c.delim, After: c.after, MaxKeys: max})
 				if !slices.Equal(got, want) {
 					t.Fatalf("\n got %q\nwant %q", got, want)
 				}
@@ -729,8 +729,8 @@ func testListPaging10k(t *testing.T, s objectstore.Store) {
 	}
 	for _, c := range cases {
 		t.Run(fmt.Sprintf("p=%q/d=%q/max=%d", c.prefix, c.delim, c.max), func(t *testing.T) {
-			want := modelList(keys, c.prefix, c.delim, "")
-			got := listAll(t, s, b, objectstore.ListOptions{Prefix: c.prefix, Delimiter: c.delim, MaxKeys: c.max})
+			want := ModelList(keys, c.prefix, c.delim, "")
+			got := ListAll(t, s, b, objectstore.ListOptions{Prefix: c.prefix, Delimiter: c.delim, MaxKeys: c.max})
 			if !slices.Equal(got, want) {
 				t.Fatalf("%d entries, want %d; first difference at %d", len(got), len(want), firstDiff(got, want))
 			}
