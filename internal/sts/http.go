@@ -21,7 +21,6 @@ const stsNS = "https://sts.amazonaws.com/doc/2011-06-15/"
 // principal's groups and roles.
 func (s *Service) RoleARNPrefix() string { return "arn:aws:iam::" + s.cfg.Account + ":role/" }
 
-
 func stsError(kind steward.ErrorKind, code, msg string) error {
 	e := steward.Errorf(kind, "%s", msg)
 	e.Op = code
