@@ -22,8 +22,11 @@ func benchStore(b *testing.B) (*fs.Store, string) {
 	return s, "bench"
 }
 
+// BenchmarkPut4KiBParallel runs 16 writers per CPU, as many clients would:
+// concurrent PUTs share index commits (group commit).
 func BenchmarkPut4KiBParallel(b *testing.B) {
 	s, bucket := benchStore(b)
+	b.SetParallelism(16)
 	body := bytes.Repeat([]byte("x"), 4<<10)
 	var n atomic.Int64
 	b.SetBytes(int64(len(body)))

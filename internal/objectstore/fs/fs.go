@@ -52,6 +52,8 @@ type Store struct {
 	unlock  func() error
 	noSync  bool // tests only: skip fsync of data files and the index
 
+	stLatest, stVersion *sql.Stmt
+
 	// Write transactions go to one committer goroutine, which runs all
 	// those waiting in one SQLite transaction (one fsync), each in its own
 	// savepoint: group commit.
@@ -192,6 +194,12 @@ func (s *Store) open() error {
 	ctx := context.Background()
 	if _, err := db.ExecContext(ctx, schema); err != nil {
 		return fmt.Errorf("objectstore/fs: create index schema: %w", err)
+	}
+	if s.stLatest, err = db.PrepareContext(ctx, qLatest); err != nil {
+		return fmt.Errorf("objectstore/fs: %w", err)
+	}
+	if s.stVersion, err = db.PrepareContext(ctx, qVersion); err != nil {
+		return fmt.Errorf("objectstore/fs: %w", err)
 	}
 	if err := s.loadBuckets(ctx); err != nil {
 		return err

@@ -230,7 +230,7 @@ func (s *Store) CompleteMultipart(ctx context.Context, bucket, key, uploadID str
 	}
 	cond := objectstore.PutOptions{IfMatch: u.Opts.IfMatch, IfNoneMatch: u.Opts.IfNoneMatch}
 	if cond.IfMatch != "" || cond.IfNoneMatch != "" {
-		cur, err := current(ctx, s.db, bucket, key)
+		cur, err := s.current(ctx, s.db, bucket, key)
 		if err != nil {
 			return objectstore.ObjectInfo{}, internal("fs.CompleteMultipart", err)
 		}

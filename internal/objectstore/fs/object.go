@@ -81,21 +81,35 @@ func (r row) info(bucket string, v objectstore.Versioning) objectstore.ObjectInf
 }
 
 // lookup finds the latest version of key (versionID "") or the named one.
-func lookup(ctx context.Context, q querier, bucket, key, versionID string) (row, error) {
+func (s *Store) lookup(ctx context.Context, q querier, bucket, key, versionID string) (row, error) {
 	var r row
 	var err error
 	if versionID == "" {
-		r, err = scanRow(q.QueryRowContext(ctx, `SELECT `+rowCols+` FROM versions WHERE bucket = ? AND key = ? AND latest = 1`, bucket, []byte(key)))
+		r, err = scanRow(stmtIn(ctx, q, s.stLatest).QueryRowContext(ctx, bucket, []byte(key)))
 		if errors.Is(err, sql.ErrNoRows) {
 			return r, errNoSuchKey()
 		}
 	} else {
-		r, err = scanRow(q.QueryRowContext(ctx, `SELECT `+rowCols+` FROM versions WHERE bucket = ? AND key = ? AND version_id = ?`, bucket, []byte(key), versionID))
+		r, err = scanRow(stmtIn(ctx, q, s.stVersion).QueryRowContext(ctx, bucket, []byte(key), versionID))
 		if errors.Is(err, sql.ErrNoRows) {
 			return r, objectstore.Errorf(steward.ENotFound, objectstore.CodeNoSuchVersion, "the specified version does not exist")
 		}
 	}
 	return r, err
+}
+
+// Prepared once: modernc's SQLite otherwise parses every query anew.
+const (
+	qLatest  = `SELECT ` + rowCols + ` FROM versions WHERE bucket = ? AND key = ? AND latest = 1`
+	qVersion = `SELECT ` + rowCols + ` FROM versions WHERE bucket = ? AND key = ? AND version_id = ?`
+)
+
+// stmtIn is st, bound to q's transaction if q is one.
+func stmtIn(ctx context.Context, q querier, st *sql.Stmt) *sql.Stmt {
+	if tx, ok := q.(*sql.Tx); ok {
+		return tx.StmtContext(ctx, st)
+	}
+	return st
 }
 
 func errNoSuchKey() error {
@@ -132,8 +146,8 @@ func checkWrite(cur *row, opts objectstore.PutOptions) error {
 	return nil
 }
 
-func current(ctx context.Context, q querier, bucket, key string) (*row, error) {
-	r, err := lookup(ctx, q, bucket, key, "")
+func (s *Store) current(ctx context.Context, q querier, bucket, key string) (*row, error) {
+	r, err := s.lookup(ctx, q, bucket, key, "")
 	if err != nil {
 		var se *steward.Error
 		if errors.As(err, &se) && se.Kind == steward.ENotFound {
@@ -174,7 +188,7 @@ func (s *Store) Put(ctx context.Context, bucket, key string, body io.Reader, siz
 	}
 	if opts.IfMatch != "" || opts.IfNoneMatch != "" {
 		// Fail early, before the body is read; checked again at commit.
-		cur, err := current(ctx, s.db, bucket, key)
+		cur, err := s.current(ctx, s.db, bucket, key)
 		if err != nil {
 			return objectstore.ObjectInfo{}, internal("fs.Put", err)
 		}
@@ -227,7 +241,7 @@ func (s *Store) commitVersion(ctx context.Context, bucket string, r row, cond *o
 			}
 		}
 		if cond != nil && (cond.IfMatch != "" || cond.IfNoneMatch != "") {
-			cur, err := current(ctx, tx, bucket, r.key)
+			cur, err := s.current(ctx, tx, bucket, r.key)
 			if err != nil {
 				return err
 			}
@@ -288,7 +302,7 @@ func (s *Store) head(ctx context.Context, bucket, key string, opts objectstore.G
 		}
 		return row{}, objectstore.ObjectInfo{}, errNoSuchKey()
 	}
-	r, err := lookup(ctx, s.db, bucket, key, opts.VersionID)
+	r, err := s.lookup(ctx, s.db, bucket, key, opts.VersionID)
 	if err != nil {
 		return r, objectstore.ObjectInfo{}, internal("fs.Get", err)
 	}
@@ -420,7 +434,7 @@ func (s *Store) Delete(ctx context.Context, bucket, key, versionID string) (obje
 		}
 		v := objectstore.Versioning(vs)
 		if versionID != "" {
-			r, err := lookup(ctx, tx, bucket, key, versionID)
+			r, err := s.lookup(ctx, tx, bucket, key, versionID)
 			if err != nil {
 				var se *steward.Error
 				if errors.As(err, &se) && se.Kind == steward.ENotFound {
@@ -488,7 +502,7 @@ func (s *Store) PutTags(ctx context.Context, bucket, key, versionID string, tags
 		return errNoSuchKey()
 	}
 	err := s.writeTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		r, err := lookup(ctx, tx, bucket, key, versionID)
+		r, err := s.lookup(ctx, tx, bucket, key, versionID)
 		if err != nil {
 			return err
 		}
@@ -519,7 +533,7 @@ func (s *Store) GetTags(ctx context.Context, bucket, key, versionID string) (map
 	if ValidKey(key) != nil {
 		return nil, errNoSuchKey()
 	}
-	r, err := lookup(ctx, s.db, bucket, key, versionID)
+	r, err := s.lookup(ctx, s.db, bucket, key, versionID)
 	if err != nil {
 		return nil, internal("fs.GetTags", err)
 	}
