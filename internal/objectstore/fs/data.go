@@ -205,6 +205,10 @@ func (s *Store) writeData(ctx context.Context, body io.Reader, size int64, conte
 	if contentMD5 != nil && len(contentMD5) != md5.Size {
 		return w, objectstore.Errorf(steward.EInvalid, objectstore.CodeInvalidArgument, "the Content-MD5 you specified is not valid")
 	}
+	if size == 0 {
+		// An empty object needs no file (and directory markers are common).
+		return emptyWrite(contentMD5, sums)
+	}
 	f, err := os.CreateTemp(s.staging, "put-*")
 	if err != nil {
 		return w, err
@@ -280,6 +284,24 @@ func (s *Store) writeData(ctx context.Context, body io.Reader, size int64, conte
 		return w, err
 	}
 	w.file = id
+	return w, nil
+}
+
+func emptyWrite(contentMD5 []byte, sums map[string]string) (written, error) {
+	w := written{md5: md5.New().Sum(nil)}
+	if contentMD5 != nil && !bytes.Equal(contentMD5, w.md5) {
+		return w, objectstore.Errorf(steward.EInvalid, objectstore.CodeBadDigest, "the Content-MD5 you specified did not match what we received")
+	}
+	if len(sums) > 0 {
+		w.checksums = map[string]string{}
+		for alg, want := range sums {
+			got := base64.StdEncoding.EncodeToString(NewChecksum(alg).Sum(nil))
+			if got != want {
+				return w, objectstore.Errorf(steward.EInvalid, objectstore.CodeBadDigest, "the %s you specified did not match the calculated checksum", alg)
+			}
+			w.checksums[alg] = got
+		}
+	}
 	return w, nil
 }
 

@@ -154,6 +154,10 @@ func (r *partsReader) Read(p []byte) (int, error) {
 			if len(r.parts) == 0 {
 				return 0, io.EOF
 			}
+			if r.parts[0].file == "" { // empty part
+				r.parts = r.parts[1:]
+				continue
+			}
 			f, err := os.Open(r.s.dataPath(r.parts[0].file))
 			if errors.Is(err, os.ErrNotExist) {
 				return 0, errNoSuchUpload() // completed or aborted meanwhile

@@ -392,6 +392,9 @@ func (s *Store) Get(ctx context.Context, bucket, key string, opts objectstore.Ge
 		if err != nil {
 			return nil, info, err
 		}
+		if r.file == "" { // empty object
+			return io.NopCloser(strings.NewReader("")), info, nil
+		}
 		f, err := os.Open(s.dataPath(r.file))
 		if errors.Is(err, os.ErrNotExist) && attempt < 10 {
 			// Replaced or deleted between lookup and open: look again.
