@@ -31,18 +31,9 @@ func open(t testing.TB, dir string) *fs.Store {
 	return s
 }
 
-// TestConformance runs the shared suite. It skips fsync: durability is
-// what TestCrash checks, and 10,000 synced PUTs would take most of a
-// minute on a shared disk.
+// TestConformance runs the shared suite on the store as deployed.
 func TestConformance(t *testing.T) {
-	storetest.Run(t, func(t *testing.T) objectstore.Store {
-		s, err := fs.OpenNoSync(t.TempDir(), slog.New(slog.DiscardHandler))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { s.Close() })
-		return s
-	})
+	storetest.Run(t, func(t *testing.T) objectstore.Store { return open(t, t.TempDir()) })
 }
 
 func TestCRC64NVMEVector(t *testing.T) {
