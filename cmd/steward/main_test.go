@@ -77,7 +77,7 @@ func (s *syncBuffer) String() string {
 func serve(t *testing.T, dataDir string, extra ...string) *proc {
 	t.Helper()
 	addr := freePort(t)
-	args := append([]string{"serve", "--demo", "--demo-password", "correct-horse-battery", "--data-dir", dataDir, "--http-addr", addr, "--shutdown-grace", "10s"}, extra...)
+	args := append([]string{"serve", "--demo", "--demo-password", "correct-horse-battery", "--data-dir", dataDir, "--http-addr", addr, "--s3-addr", freePort(t), "--shutdown-grace", "10s"}, extra...)
 	p := &proc{cmd: exec.Command(binary, args...), url: "http://" + addr, stdout: &syncBuffer{}, stderr: &syncBuffer{}}
 	p.cmd.Stdout, p.cmd.Stderr = p.stdout, p.stderr
 	if err := p.cmd.Start(); err != nil {

@@ -163,6 +163,7 @@ type Deps struct {
 	Audit      AuditReader // may be nil
 	Hasher     PasswordHasher
 	Token      TokenInfo
+	S3Endpoint string // the S3 gateway's URL, for `steward creds` and aws profiles
 	AdminGroup string
 	Version    string
 	Logger     *slog.Logger

@@ -12,8 +12,9 @@ import (
 
 type infoOutput struct {
 	Body struct {
-		Version string    `json:"version"`
-		Auth    TokenInfo `json:"auth"`
+		Version    string    `json:"version"`
+		Auth       TokenInfo `json:"auth"`
+		S3Endpoint string    `json:"s3_endpoint,omitempty" doc:"URL of the S3 gateway and its STS endpoint."`
 	}
 }
 
@@ -39,6 +40,7 @@ func (a *API) registerIdentity() {
 		out := &infoOutput{}
 		out.Body.Version = a.d.Version
 		out.Body.Auth = a.d.Token
+		out.Body.S3Endpoint = a.d.S3Endpoint
 		return out, nil
 	})
 	huma.Register(a.h, huma.Operation{

@@ -82,6 +82,7 @@ func NewRoot(stdio IO) *cobra.Command {
 		newLogoutCmd(stdio),
 		newWhoamiCmd(stdio),
 		newTokenCmd(stdio),
+		newCredsCmd(stdio),
 		newUserCmd(stdio),
 		newGroupCmd(stdio),
 		newServiceAccountCmd(stdio),

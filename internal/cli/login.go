@@ -14,8 +14,9 @@ import (
 )
 
 type serverInfo struct {
-	Version string `json:"version"`
-	Auth    struct {
+	Version    string `json:"version"`
+	S3Endpoint string `json:"s3_endpoint"`
+	Auth       struct {
 		Issuer      string `json:"issuer"`
 		CLIClientID string `json:"cli_client_id"`
 	} `json:"auth"`

@@ -8,6 +8,8 @@ import (
 
 	"github.com/stewardhq/steward"
 	"github.com/stewardhq/steward/internal/idp"
+	"github.com/stewardhq/steward/internal/policystore"
+	"github.com/stewardhq/steward/internal/server/demo"
 )
 
 // Demo identities: alice analyses, bob owns the mortgage data, carol runs
@@ -69,6 +71,22 @@ func (s *Server) seedDemo(ctx context.Context, stdout io.Writer) error {
 			if err := s.store.SetPasswordHash(ctx, du.user.Username, hash); err != nil {
 				return err
 			}
+		}
+	}
+	if _, err := s.policies.ApplyFile(ctx, "demo/policies.yaml", demo.Policies, policystore.ApplyOptions{Actor: "steward"}); err != nil {
+		return err
+	}
+	if _, err := s.engine.Refresh(ctx); err != nil {
+		return err
+	}
+	for res, users := range demo.Owners {
+		if err := s.policies.SetOwners(ctx, policystore.Owners{Resource: res, Users: users}, "steward"); err != nil {
+			return err
+		}
+	}
+	for _, b := range demo.Buckets {
+		if err := s.objects.CreateBucket(ctx, b); err != nil && steward.KindOf(err) != steward.EConflict {
+			return err
 		}
 	}
 	if err := s.audit.Record(ctx, steward.AuditEvent{Actor: "steward", ActorKind: "system", Action: "demo.seed", Outcome: "success",

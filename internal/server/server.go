@@ -35,7 +35,10 @@ import (
 	"github.com/stewardhq/steward/internal/identity"
 	"github.com/stewardhq/steward/internal/idp"
 	"github.com/stewardhq/steward/internal/metastore"
+	fsstore "github.com/stewardhq/steward/internal/objectstore/fs"
 	"github.com/stewardhq/steward/internal/policystore"
+	"github.com/stewardhq/steward/internal/s3api"
+	"github.com/stewardhq/steward/internal/sts"
 )
 
 // Server is a running Steward.
@@ -52,6 +55,11 @@ type Server struct {
 	policies *policystore.Store
 	engine   *policystore.Holder // this replica's policy engine, refreshed by version
 	httpLn   net.Listener
+	s3Ln     net.Listener
+	s3URL    string
+	s3Srv    *http.Server
+	objects  *fsstore.Store
+	sts      *sts.Service
 	httpSrv  *http.Server
 	url      string
 	issuer   string
@@ -68,6 +76,8 @@ type Options struct {
 	Stdout io.Writer
 	// Listener, if set, is used instead of listening on cfg.HTTPAddr (tests).
 	Listener net.Listener
+	// S3Listener, if set, is used instead of listening on cfg.S3Addr.
+	S3Listener net.Listener
 }
 
 // New opens every component and binds the listeners. Any error names the
@@ -104,6 +114,20 @@ func New(ctx context.Context, cfg config.Config, opts Options) (_ *Server, err e
 	if cfg.PublicURL == "" {
 		s.url = "http://" + ln.Addr().String()
 	}
+	s3ln := opts.S3Listener
+	if s3ln == nil {
+		s3ln, err = net.Listen("tcp", cfg.S3Addr)
+		if err != nil {
+			return nil, &config.SettingError{Key: "s3_addr", Msg: fmt.Sprintf("cannot listen on %s: %v", cfg.S3Addr, unwrapOp(err))}
+		}
+	}
+	s.s3Ln = s3ln
+	s.closers = append(s.closers, func() error { s3ln.Close(); return nil })
+	s.s3URL = "http://" + s3ln.Addr().String()
+	kek, err := keyEncryptionKey(cfg.DataDir)
+	if err != nil {
+		return nil, &config.SettingError{Key: "data_dir", Msg: err.Error()}
+	}
 
 	s.store, err = metastore.Open(ctx, cfg.Metastore, cfg.DataDir)
 	if err != nil {
@@ -131,10 +155,6 @@ func New(ctx context.Context, cfg config.Config, opts Options) (_ *Server, err e
 	}
 	var verifiers []*identity.Verifier
 	if cfg.OIDC.Builtin {
-		kek, err := keyEncryptionKey(cfg.DataDir)
-		if err != nil {
-			return nil, &config.SettingError{Key: "data_dir", Msg: err.Error()}
-		}
 		s.issuer = s.url + "/oidc"
 		s.idp, err = idp.New(ctx, idp.Config{
 			Issuer:             s.issuer,
@@ -182,6 +202,27 @@ func New(ctx context.Context, cfg config.Config, opts Options) (_ *Server, err e
 	}
 	s.verifier, s.readyV = revocationChecker{Multi: multi, idp: s.idp, issuer: s.issuer}, multi
 
+	// The S3 gateway: short-term credentials, SigV4, authorization by the
+	// policy engine, audit, and the local object store.
+	s.objects, err = fsstore.Open(filepath.Join(cfg.DataDir, "objects"), s.log.With("component", "objectstore"))
+	if err != nil {
+		return nil, &config.SettingError{Key: "data_dir", Msg: "object store: " + err.Error()}
+	}
+	s.closers = append(s.closers, s.objects.Close)
+	s.sts, err = sts.New(sts.Config{}, s.store, s.verifier, kek, s.audit, s.log.With("component", "sts"))
+	if err != nil {
+		return nil, fmt.Errorf("sts: %w", err)
+	}
+	s.s3Srv = &http.Server{
+		Handler: s3api.New(s3api.Config{}, s.objects, s.sts, s3api.EngineAuthorizer{Engine: s.engine}, nil, s.audit,
+			s.log.With("component", "s3")),
+		ReadHeaderTimeout: 30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+
 	if cfg.Demo {
 		if err := s.seedDemo(ctx, opts.Stdout); err != nil {
 			return nil, fmt.Errorf("demo: %w", err)
@@ -198,6 +239,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (_ *Server, err e
 		Audit:      auditReader{dir: cfg.AuditDir()},
 		Hasher:     hasher{},
 		Token:      api.TokenInfo{Issuer: s.issuer, CLIClientID: cliClient, PortalClientID: "steward-portal", Builtin: cfg.OIDC.Builtin},
+		S3Endpoint: s.s3URL,
 		AdminGroup: cfg.AdminGroup,
 		Version:    opts.Version,
 		Logger:     s.log.With("component", "api"),
@@ -218,6 +260,9 @@ func New(ctx context.Context, cfg config.Config, opts Options) (_ *Server, err e
 
 // URL is the base URL of the HTTP server.
 func (s *Server) URL() string { return s.url }
+
+// S3URL is the base URL of the S3 gateway.
+func (s *Server) S3URL() string { return s.s3URL }
 
 // Issuer is the OpenID issuer users log in with.
 func (s *Server) Issuer() string { return s.issuer }
@@ -240,9 +285,12 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	wg.Add(1)
 	go func() { defer wg.Done(); s.engine.Run(bg, policystore.DefaultRefreshInterval) }()
-	errc := make(chan error, 1)
+	wg.Add(1)
+	go func() { defer wg.Done(); s.sts.Run(bg) }()
+	errc := make(chan error, 2)
 	go func() { errc <- s.httpSrv.Serve(s.httpLn) }()
-	s.log.Info("steward started", "http", s.url, "issuer", s.issuer, "data_dir", s.cfg.DataDir, "metastore", string(s.store.Dialect()))
+	go func() { errc <- s.s3Srv.Serve(s.s3Ln) }()
+	s.log.Info("steward started", "http", s.url, "s3", s.s3URL, "issuer", s.issuer, "data_dir", s.cfg.DataDir, "metastore", string(s.store.Dialect()))
 
 	var serveErr error
 	select {
@@ -252,10 +300,18 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownGrace)
 	defer cancel()
-	if err := s.httpSrv.Shutdown(sctx); err != nil {
-		s.log.Warn("shutdown grace period ended with requests in flight", "err", err)
-		s.httpSrv.Close()
+	var sd sync.WaitGroup
+	for _, srv := range []*http.Server{s.httpSrv, s.s3Srv} {
+		sd.Add(1)
+		go func() {
+			defer sd.Done()
+			if err := srv.Shutdown(sctx); err != nil {
+				s.log.Warn("shutdown grace period ended with requests in flight", "err", err)
+				srv.Close()
+			}
+		}()
 	}
+	sd.Wait()
 	stopBG()
 	wg.Wait()
 	cerr := s.Close()

@@ -25,6 +25,7 @@ func start(t *testing.T, mutate ...func(*config.Config)) *server.Server {
 	cfg := config.Default()
 	cfg.DataDir = t.TempDir()
 	cfg.HTTPAddr = "127.0.0.1:0"
+	cfg.S3Addr = "127.0.0.1:0"
 	cfg.Demo = true
 	cfg.DemoPassword = demoPassword
 	cfg.ShutdownGrace = 5 * time.Second
