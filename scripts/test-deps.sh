@@ -7,6 +7,9 @@ need=()
 if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
   need+=(postgresql)
 fi
+# Real S3 clients for the gateway's end-to-end tests.
+command -v aws >/dev/null 2>&1 || need+=(awscli)
+/usr/bin/python3 -c 'import boto3' >/dev/null 2>&1 || need+=(python3-boto3)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     SUDO=sudo

@@ -52,6 +52,7 @@ func freePort(t *testing.T) string {
 type proc struct {
 	cmd    *exec.Cmd
 	url    string
+	s3URL  string
 	stdout *syncBuffer
 	stderr *syncBuffer
 }
@@ -76,9 +77,9 @@ func (s *syncBuffer) String() string {
 // serve starts `steward serve --demo` and waits until it is ready.
 func serve(t *testing.T, dataDir string, extra ...string) *proc {
 	t.Helper()
-	addr := freePort(t)
-	args := append([]string{"serve", "--demo", "--demo-password", "correct-horse-battery", "--data-dir", dataDir, "--http-addr", addr, "--s3-addr", freePort(t), "--shutdown-grace", "10s"}, extra...)
-	p := &proc{cmd: exec.Command(binary, args...), url: "http://" + addr, stdout: &syncBuffer{}, stderr: &syncBuffer{}}
+	addr, s3addr := freePort(t), freePort(t)
+	args := append([]string{"serve", "--demo", "--demo-password", "correct-horse-battery", "--data-dir", dataDir, "--http-addr", addr, "--s3-addr", s3addr, "--shutdown-grace", "10s"}, extra...)
+	p := &proc{cmd: exec.Command(binary, args...), url: "http://" + addr, s3URL: "http://" + s3addr, stdout: &syncBuffer{}, stderr: &syncBuffer{}}
 	p.cmd.Stdout, p.cmd.Stderr = p.stdout, p.stderr
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)

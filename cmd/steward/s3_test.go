@@ -1,0 +1,144 @@
+package main_test
+
+// The S3 gateway driven by real clients as a data scientist would: log in,
+// point the aws CLI and boto3 at `steward creds`, and work.
+
+import (
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// awsEnv logs user in with a fresh STEWARD_HOME and writes an aws config
+// whose profile gets credentials from `steward creds`.
+func awsEnv(t *testing.T, p *proc, user string) []string {
+	t.Helper()
+	home := t.TempDir()
+	env := []string{"STEWARD_HOME=" + home}
+	if out, code := run(t, "correct-horse-battery\n", env, "login", "--server", p.url, "--username", user, "--password-stdin"); code != 0 {
+		t.Fatalf("login %s: %s", user, out)
+	}
+	cfg := filepath.Join(home, "aws-config")
+	os.WriteFile(cfg, []byte("[profile steward]\ncredential_process = "+binary+" creds\nregion = us-east-1\n"), 0o600)
+	return append(env, "AWS_CONFIG_FILE="+cfg, "AWS_SHARED_CREDENTIALS_FILE="+filepath.Join(home, "none"), "AWS_PROFILE=steward",
+		"AWS_EC2_METADATA_DISABLED=true", "HOME="+home)
+}
+
+func awsCLI(t *testing.T, p *proc, env []string, args ...string) (string, int) {
+	t.Helper()
+	aws := "/usr/bin/aws" // Debian's aws CLI v2
+	if _, err := os.Stat(aws); err != nil {
+		t.Fatal("the aws CLI is missing: run `make test`, which installs it")
+	}
+	cmd := exec.Command(aws, append([]string{"--endpoint-url", p.s3URL}, args...)...)
+	cmd.Env = append(os.Environ(), env...)
+	out, err := cmd.CombinedOutput()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return string(out), code
+}
+
+func TestAWSCLIAsAlice(t *testing.T) {
+	p := serve(t, t.TempDir())
+	env := awsEnv(t, p, "alice")
+	file := filepath.Join(t.TempDir(), "notes.txt")
+	os.WriteFile(file, []byte("alice's analysis\n"), 0o600)
+
+	must := func(args ...string) string {
+		t.Helper()
+		out, code := awsCLI(t, p, env, args...)
+		if code != 0 {
+			t.Fatalf("aws %s: exit %d: %s", strings.Join(args, " "), code, out)
+		}
+		return out
+	}
+	denied := func(args ...string) {
+		t.Helper()
+		out, code := awsCLI(t, p, env, args...)
+		if code == 0 || !strings.Contains(out, "AccessDenied") {
+			t.Errorf("aws %s: want AccessDenied, got exit %d: %s", strings.Join(args, " "), code, out)
+		}
+	}
+	must("s3", "cp", file, "s3://home/alice/notes.txt")
+	if out := must("s3", "ls", "s3://home/alice/"); !strings.Contains(out, "notes.txt") {
+		t.Errorf("ls: %s", out)
+	}
+	if out := must("s3", "cp", "s3://home/alice/notes.txt", "-"); out != "alice's analysis\n" {
+		t.Errorf("cp to stdout: %q", out)
+	}
+	must("s3", "cp", file, "s3://public/shared/notes.txt")
+	// A presigned GET works without credentials, for what alice may read.
+	url := strings.TrimSpace(must("s3", "presign", "s3://home/alice/notes.txt", "--expires-in", "300"))
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pb, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || string(pb) != "alice's analysis\n" {
+		t.Errorf("presigned GET %s: %d %s", url, resp.StatusCode, pb)
+	}
+	// What alice may not touch.
+	denied("s3", "cp", file, "s3://mortgages/loans.csv")
+	denied("s3", "ls", "s3://mortgages/")
+	denied("s3", "ls", "s3://home/bob/")
+	denied("s3", "mb", "s3://alice-bucket")
+	// ListBuckets shows only what alice may list.
+	out := must("s3", "ls")
+	if strings.Contains(out, "mortgages") || !strings.Contains(out, "home") {
+		t.Errorf("bucket list leaks or lacks buckets: %s", out)
+	}
+	must("s3", "rm", "s3://home/alice/notes.txt")
+
+	// Each request is in the audit trail, allowed and denied alike.
+	carol := awsEnv(t, p, "carol")
+	q, code := run(t, "", carol, "audit", "query", "--user", "alice", "--action", "s3:*", "--limit", "1000", "-o", "json")
+	if code != 0 {
+		t.Fatalf("audit query: %s", q)
+	}
+	for _, want := range []string{`"s3:PutObject"`, `"s3://home/alice/notes.txt"`, `"s3://mortgages/loans.csv"`, `"deny"`, `"s3:DeleteObject"`} {
+		if !strings.Contains(q, want) {
+			t.Errorf("audit lacks %s", want)
+		}
+	}
+}
+
+func TestBoto3AsBob(t *testing.T) {
+	p := serve(t, t.TempDir())
+	env := awsEnv(t, p, "bob")
+	script := `
+import boto3, botocore, sys
+s3 = boto3.client("s3", endpoint_url=sys.argv[1])
+s3.put_object(Bucket="mortgages", Key="nl/2026/loans.csv", Body=b"id,amount\n1,250000\n")
+body = s3.get_object(Bucket="mortgages", Key="nl/2026/loans.csv")["Body"].read()
+assert body == b"id,amount\n1,250000\n", body
+keys = [o["Key"] for o in s3.list_objects_v2(Bucket="mortgages", Prefix="nl/")["Contents"]]
+assert keys == ["nl/2026/loans.csv"], keys
+try:
+    s3.put_object(Bucket="public", Key="x", Body=b"no")
+    print("UNEXPECTED: bob wrote to public")
+    sys.exit(1)
+except botocore.exceptions.ClientError as e:
+    assert e.response["Error"]["Code"] == "AccessDenied", e.response
+    assert e.response["ResponseMetadata"]["HTTPHeaders"].get("x-amz-request-id"), e.response
+print("ok")
+`
+	py := "/usr/bin/python3"
+	if _, err := os.Stat(py); err != nil {
+		t.Fatal("Debian's python3 with boto3 is missing: run `make test`, which installs it")
+	}
+	cmd := exec.Command(py, "-c", script, p.s3URL)
+	cmd.Env = append(os.Environ(), env...)
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "ok") {
+		t.Fatalf("boto3: %v\n%s", err, out)
+	}
+}
