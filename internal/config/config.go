@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -39,6 +40,7 @@ type Config struct {
 	LogFormat     string        `yaml:"log_format" usage:"log format: text or json"`
 	ShutdownGrace time.Duration `yaml:"shutdown_grace" usage:"how long SIGTERM waits for in-flight requests"`
 	AdminGroup    string        `yaml:"admin_group" usage:"group whose members administer Steward"`
+	TrinoNetworks []string      `yaml:"trino_networks" usage:"networks (CIDR) allowed to call the Trino access-control endpoints under /trino/v1"`
 	Demo          bool          `yaml:"demo" usage:"seed demo users and data (loopback only)"`
 	DemoPassword  string        `yaml:"demo_password" usage:"password of the demo users (generated and printed once if empty)" secret:"true"`
 	OIDC          OIDC          `yaml:"oidc"`
@@ -78,6 +80,7 @@ func Default() Config {
 		LogFormat:     "text",
 		ShutdownGrace: 20 * time.Second,
 		AdminGroup:    "platform-admins",
+		TrinoNetworks: []string{"127.0.0.0/8", "::1/128"},
 		OIDC: OIDC{
 			Builtin:         true,
 			PasswordGrant:   true,
@@ -344,6 +347,11 @@ func (c *Config) Validate() error {
 		}
 		if len(c.OIDC.Audiences) == 0 && len(c.OIDC.AuthorizedParties) == 0 {
 			return &SettingError{Key: "oidc.audiences", Msg: "an external issuer needs accepted audiences or authorized parties"}
+		}
+	}
+	for _, n := range c.TrinoNetworks {
+		if _, err := netip.ParsePrefix(n); err != nil {
+			return &SettingError{Key: "trino_networks", Msg: fmt.Sprintf("not a CIDR network: %q", n)}
 		}
 	}
 	if c.Audit.SegmentMaxBytes < 1<<20 {

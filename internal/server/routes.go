@@ -6,6 +6,7 @@ import (
 	"html/template"
 	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -16,6 +17,7 @@ import (
 	"github.com/stewardhq/steward"
 	"github.com/stewardhq/steward/internal/api"
 	"github.com/stewardhq/steward/internal/identity"
+	"github.com/stewardhq/steward/internal/policy/trino"
 )
 
 func (s *Server) routes() http.Handler {
@@ -32,6 +34,10 @@ func (s *Server) routes() http.Handler {
 	mux.Handle(api.Prefix+"/", identity.Middleware(s.verifier, s.api.Handler(), identity.MiddlewareOptions{
 		AllowAnonymous: true, Realm: "steward", Logger: s.log.With("component", "api"),
 	}))
+	// Trino's OPA access-control plugin sends no credentials of its own: the
+	// endpoints answer only the networks in trino_networks.
+	mux.Handle("/trino/v1/", allowNetworks(s.trinoNets, http.StripPrefix("/trino/v1",
+		trino.NewHandler(trino.EngineFunc(s.engine.Engine), nil, s.audit, s.log.With("component", "trino")))))
 	mux.HandleFunc("GET /{$}", s.home)
 	return s.instrument(mux)
 }
@@ -79,6 +85,26 @@ var homePage = template.Must(template.New("home").Parse(`<!doctype html>
 func (s *Server) home(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	homePage.Execute(w, map[string]string{"URL": s.url, "Issuer": s.issuer})
+}
+
+// allowNetworks refuses requests from outside nets with 403.
+func allowNetworks(nets []netip.Prefix, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		host, _, _ := net.SplitHostPort(r.RemoteAddr)
+		addr, err := netip.ParseAddr(host)
+		if err == nil {
+			addr = addr.Unmap()
+			for _, n := range nets {
+				if n.Contains(addr) {
+					next.ServeHTTP(w, r)
+					return
+				}
+			}
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusForbidden)
+		w.Write([]byte(`{"error":"this network may not use the Trino access-control endpoints"}` + "\n"))
+	})
 }
 
 // statusWriter records the status code for metrics.
@@ -147,6 +173,8 @@ func area(path string) string {
 	switch {
 	case strings.HasPrefix(path, "/api/"):
 		return "api"
+	case strings.HasPrefix(path, "/trino/"):
+		return "trino"
 	case strings.HasPrefix(path, "/oidc/"):
 		return "oidc"
 	case path == "/metrics", path == "/healthz", path == "/readyz":

@@ -20,6 +20,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"sync"
@@ -43,26 +44,27 @@ import (
 
 // Server is a running Steward.
 type Server struct {
-	cfg      config.Config
-	log      *slog.Logger
-	reg      *prometheus.Registry
-	store    *metastore.Store
-	audit    *audit.Log
-	idp      *idp.Provider
-	verifier identity.TokenVerifier
-	readyV   interface{ Ready(context.Context) error }
-	api      *api.API
-	policies *policystore.Store
-	engine   *policystore.Holder // this replica's policy engine, refreshed by version
-	httpLn   net.Listener
-	s3Ln     net.Listener
-	s3URL    string
-	s3Srv    *http.Server
-	objects  *fsstore.Store
-	sts      *sts.Service
-	httpSrv  *http.Server
-	url      string
-	issuer   string
+	cfg       config.Config
+	log       *slog.Logger
+	reg       *prometheus.Registry
+	store     *metastore.Store
+	audit     *audit.Log
+	idp       *idp.Provider
+	verifier  identity.TokenVerifier
+	readyV    interface{ Ready(context.Context) error }
+	api       *api.API
+	policies  *policystore.Store
+	engine    *policystore.Holder // this replica's policy engine, refreshed by version
+	httpLn    net.Listener
+	s3Ln      net.Listener
+	trinoNets []netip.Prefix
+	s3URL     string
+	s3Srv     *http.Server
+	objects   *fsstore.Store
+	sts       *sts.Service
+	httpSrv   *http.Server
+	url       string
+	issuer    string
 
 	closeOnce sync.Once
 	closers   []func() error
@@ -124,6 +126,9 @@ func New(ctx context.Context, cfg config.Config, opts Options) (_ *Server, err e
 	s.s3Ln = s3ln
 	s.closers = append(s.closers, func() error { s3ln.Close(); return nil })
 	s.s3URL = "http://" + s3ln.Addr().String()
+	for _, n := range cfg.TrinoNetworks {
+		s.trinoNets = append(s.trinoNets, netip.MustParsePrefix(n))
+	}
 	kek, err := keyEncryptionKey(cfg.DataDir)
 	if err != nil {
 		return nil, &config.SettingError{Key: "data_dir", Msg: err.Error()}

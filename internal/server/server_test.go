@@ -395,3 +395,29 @@ func TestRevokedTokenIsRefused(t *testing.T) {
 		t.Errorf("revoked token still accepted: %v", me)
 	}
 }
+
+func TestTrinoEndpoints(t *testing.T) {
+	s := start(t)
+	body := `{"input":{"context":{"identity":{"user":"alice","groups":["analysts"]},"softwareStack":{"trinoVersion":"455"}},"action":{"operation":"ExecuteQuery"}}}`
+	resp, err := http.Post(s.URL()+"/trino/v1/allow", "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !bytes.Contains(b, []byte(`"result"`)) {
+		t.Fatalf("trino allow: %d %s", resp.StatusCode, b)
+	}
+}
+
+func TestTrinoEndpointsRefuseOtherNetworks(t *testing.T) {
+	s := start(t, func(c *config.Config) { c.TrinoNetworks = []string{"10.99.0.0/16"} })
+	resp, err := http.Post(s.URL()+"/trino/v1/allow", "application/json", strings.NewReader(`{}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 403 {
+		t.Fatalf("want 403 from a network not allowed, got %d", resp.StatusCode)
+	}
+}
