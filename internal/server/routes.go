@@ -60,6 +60,7 @@ func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
 	}
 	check("metastore", s.store.Ping(ctx))
 	check("audit", s.audit.Err())
+	check("policy", s.engine.Err())
 	check("identity", s.readyV.Ready(ctx))
 	w.Header().Set("Content-Type", "application/json")
 	if !ok {
