@@ -170,7 +170,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (_ *Server, err e
 			PortalRedirectURIs: []string{s.url + "/portal/callback"},
 			KeyEncryptionKey:   kek,
 			Insecure:           true,
-		}, s.store, s.store, s.audit, s.log.With("component", "idp"))
+		}, s.store, s.store, s.audit, s.log)
 		if err != nil {
 			return nil, fmt.Errorf("built-in OpenID provider: %w", err)
 		}
@@ -209,7 +209,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (_ *Server, err e
 
 	// The S3 gateway: short-term credentials, SigV4, authorization by the
 	// policy engine, audit, and the local object store.
-	s.objects, err = fsstore.Open(filepath.Join(cfg.DataDir, "objects"), s.log.With("component", "objectstore"))
+	s.objects, err = fsstore.Open(filepath.Join(cfg.DataDir, "objects"), s.log)
 	if err != nil {
 		return nil, &config.SettingError{Key: "data_dir", Msg: "object store: " + err.Error()}
 	}

@@ -285,7 +285,9 @@ func (s *Store) removeOrphans(ctx context.Context) error {
 			}
 		}
 	}
-	s.log.Info("recovered after unclean shutdown", "orphans_removed", removed)
+	if removed > 0 {
+		s.log.Info("recovered after unclean shutdown", "orphans_removed", removed)
+	}
 	return nil
 }
 
