@@ -19,6 +19,7 @@ import (
 
 	"github.com/stewardhq/steward"
 	"github.com/stewardhq/steward/internal/policystore"
+	"github.com/stewardhq/steward/internal/sts"
 )
 
 // Prefix is where the API is mounted.
@@ -163,10 +164,13 @@ type Deps struct {
 	Audit      AuditReader // may be nil
 	Hasher     PasswordHasher
 	Token      TokenInfo
-	S3Endpoint string // the S3 gateway's URL, for `steward creds` and aws profiles
-	AdminGroup string
-	Version    string
-	Logger     *slog.Logger
+	S3Endpoint string
+	// S3Credentials, if set, enables admin endpoints for service accounts'
+	// S3 access keys and for revoking S3 sessions.
+	S3Credentials *sts.Service // the S3 gateway's URL, for `steward creds` and aws profiles
+	AdminGroup    string
+	Version       string
+	Logger        *slog.Logger
 
 	// Policies, if set, enables policy administration and access
 	// requests; PolicyEngine, if set, the decision and explain endpoints.
@@ -202,6 +206,9 @@ func New(d Deps) *API {
 	a.registerIdentity()
 	a.registerAdmin()
 	a.registerAudit()
+	if d.S3Credentials != nil {
+		a.registerS3Keys()
+	}
 	if d.Policies != nil {
 		a.registerPolicy()
 		a.registerAccess()

@@ -205,6 +205,7 @@ func secretText(s *saSecret) func(*tabwriter.Writer) {
 
 func newServiceAccountCmd(stdio IO) *cobra.Command {
 	cmd := &cobra.Command{Use: "service-account", Aliases: []string{"sa"}, Short: "Administer service accounts for pipelines and engines"}
+	cmd.AddCommand(newAccessKeyCmd(stdio))
 	cmd.AddCommand(apiCmd(stdio, "list", "List service accounts", cobra.NoArgs, func(cmd *cobra.Command, cl *client, _ []string) (any, func(*tabwriter.Writer), error) {
 		var sas []*steward.ServiceAccount
 		err := cl.do(cmd.Context(), "GET", "/service-accounts", nil, &sas)

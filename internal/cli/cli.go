@@ -83,6 +83,7 @@ func NewRoot(stdio IO) *cobra.Command {
 		newWhoamiCmd(stdio),
 		newTokenCmd(stdio),
 		newCredsCmd(stdio),
+		newRevokeSessionsCmd(stdio),
 		newUserCmd(stdio),
 		newGroupCmd(stdio),
 		newServiceAccountCmd(stdio),

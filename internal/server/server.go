@@ -239,15 +239,16 @@ func New(ctx context.Context, cfg config.Config, opts Options) (_ *Server, err e
 		cliClient = "steward-cli"
 	}
 	s.api = api.New(api.Deps{
-		Identities: s.store,
-		Auditor:    s.audit,
-		Audit:      auditReader{dir: cfg.AuditDir()},
-		Hasher:     hasher{},
-		Token:      api.TokenInfo{Issuer: s.issuer, CLIClientID: cliClient, PortalClientID: "steward-portal", Builtin: cfg.OIDC.Builtin},
-		S3Endpoint: s.s3URL,
-		AdminGroup: cfg.AdminGroup,
-		Version:    opts.Version,
-		Logger:     s.log.With("component", "api"),
+		Identities:    s.store,
+		Auditor:       s.audit,
+		Audit:         auditReader{dir: cfg.AuditDir()},
+		Hasher:        hasher{},
+		Token:         api.TokenInfo{Issuer: s.issuer, CLIClientID: cliClient, PortalClientID: "steward-portal", Builtin: cfg.OIDC.Builtin},
+		S3Endpoint:    s.s3URL,
+		S3Credentials: s.sts,
+		AdminGroup:    cfg.AdminGroup,
+		Version:       opts.Version,
+		Logger:        s.log.With("component", "api"),
 
 		// Policy administration, access requests and decisions.
 		Policies:     s.policies,
