@@ -164,10 +164,10 @@ type Deps struct {
 	Audit      AuditReader // may be nil
 	Hasher     PasswordHasher
 	Token      TokenInfo
-	S3Endpoint string
+	S3Endpoint string // the S3 gateway's URL, for `steward creds` and aws profiles
 	// S3Credentials, if set, enables admin endpoints for service accounts'
 	// S3 access keys and for revoking S3 sessions.
-	S3Credentials *sts.Service // the S3 gateway's URL, for `steward creds` and aws profiles
+	S3Credentials *sts.Service
 	AdminGroup    string
 	Version       string
 	Logger        *slog.Logger
