@@ -62,8 +62,8 @@ func PrincipalFrom(ctx context.Context) *Principal {
 type Secret string
 
 func (Secret) LogValue() slog.Value { return slog.StringValue("[redacted]") }
-func (Secret) String() string        { return "[redacted]" }
-func (Secret) GoString() string      { return "[redacted]" }
+func (Secret) String() string       { return "[redacted]" }
+func (Secret) GoString() string     { return "[redacted]" }
 
 // Reveal returns the secret's value, for the one place that needs it.
 func (s Secret) Reveal() string { return string(s) }
