@@ -23,6 +23,9 @@ type cpolicy struct {
 	level int
 	tag   bool
 
+	// Copies of p's flags, so that the hot path does not read p.
+	enabled, audit, denyAllElse bool
+
 	res      cres
 	tags     []ctagMatch
 	validity []csched
@@ -114,7 +117,8 @@ func compilePolicy(p *Policy) (*cpolicy, *fieldError) {
 	if p.Version < 0 {
 		return nil, ferr("version", "must not be negative")
 	}
-	cp := &cpolicy{p: p, level: p.Priority.level(), tag: len(p.Tags) > 0}
+	cp := &cpolicy{p: p, level: p.Priority.level(), tag: len(p.Tags) > 0,
+		enabled: p.Enabled, audit: p.Audit, denyAllElse: p.DenyAllElse}
 	switch p.Priority {
 	case "", PriorityNormal, PriorityOverride:
 	default:

@@ -81,6 +81,7 @@ func (ix *index) collect(req *Request, out []int32) []int32 {
 type Engine struct {
 	version int64
 	pols    []*cpolicy // in evaluation order
+	hot     []hpol     // pols' hot fields, in the same order
 	byID    map[string]*cpolicy
 	access  index
 	masking index
@@ -122,8 +123,10 @@ func Compile(policies []*Policy, opts Options) (*Engine, error) {
 		}
 		return cmp.Compare(a.order, b.order)
 	})
+	e.hot = make([]hpol, len(e.pols))
 	for i, cp := range e.pols {
 		cp.order = int32(i)
+		e.hot[i] = newHpol(cp)
 		if !cp.p.Enabled {
 			continue // disabled policies are never candidates
 		}
@@ -248,21 +251,24 @@ func (e *Engine) decide(req *Request, d *Decision, tr *tracer) {
 		bit = 0
 	}
 	for _, ci := range cands {
-		cp := e.pols[ci]
-		if tr == nil && tagV.cp != nil && resV.cp != nil && cp.level < tagV.cp.level && cp.level < resV.cp.level {
+		h := &e.hot[ci]
+		if tr == nil && tagV.cp != nil && resV.cp != nil && int(h.level) < tagV.cp.level && int(h.level) < resV.cp.level {
 			break // both sources are determined at a higher priority
 		}
-		if tr == nil && !rb.mayMatch(cp.anyone, cp.sigs) {
+		if tr == nil && !e.mayMatch(ci, &rb) {
 			// No item can match any of the requester's principals.
-			if cp.p.Audit && !d.Audit && cp.p.Enabled {
-				if ok, _ := cp.applies(req, false, false); ok {
-					d.Audit = true
+			if h.flags&hAudit != 0 && !d.Audit {
+				if cp := e.pols[ci]; cp.enabled {
+					if ok, _ := cp.applies(req, false, false); ok {
+						d.Audit = true
+					}
 				}
 			}
 			continue
 		}
+		cp := e.pols[ci]
 		out, why := cp.evalAccess(req, bit, &rb, tr != nil)
-		if out != outNotApplicable && cp.p.Audit {
+		if out != outNotApplicable && cp.audit {
 			d.Audit = true
 		}
 		if out >= outAllow {
@@ -322,7 +328,7 @@ func (e *Engine) decide(req *Request, d *Decision, tr *tracer) {
 
 // evalAccess evaluates one access policy. why is filled only when explain.
 func (cp *cpolicy) evalAccess(req *Request, bit uint16, rb *bloom, explain bool) (outcome, string) {
-	if !cp.p.Enabled {
+	if !cp.enabled {
 		return outNotApplicable, ifx(explain, "disabled")
 	}
 	if ok, why := cp.applies(req, false, explain); !ok {
@@ -341,7 +347,7 @@ func (cp *cpolicy) evalAccess(req *Request, bit uint16, rb *bloom, explain bool)
 				out = outAllow
 			}
 		}
-		if out == outNoItem && cp.p.DenyAllElse {
+		if out == outNoItem && cp.denyAllElse {
 			out = outDenyAllElse
 		}
 	}
@@ -558,7 +564,7 @@ func (e *Engine) applyMasks(req *Request, d *Decision, tr *tracer) {
 			if m.typ != MaskNone {
 				d.Masks = append(d.Masks, Mask{Column: req.Resource.Column, Type: m.typ, Expr: m.expr, PolicyID: cp.p.ID, PolicyVersion: cp.p.Version})
 			}
-			if cp.p.Audit {
+			if cp.audit {
 				d.Audit = true
 			}
 			return
@@ -605,7 +611,7 @@ func (e *Engine) applyRowFilters(req *Request, d *Decision, tr *tracer) {
 			default:
 				d.RowFilters = append(d.RowFilters, r.filter)
 			}
-			if cp.p.Audit {
+			if cp.audit {
 				d.Audit = true
 			}
 			return

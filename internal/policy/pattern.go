@@ -13,8 +13,22 @@ import (
 type pattern struct {
 	src  string
 	sep  byte
+	fast fastKind
+	// lit is the pattern's literal text for fastExact, or the literal
+	// segments before the final "**" for fastPrefix.
+	lit  string
 	segs []pseg
 }
+
+// fastKind says whether a pattern can be matched by comparing strings
+// instead of walking its segments.
+type fastKind uint8
+
+const (
+	fastNone   fastKind = iota
+	fastExact           // every segment is a literal: the path must equal lit
+	fastPrefix          // literal segments then "**": the path is lit or below it
+)
 
 type pseg struct {
 	double bool   // "**"
@@ -93,7 +107,31 @@ func compilePattern(s string, sep byte, recursive bool) (*pattern, error) {
 	if doubles > maxDoubleStars {
 		return nil, fmt.Errorf("pattern %q has more than %d '**'", src, maxDoubleStars)
 	}
+	p.fast, p.lit = fastPath(p.segs, sep)
 	return p, nil
+}
+
+// fastPath classifies segs: all literal (fastExact) or literal then a final
+// "**" (fastPrefix, with at least one literal), and returns the literal
+// text joined by sep. Literal segments never contain sep, so comparing the
+// joined text is the same as comparing segment by segment.
+func fastPath(segs []pseg, sep byte) (fastKind, string) {
+	n := len(segs)
+	kind := fastExact
+	if n > 0 && segs[n-1].double {
+		kind, n = fastPrefix, n-1
+	}
+	if n == 0 {
+		return fastNone, ""
+	}
+	parts := make([]string, 0, n)
+	for i := range segs[:n] {
+		if !segs[i].isLiteral() {
+			return fastNone, ""
+		}
+		parts = append(parts, segs[i].lit)
+	}
+	return kind, strings.Join(parts, string(sep))
 }
 
 func compileSegment(part string) (pseg, error) {
@@ -157,6 +195,13 @@ func (s *pseg) isLiteral() bool {
 
 // match reports whether path (without scheme) matches, with {USER} = user.
 func (p *pattern) match(path, user string) bool {
+	switch p.fast {
+	case fastExact:
+		return path == p.lit
+	case fastPrefix:
+		return len(path) >= len(p.lit) && path[:len(p.lit)] == p.lit &&
+			(len(path) == len(p.lit) || path[len(p.lit)] == p.sep)
+	}
 	return matchSegs(p.segs, path, false, user, p.sep)
 }
 

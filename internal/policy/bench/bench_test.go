@@ -470,3 +470,37 @@ func TestGeneratedSetCompiles(t *testing.T) {
 		t.Fatalf("cedar %d, engine %d", n, e.Len())
 	}
 }
+
+// slowest returns the indexes of the slowest 1% of requests (by the
+// median of three timed passes).
+func slowest(w *world) []int {
+	var d policy.Decision
+	n := len(w.reqs)
+	lat := make([][3]int64, n)
+	for pass := range 3 {
+		for i := range w.reqs {
+			t0 := time.Now()
+			w.engine.Decide(&w.reqs[i], &d)
+			lat[i][pass] = int64(time.Since(t0))
+		}
+	}
+	idx := make([]int, n)
+	med := make([]int64, n)
+	for i := range idx {
+		idx[i] = i
+		l := lat[i]
+		slices.Sort(l[:])
+		med[i] = l[1]
+	}
+	slices.SortFunc(idx, func(a, b int) int { return int(med[b] - med[a]) })
+	return idx[:n/100]
+}
+
+// BenchmarkDecideTail replays only the slowest 1% of the requests, to
+// profile the tail.
+func BenchmarkDecideTail(b *testing.B) {
+	w := getWorld(b, 100_000, false)
+	idx := slowest(w)
+	var d policy.Decision
+	timed(b, len(idx), func(i int) { w.engine.Decide(&w.reqs[idx[i]], &d) })
+}

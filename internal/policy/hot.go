@@ -1,0 +1,57 @@
+package policy
+
+// hpol is the part of a compiled policy that the evaluator reads for every
+// candidate: its priority, whether it audits, and the signatures of the
+// principals its allow and deny items name. Engines keep them in one array
+// in evaluation order, 64 bytes each, so that rejecting a candidate whose
+// items cannot match the requester touches one cache line instead of the
+// policy's scattered compiled form.
+type hpol struct {
+	level uint8
+	flags uint8
+	nsig  uint8 // number of sigs held inline; sigOverflow: see cpolicy.sigs
+	_     uint8
+	sigs  [inlineSigs]sig
+}
+
+const (
+	inlineSigs  = 30
+	sigOverflow = 0xff
+
+	hAnyone = 1 << iota
+	hAudit
+)
+
+func newHpol(cp *cpolicy) hpol {
+	h := hpol{level: uint8(cp.level)}
+	if cp.anyone {
+		h.flags |= hAnyone
+	}
+	if cp.audit {
+		h.flags |= hAudit
+	}
+	if len(cp.sigs) > inlineSigs {
+		h.nsig = sigOverflow
+	} else {
+		h.nsig = uint8(copy(h.sigs[:], cp.sigs))
+	}
+	return h
+}
+
+// mayMatch reports whether an item of policy ci may match one of the
+// requester's principals (whose filter is rb).
+func (e *Engine) mayMatch(ci int32, rb *bloom) bool {
+	h := &e.hot[ci]
+	if h.flags&hAnyone != 0 {
+		return true
+	}
+	if h.nsig == sigOverflow {
+		return rb.mayMatch(false, e.pols[ci].sigs)
+	}
+	for _, g := range h.sigs[:h.nsig] {
+		if rb.has(g) {
+			return true
+		}
+	}
+	return false
+}
