@@ -1,0 +1,882 @@
+package lineage
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/stewardhq/steward"
+	"github.com/stewardhq/steward/internal/metastore"
+	"github.com/stewardhq/steward/internal/policy"
+)
+
+// Run states.
+const (
+	StateStart    = "START"
+	StateRunning  = "RUNNING"
+	StateComplete = "COMPLETE"
+	StateFail     = "FAIL"
+	StateAbort    = "ABORT"
+	StateOther    = "OTHER"
+)
+
+func terminal(s string) bool { return s == StateComplete || s == StateFail || s == StateAbort }
+
+// Service keeps the lineage graph: it stores events in the metastore and
+// holds the graph in memory for traversal and propagation. Ingest
+// serialises writers so that memory follows the committed order; reads run
+// concurrently.
+type Service struct {
+	db  *metastore.Store
+	log *slog.Logger
+
+	wmu sync.Mutex   // serialises ingest (DB then memory)
+	mu  sync.RWMutex // guards g
+	g   *graph
+
+	keyOnce sync.Once
+	key     []byte // HMAC key of redacted placeholder ids
+}
+
+// New loads the graph from the metastore and computes inherited tags.
+func New(ctx context.Context, db *metastore.Store, log *slog.Logger) (*Service, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &Service{db: db, log: log}
+	if err := s.Reload(ctx); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Reload rebuilds the in-memory graph from the metastore (at start, or to
+// pick up what other replicas ingested).
+func (s *Service) Reload(ctx context.Context) error {
+	g := newGraph()
+	q := s.db
+	rows, err := q.Query(ctx, `SELECT namespace, name, schema_json FROM lineage_datasets`)
+	if err != nil {
+		return fmt.Errorf("lineage: load datasets: %w", err)
+	}
+	for rows.Next() {
+		var k DatasetKey
+		var schema string
+		if err := rows.Scan(&k.Namespace, &k.Name, &schema); err != nil {
+			rows.Close()
+			return err
+		}
+		d := g.dataset(k)
+		d.schema = schema
+		for _, f := range schemaFields(schema) {
+			d.col(f)
+		}
+	}
+	rows.Close()
+	rows, err = q.Query(ctx, `SELECT j.namespace, j.name, j.current_run, j.current_start, io.direction, io.namespace, io.name
+		FROM lineage_jobs j LEFT JOIN lineage_run_io io ON io.run_id = j.current_run`)
+	if err != nil {
+		return fmt.Errorf("lineage: load jobs: %w", err)
+	}
+	type jio struct{ ins, outs []*dsNode }
+	ios := map[*jobNode]*jio{}
+	for rows.Next() {
+		var k JobKey
+		var run, start string
+		var dir, ns, name *string
+		if err := rows.Scan(&k.Namespace, &k.Name, &run, &start, &dir, &ns, &name); err != nil {
+			rows.Close()
+			return err
+		}
+		j := g.job(k)
+		j.currentRun, j.currentStart = run, start
+		if ios[j] == nil {
+			ios[j] = &jio{}
+		}
+		if dir != nil {
+			d := g.dataset(DatasetKey{*ns, *name})
+			if *dir == "in" {
+				ios[j].ins = append(ios[j].ins, d)
+			} else {
+				ios[j].outs = append(ios[j].outs, d)
+			}
+		}
+	}
+	rows.Close()
+	for j, io := range ios {
+		g.setJobIO(j, j.currentRun, io.ins, io.outs)
+	}
+	rows, err = q.Query(ctx, `SELECT out_namespace, out_name, out_field, in_namespace, in_name, in_field, job_namespace, job_name, run_id, masking FROM lineage_column_edges`)
+	if err != nil {
+		return fmt.Errorf("lineage: load column edges: %w", err)
+	}
+	for rows.Next() {
+		var ce colEdge
+		var jk JobKey
+		var masking int
+		if err := rows.Scan(&ce.out.Namespace, &ce.out.Name, &ce.outField, &ce.in.Namespace, &ce.in.Name, &ce.inField, &jk.Namespace, &jk.Name, &ce.run, &masking); err != nil {
+			rows.Close()
+			return err
+		}
+		j, out := g.job(jk), g.dataset(ce.out)
+		e := &edge{from: g.dataset(ce.in).col(ce.inField), to: out.col(ce.outField), job: j, run: ce.run, masking: masking != 0}
+		link(e)
+		out.colLineageIn++
+		j.colEdges = append(j.colEdges, e)
+	}
+	rows.Close()
+	rows, err = q.Query(ctx, `SELECT namespace, name, field, tag, value, classification, propagate, source FROM lineage_tags ORDER BY namespace, name, field, tag, value`)
+	if err != nil {
+		return fmt.Errorf("lineage: load tags: %w", err)
+	}
+	for rows.Next() {
+		var k DatasetKey
+		var t Tag
+		var cls, prop int
+		if err := rows.Scan(&k.Namespace, &k.Name, &t.Field, &t.Name, &t.Value, &cls, &prop, &t.Source); err != nil {
+			rows.Close()
+			return err
+		}
+		t.Classification, t.Propagate = policy.Classification(cls), prop != 0
+		n := g.dataset(k).n
+		if t.Field != "" {
+			n = g.dataset(k).col(t.Field)
+		}
+		n.own = append(n.own, t)
+	}
+	rows.Close()
+	rows, err = q.Query(ctx, `SELECT job_namespace, job_name, tag FROM lineage_blocks`)
+	if err != nil {
+		return fmt.Errorf("lineage: load blocks: %w", err)
+	}
+	for rows.Next() {
+		var k JobKey
+		var tag string
+		if err := rows.Scan(&k.Namespace, &k.Name, &tag); err != nil {
+			rows.Close()
+			return err
+		}
+		g.job(k).blocks[tag] = true
+	}
+	rows.Close()
+	var all []*node
+	for _, d := range g.ds {
+		all = append(all, d.n)
+		for _, c := range d.cols {
+			all = append(all, c)
+		}
+	}
+	g.propagate(all)
+	s.mu.Lock()
+	s.g = g
+	s.mu.Unlock()
+	return nil
+}
+
+// IngestResult says what Ingest did with each event.
+type IngestResult struct {
+	Accepted   int `json:"accepted"`
+	Duplicates int `json:"duplicates"`
+}
+
+// change is what one committed event does to the in-memory graph.
+type change struct {
+	datasets []DatasetKey
+	schemas  map[DatasetKey]string
+	job      *JobKey
+	// jobIO, if set, replaces the job's current edges.
+	jobIO *struct {
+		run, start string
+		ins, outs  []DatasetKey
+	}
+	colEdges map[DatasetKey][]colEdge // per output, replacing the job's
+	tags     map[DatasetKey][]Tag     // facet tags, replacing the facet-sourced ones
+}
+
+// Ingest records events in one transaction, in order, and then updates the
+// graph and the inherited tags before returning: an output of a run is at
+// least as restricted as its inputs from the first event that names it.
+// Events already seen are skipped (replay changes nothing).
+func (s *Service) Ingest(ctx context.Context, principal string, events []*Event) (IngestResult, error) {
+	var res IngestResult
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	var changes []*change
+	now := nowText()
+	s.mu.RLock()
+	cur := map[JobKey][2]string{}
+	for _, ev := range events {
+		if ev.Job != nil {
+			k := JobKey{ev.Job.Namespace, ev.Job.Name}
+			if j := s.g.jobs[k]; j != nil {
+				cur[k] = [2]string{j.currentRun, j.currentStart}
+			}
+		}
+	}
+	s.mu.RUnlock()
+	err := s.db.InTx(ctx, func(tx *metastore.Tx) error {
+		changes = changes[:0]
+		res = IngestResult{}
+		cur := clone(cur)
+		for _, ev := range events {
+			c, dup, err := s.apply(ctx, tx, principal, now, ev, cur)
+			if err != nil {
+				return err
+			}
+			if dup {
+				res.Duplicates++
+				continue
+			}
+			res.Accepted++
+			changes = append(changes, c)
+		}
+		return nil
+	})
+	if err != nil {
+		if steward.KindOf(err) != steward.EInternal {
+			return IngestResult{}, err
+		}
+		return IngestResult{}, steward.WrapError(steward.EInternal, "lineage.Ingest", err, "could not record lineage")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var seeds []*node
+	for _, c := range changes {
+		seeds = append(seeds, s.g.applyChange(c)...)
+	}
+	s.g.propagate(seeds)
+	return res, nil
+}
+
+func clone(m map[JobKey][2]string) map[JobKey][2]string {
+	out := make(map[JobKey][2]string, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+// eventKey identifies an event for replay: run id, type and time for run
+// events (as the issue asks), a hash of the canonical body otherwise.
+func eventKey(ev *Event) string {
+	if ev.Kind == KindRun {
+		return "run:" + ev.Run.RunID + ":" + ev.EventType + ":" + ev.EventTime.UTC().Format(time.RFC3339Nano)
+	}
+	b, _ := json.Marshal(ev)
+	h := sha256.Sum256(b)
+	return string(ev.Kind) + ":" + hex.EncodeToString(h[:])
+}
+
+func (s *Service) apply(ctx context.Context, tx *metastore.Tx, principal, now string, ev *Event, cur map[JobKey][2]string) (*change, bool, error) {
+	r, err := tx.Exec(ctx, `INSERT INTO lineage_events (event_key, received_at, principal) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`, eventKey(ev), now, principal)
+	if err != nil {
+		return nil, false, err
+	}
+	if n, err := r.RowsAffected(); err != nil {
+		return nil, false, err
+	} else if n == 0 {
+		return nil, true, nil
+	}
+	c := &change{schemas: map[DatasetKey]string{}, colEdges: map[DatasetKey][]colEdge{}, tags: map[DatasetKey][]Tag{}}
+	upsertDS := func(d Dataset) error {
+		k := DatasetKey{d.Namespace, d.Name}
+		c.datasets = append(c.datasets, k)
+		schema := ""
+		if raw, ok := d.Facets["schema"]; ok {
+			schema = string(raw)
+			c.schemas[k] = schema
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO lineage_datasets (namespace, name, schema_json, created_at, updated_at) VALUES (?, ?, ?, ?, ?)
+			ON CONFLICT (namespace, name) DO UPDATE SET updated_at = excluded.updated_at,
+			schema_json = CASE WHEN excluded.schema_json = '' THEN lineage_datasets.schema_json ELSE excluded.schema_json END`,
+			k.Namespace, k.Name, schema, now, now); err != nil {
+			return err
+		}
+		if tags, ok := facetTags(d.Facets); ok {
+			c.tags[k] = tags
+			if _, err := tx.Exec(ctx, `DELETE FROM lineage_tags WHERE namespace = ? AND name = ? AND source = 'facet'`, k.Namespace, k.Name); err != nil {
+				return err
+			}
+			for _, t := range tags {
+				if _, err := tx.Exec(ctx, `INSERT INTO lineage_tags (namespace, name, field, tag, value, classification, propagate, source) VALUES (?, ?, ?, ?, ?, ?, ?, 'facet') ON CONFLICT DO NOTHING`,
+					k.Namespace, k.Name, t.Field, t.Name, t.Value, int(t.Classification), boolInt(t.Propagate)); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}
+	switch ev.Kind {
+	case KindDataset:
+		if err := upsertDS(*ev.Dataset); err != nil {
+			return nil, false, err
+		}
+		return c, false, nil
+	}
+	jk := JobKey{ev.Job.Namespace, ev.Job.Name}
+	c.job = &jk
+	if _, err := tx.Exec(ctx, `INSERT INTO lineage_jobs (namespace, name, created_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`, jk.Namespace, jk.Name, now); err != nil {
+		return nil, false, err
+	}
+	for _, d := range ev.Inputs {
+		if err := upsertDS(d); err != nil {
+			return nil, false, err
+		}
+	}
+	for _, d := range ev.Outputs {
+		if err := upsertDS(d); err != nil {
+			return nil, false, err
+		}
+	}
+	runID := ""
+	evTime := ev.EventTime.UTC().Format(time.RFC3339Nano)
+	if ev.Kind == KindRun {
+		runID = ev.Run.RunID
+		state := ev.EventType
+		if state == StateOther {
+			state = ""
+		}
+		// Insert or update the run by the documented rules.
+		var oldState, oldTime, first string
+		var oldJobNS, oldJobName string
+		err := tx.QueryRow(ctx, `SELECT state, state_time, first_time, job_namespace, job_name FROM lineage_runs WHERE run_id = ?`, runID).Scan(&oldState, &oldTime, &first, &oldJobNS, &oldJobName)
+		switch {
+		case err == nil:
+			if oldJobNS != jk.Namespace || oldJobName != jk.Name {
+				return nil, false, steward.Errorf(steward.EConflict, "run %s belongs to job %s:%s, not %s", runID, oldJobNS, oldJobName, jk)
+			}
+			newState, newTime := oldState, oldTime
+			if state != "" && !(terminal(oldState) && !terminal(state)) && (oldState == "" || evTime >= oldTime || (terminal(state) && !terminal(oldState))) {
+				newState, newTime = state, evTime
+			}
+			if evTime < first {
+				first = evTime
+			}
+			if _, err := tx.Exec(ctx, `UPDATE lineage_runs SET state = ?, state_time = ?, first_time = ? WHERE run_id = ?`, newState, newTime, first, runID); err != nil {
+				return nil, false, err
+			}
+		case isNoRows(err):
+			first = evTime
+			st, stt := state, ""
+			if st != "" {
+				stt = evTime
+			}
+			if _, err := tx.Exec(ctx, `INSERT INTO lineage_runs (run_id, job_namespace, job_name, state, state_time, first_time, producer) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+				runID, jk.Namespace, jk.Name, st, stt, first, ev.Producer); err != nil {
+				return nil, false, err
+			}
+		default:
+			return nil, false, err
+		}
+		evTime = first
+	} else {
+		// A JobEvent's inputs and outputs are the job's static lineage,
+		// recorded like a run of the job that starts at the event's time.
+		runID = "job-event:" + eventKey(ev)[len("JobEvent:"):][:16]
+	}
+	for _, d := range ev.Inputs {
+		if _, err := tx.Exec(ctx, `INSERT INTO lineage_run_io (run_id, direction, namespace, name) VALUES (?, 'in', ?, ?) ON CONFLICT DO NOTHING`, runID, d.Namespace, d.Name); err != nil {
+			return nil, false, err
+		}
+	}
+	for _, d := range ev.Outputs {
+		if _, err := tx.Exec(ctx, `INSERT INTO lineage_run_io (run_id, direction, namespace, name) VALUES (?, 'out', ?, ?) ON CONFLICT DO NOTHING`, runID, d.Namespace, d.Name); err != nil {
+			return nil, false, err
+		}
+	}
+	// The job's current run: the most recently started one.
+	cr := cur[jk]
+	if cr[0] == "" && cr[1] == "" {
+		if err := tx.QueryRow(ctx, `SELECT current_run, current_start FROM lineage_jobs WHERE namespace = ? AND name = ?`, jk.Namespace, jk.Name).Scan(&cr[0], &cr[1]); err != nil {
+			return nil, false, err
+		}
+	}
+	if cr[0] == runID || evTime >= cr[1] {
+		if cr[0] != runID || cr[1] != evTime {
+			if _, err := tx.Exec(ctx, `UPDATE lineage_jobs SET current_run = ?, current_start = ? WHERE namespace = ? AND name = ?`, runID, evTime, jk.Namespace, jk.Name); err != nil {
+				return nil, false, err
+			}
+		}
+		io := &struct {
+			run, start string
+			ins, outs  []DatasetKey
+		}{run: runID, start: evTime}
+		if cr[0] == runID && len(ev.Inputs)+len(ev.Outputs) > 0 || cr[0] != runID {
+			rows, err := tx.Query(ctx, `SELECT direction, namespace, name FROM lineage_run_io WHERE run_id = ?`, runID)
+			if err != nil {
+				return nil, false, err
+			}
+			for rows.Next() {
+				var dir string
+				var k DatasetKey
+				if err := rows.Scan(&dir, &k.Namespace, &k.Name); err != nil {
+					rows.Close()
+					return nil, false, err
+				}
+				if dir == "in" {
+					io.ins = append(io.ins, k)
+				} else {
+					io.outs = append(io.outs, k)
+				}
+			}
+			rows.Close()
+			c.jobIO = io
+		}
+		cur[jk] = [2]string{runID, evTime}
+	}
+	// Column lineage of each output replaces this job's edges into it.
+	for _, d := range ev.Outputs {
+		raw, ok := d.Facets["columnLineage"]
+		if !ok {
+			continue
+		}
+		out := DatasetKey{d.Namespace, d.Name}
+		edges, err := parseColumnLineage(raw, out, runID)
+		if err != nil {
+			return nil, false, err
+		}
+		c.colEdges[out] = edges
+		if _, err := tx.Exec(ctx, `DELETE FROM lineage_column_edges WHERE out_namespace = ? AND out_name = ? AND job_namespace = ? AND job_name = ?`, out.Namespace, out.Name, jk.Namespace, jk.Name); err != nil {
+			return nil, false, err
+		}
+		for _, e := range edges {
+			if _, err := tx.Exec(ctx, `INSERT INTO lineage_column_edges (out_namespace, out_name, out_field, in_namespace, in_name, in_field, job_namespace, job_name, run_id, masking) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+				out.Namespace, out.Name, e.outField, e.in.Namespace, e.in.Name, e.inField, jk.Namespace, jk.Name, runID, boolInt(e.masking)); err != nil {
+				return nil, false, err
+			}
+		}
+	}
+	return c, false, nil
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func isNoRows(err error) bool {
+	return err != nil && steward.KindOf(metastore.NotFound(err, "x")) == steward.ENotFound
+}
+
+// applyChange applies one committed event to the graph and returns the
+// nodes to recompute.
+func (g *graph) applyChange(c *change) []*node {
+	var seeds []*node
+	for _, k := range c.datasets {
+		d := g.dataset(k)
+		if sc, ok := c.schemas[k]; ok {
+			d.schema = sc
+			for _, f := range schemaFields(sc) {
+				d.col(f)
+			}
+		}
+	}
+	for k, tags := range c.tags {
+		d := g.dataset(k)
+		seeds = append(seeds, replaceFacetTags(d, tags)...)
+	}
+	if c.job != nil {
+		j := g.job(*c.job)
+		if c.jobIO != nil {
+			ins := make([]*dsNode, 0, len(c.jobIO.ins))
+			for _, k := range c.jobIO.ins {
+				ins = append(ins, g.dataset(k))
+			}
+			outs := make([]*dsNode, 0, len(c.jobIO.outs))
+			for _, k := range c.jobIO.outs {
+				outs = append(outs, g.dataset(k))
+			}
+			j.currentStart = c.jobIO.start
+			seeds = append(seeds, g.setJobIO(j, c.jobIO.run, ins, outs)...)
+		}
+		keys := make([]DatasetKey, 0, len(c.colEdges))
+		for k := range c.colEdges {
+			keys = append(keys, k)
+		}
+		sort.Slice(keys, func(a, b int) bool { return keys[a].String() < keys[b].String() })
+		for _, k := range keys {
+			seeds = append(seeds, g.setColumnEdges(j, g.dataset(k), c.colEdges[k])...)
+		}
+	}
+	return seeds
+}
+
+func replaceFacetTags(d *dsNode, tags []Tag) []*node {
+	var seeds []*node
+	strip := func(n *node) {
+		kept := n.own[:0]
+		for _, t := range n.own {
+			if t.Source != "facet" {
+				kept = append(kept, t)
+			}
+		}
+		if len(kept) != len(n.own) {
+			seeds = append(seeds, n)
+		}
+		n.own = kept
+	}
+	strip(d.n)
+	for _, c := range d.cols {
+		strip(c)
+	}
+	for _, t := range tags {
+		t.Source = "facet"
+		n := d.n
+		if t.Field != "" {
+			n = d.col(t.Field)
+		}
+		n.own = append(n.own, t)
+		seeds = append(seeds, n)
+	}
+	return seeds
+}
+
+// facetTags reads the tags and ownership facets of a dataset as own tags.
+// A tag whose value is C1..C4 (or whose key is "classification") carries
+// that classification. Owners become tags "owner" that do not propagate.
+func facetTags(facets map[string]json.RawMessage) ([]Tag, bool) {
+	var out []Tag
+	found := false
+	if raw, ok := facets["tags"]; ok {
+		found = true
+		var f struct {
+			Tags []struct {
+				Key, Value, Source, Field string
+			} `json:"tags"`
+		}
+		if json.Unmarshal(raw, &f) == nil {
+			for _, t := range f.Tags {
+				tag := Tag{Name: t.Key, Value: t.Value, Field: t.Field, Propagate: true}
+				if c, ok := policy.ParseClassification(t.Value); ok {
+					tag.Classification = c
+				}
+				out = append(out, tag)
+			}
+		}
+	}
+	if raw, ok := facets["ownership"]; ok {
+		found = true
+		var f struct {
+			Owners []struct{ Name, Type string } `json:"owners"`
+		}
+		if json.Unmarshal(raw, &f) == nil {
+			for _, o := range f.Owners {
+				out = append(out, Tag{Name: "owner", Value: o.Name})
+			}
+		}
+	}
+	return out, found
+}
+
+// schemaFields lists the top-level field names of a schema facet.
+func schemaFields(raw string) []string {
+	if raw == "" {
+		return nil
+	}
+	var f struct {
+		Fields []struct{ Name string } `json:"fields"`
+	}
+	if json.Unmarshal([]byte(raw), &f) != nil {
+		return nil
+	}
+	out := make([]string, 0, len(f.Fields))
+	for _, x := range f.Fields {
+		if x.Name != "" {
+			out = append(out, x.Name)
+		}
+	}
+	return out
+}
+
+// parseColumnLineage reads the columnLineage facet of output out. An input
+// field whose transformations include one marked masking=true makes a
+// masking edge: it carries no tags. The facet's dataset-wide "dataset"
+// list (indirect dependencies such as filters and joins) makes no column
+// edges.
+func parseColumnLineage(raw json.RawMessage, out DatasetKey, run string) ([]colEdge, error) {
+	var f struct {
+		Fields map[string]struct {
+			InputFields []struct {
+				Namespace, Name, Field string
+				Transformations        []struct {
+					Type, Subtype string
+					Masking       bool
+				}
+			} `json:"inputFields"`
+		} `json:"fields"`
+	}
+	if err := json.Unmarshal(raw, &f); err != nil {
+		return nil, steward.Errorf(steward.EInvalid, "columnLineage facet of %s: %v", out, err)
+	}
+	var edges []colEdge
+	names := make([]string, 0, len(f.Fields))
+	for k := range f.Fields {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	for _, of := range names {
+		for _, in := range f.Fields[of].InputFields {
+			masking := false
+			for _, t := range in.Transformations {
+				masking = masking || t.Masking
+			}
+			edges = append(edges, colEdge{out: out, outField: of, in: DatasetKey{in.Namespace, in.Name}, inField: in.Field, run: run, masking: masking})
+		}
+	}
+	return edges, nil
+}
+
+// InheritedTags returns what the dataset inherits through lineage (its
+// columns' inherited tags included, with Field set) and the highest
+// classification among them. An unknown dataset inherits nothing. The
+// catalog's own tags are not included: compose them with these.
+func (s *Service) InheritedTags(ctx context.Context, namespace, name string) ([]InheritedTag, policy.Classification, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	d := s.g.ds[DatasetKey{namespace, name}]
+	if d == nil {
+		return nil, policy.Unclassified, nil
+	}
+	tags := d.inherited()
+	return tags, maxClass(tags), nil
+}
+
+// ColumnInheritedTags is InheritedTags for one column.
+func (s *Service) ColumnInheritedTags(ctx context.Context, namespace, name, field string) ([]InheritedTag, policy.Classification, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	d := s.g.ds[DatasetKey{namespace, name}]
+	if d == nil || d.cols[field] == nil {
+		return nil, policy.Unclassified, nil
+	}
+	var tags []InheritedTag
+	for _, t := range sortedInh(d.cols[field].inh) {
+		tags = append(tags, *t)
+	}
+	return tags, maxClass(tags), nil
+}
+
+// classOf is the highest classification of own and inherited tags.
+func classOf(own []Tag, inh []InheritedTag) policy.Classification {
+	c := maxClass(inh)
+	for _, t := range own {
+		if t.Classification > c {
+			c = t.Classification
+		}
+	}
+	return c
+}
+
+func maxClass(tags []InheritedTag) policy.Classification {
+	c := policy.Unclassified
+	for _, t := range tags {
+		if t.Classification > c {
+			c = t.Classification
+		}
+	}
+	return c
+}
+
+// OwnTags returns the own tags lineage knows for a dataset and its columns
+// (from facets and SetTags).
+func (s *Service) OwnTags(ctx context.Context, namespace, name string) []Tag {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	d := s.g.ds[DatasetKey{namespace, name}]
+	if d == nil {
+		return nil
+	}
+	out := append([]Tag(nil), d.n.own...)
+	for _, c := range sortedCols(d) {
+		out = append(out, c.own...)
+	}
+	return out
+}
+
+// SetTags replaces the own tags of a dataset (field "") or column that
+// came from source (e.g. "catalog" or "api"; "facet" is reserved for
+// OpenLineage facets) and propagates the change downstream at once,
+// retracting what no remaining path provides. The dataset is created if
+// unknown.
+func (s *Service) SetTags(ctx context.Context, namespace, name, field, source string, tags []Tag) error {
+	if namespace == "" || name == "" || source == "" || source == "facet" {
+		return steward.Errorf(steward.EInvalid, "namespace, name and a source other than 'facet' are required")
+	}
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	now := nowText()
+	err := s.db.InTx(ctx, func(tx *metastore.Tx) error {
+		if _, err := tx.Exec(ctx, `INSERT INTO lineage_datasets (namespace, name, created_at, updated_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING`, namespace, name, now, now); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM lineage_tags WHERE namespace = ? AND name = ? AND field = ? AND source = ?`, namespace, name, field, source); err != nil {
+			return err
+		}
+		for _, t := range tags {
+			if t.Name == "" {
+				return steward.Errorf(steward.EInvalid, "a tag needs a name")
+			}
+			if _, err := tx.Exec(ctx, `INSERT INTO lineage_tags (namespace, name, field, tag, value, classification, propagate, source) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+				namespace, name, field, t.Name, t.Value, int(t.Classification), boolInt(t.Propagate), source); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return wrapInternal("lineage.SetTags", err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	d := s.g.dataset(DatasetKey{namespace, name})
+	n := d.n
+	if field != "" {
+		n = d.col(field)
+	}
+	kept := n.own[:0]
+	for _, t := range n.own {
+		if t.Source != source {
+			kept = append(kept, t)
+		}
+	}
+	n.own = kept
+	for _, t := range tags {
+		t.Field, t.Source = field, source
+		n.own = append(n.own, t)
+	}
+	s.g.propagate([]*node{n})
+	return nil
+}
+
+// SetBlocks replaces the tags a job blocks on its edges ("*" blocks all):
+// Atlas's per-edge propagation block list, e.g. a job that hashes the
+// e-mail column blocks PII.
+func (s *Service) SetBlocks(ctx context.Context, job JobKey, tags []string) error {
+	if job.Namespace == "" || job.Name == "" {
+		return steward.Errorf(steward.EInvalid, "a job namespace and name are required")
+	}
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	now := nowText()
+	err := s.db.InTx(ctx, func(tx *metastore.Tx) error {
+		if _, err := tx.Exec(ctx, `INSERT INTO lineage_jobs (namespace, name, created_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`, job.Namespace, job.Name, now); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM lineage_blocks WHERE job_namespace = ? AND job_name = ?`, job.Namespace, job.Name); err != nil {
+			return err
+		}
+		for _, t := range tags {
+			if _, err := tx.Exec(ctx, `INSERT INTO lineage_blocks (job_namespace, job_name, tag) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`, job.Namespace, job.Name, t); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return wrapInternal("lineage.SetBlocks", err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	j := s.g.job(job)
+	j.blocks = map[string]bool{}
+	for _, t := range tags {
+		j.blocks[t] = true
+	}
+	var seeds []*node
+	for _, e := range j.dsEdges {
+		seeds = append(seeds, e.to)
+	}
+	for _, e := range j.colEdges {
+		seeds = append(seeds, e.to)
+	}
+	s.g.propagate(seeds)
+	return nil
+}
+
+func wrapInternal(op string, err error) error {
+	if k := steward.KindOf(err); k != steward.EInternal {
+		return err
+	}
+	return steward.WrapError(steward.EInternal, op, err, "lineage store failed")
+}
+
+// Explanation answers "why is this dataset classified so?".
+type Explanation struct {
+	Dataset        DatasetKey     `json:"dataset"`
+	Classification string         `json:"classification,omitempty"`
+	Own            []Tag          `json:"own,omitempty"`
+	Inherited      []InheritedTag `json:"inherited,omitempty"`
+	Reasons        []string       `json:"reasons"`
+}
+
+// Explain returns the dataset's own and inherited tags with a sentence for
+// each inherited one.
+func (s *Service) Explain(ctx context.Context, namespace, name string) (*Explanation, error) {
+	inh, cls, err := s.InheritedTags(ctx, namespace, name)
+	if err != nil {
+		return nil, err
+	}
+	own := s.OwnTags(ctx, namespace, name)
+	for _, t := range own {
+		if t.Classification > cls {
+			cls = t.Classification
+		}
+	}
+	ex := &Explanation{Dataset: DatasetKey{namespace, name}, Classification: cls.String(), Own: own, Inherited: inh, Reasons: []string{}}
+	for _, t := range inh {
+		ex.Reasons = append(ex.Reasons, t.Explain())
+	}
+	return ex, nil
+}
+
+// ParseNodeID parses a Marquez node id: "dataset:NAMESPACE:NAME",
+// "job:NAMESPACE:NAME" or "datasetField:NAMESPACE:NAME:FIELD". Namespaces
+// often contain ':' (postgres://host:5432), so the field and then the name
+// are the parts after the last ':'; names must not contain ':'.
+func ParseNodeID(id string) (kind string, k DatasetKey, field string, err error) {
+	bad := steward.Errorf(steward.EInvalid, "node id %q: want dataset:NAMESPACE:NAME, job:NAMESPACE:NAME or datasetField:NAMESPACE:NAME:FIELD", id)
+	kind, rest, ok := strings.Cut(id, ":")
+	if !ok {
+		return "", k, "", bad
+	}
+	if kind == "datasetField" {
+		i := strings.LastIndexByte(rest, ':')
+		if i <= 0 {
+			return "", k, "", bad
+		}
+		rest, field = rest[:i], rest[i+1:]
+		if field == "" {
+			return "", k, "", bad
+		}
+	} else if kind != "dataset" && kind != "job" {
+		return "", k, "", bad
+	}
+	i := lastSep(rest)
+	if i <= 0 || i == len(rest)-1 {
+		return "", k, "", bad
+	}
+	return kind, DatasetKey{rest[:i], rest[i+1:]}, field, nil
+}
+
+// lastSep finds the ':' separating namespace from name: the last ':' not
+// part of "://".
+func lastSep(s string) int {
+	for i := len(s) - 1; i > 0; i-- {
+		if s[i] != ':' || strings.HasPrefix(s[i:], "://") {
+			continue
+		}
+		return i
+	}
+	return -1
+}
+
+func nowText() string { return time.Now().UTC().Format(time.RFC3339Nano) }
