@@ -359,3 +359,42 @@ func TestParseNodeID(t *testing.T) {
 }
 
 var _ = fmt.Sprint
+
+func TestRecordCopyAndRun(t *testing.T) {
+	ctx := context.Background()
+	s := newService(t, openStore(t, "sqlite:"+filepath.Join(t.TempDir(), "m.db")))
+	src, dst := DatasetKey{"s3://raw", "customers.csv"}, DatasetKey{"s3://scratch", "copy.csv"}
+	if err := s.SetTags(ctx, src.Namespace, src.Name, "", "catalog", []Tag{{Name: "PII", Classification: policy.C3, Propagate: true}}); err != nil {
+		t.Fatal(err)
+	}
+	run, err := s.RecordCopy(ctx, nil, src, dst)
+	if err != nil || run == "" {
+		t.Fatal(run, err)
+	}
+	tags, cls, _ := s.InheritedTags(ctx, dst.Namespace, dst.Name)
+	if cls != policy.C3 || len(tags) != 1 || tags[0].Run != run || tags[0].Job != (JobKey{Namespace, "copy"}) {
+		t.Fatalf("%+v %v", tags, cls)
+	}
+	if err := s.SetTags(ctx, src.Namespace, src.Name, "email", "catalog", []Tag{{Name: "email", Classification: policy.C4, Propagate: true}}); err != nil {
+		t.Fatal(err)
+	}
+	out := DatasetKey{"duckdb", "main.t"}
+	_, err = s.RecordRun(ctx, JobKey{"steward", "sql:ctas"}, []DatasetKey{src}, []DatasetKey{out}, []ColumnEdge{
+		{Output: out, OutputField: "h", Input: src, InputField: "email", Masking: true},
+		{Output: out, OutputField: "e", Input: src, InputField: "email"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tags, cls, _ = s.ColumnInheritedTags(ctx, out.Namespace, out.Name, "e")
+	if cls != policy.C4 || names(tags) != "e.email" {
+		t.Fatalf("e: %+v %v", tags, cls)
+	}
+	tags, _, _ = s.ColumnInheritedTags(ctx, out.Namespace, out.Name, "h")
+	if len(tags) != 0 {
+		t.Fatalf("masked column inherits %+v", tags)
+	}
+	if _, err := s.RecordRun(ctx, JobKey{}, nil, nil, nil); err == nil {
+		t.Fatal("job without name accepted")
+	}
+}
