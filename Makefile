@@ -41,3 +41,15 @@ bench:
 
 clean:
 	rm -rf bin
+
+# S3 compatibility: s3cmd and rclone flows, the core of ceph/s3-tests (needs
+# a local checkout: S3TESTS_DIR=/path/to/s3-tests) and versitygw's
+# full-flow suite against a demo Steward. See docs/COMPATIBILITY.md.
+s3-compat:
+	./compat/run.sh
+
+# The S3 gateway against versitygw (and MinIO when built) on loopback, and
+# Steward's RSS while a large object streams through. See docs/BENCHMARKS.md.
+BENCH_S3_FLAGS ?=
+bench-s3: build
+	$(GO) run ./cmd/stewardbench -steward $(BIN) $(BENCH_S3_FLAGS)
