@@ -21,9 +21,30 @@ type Options struct {
 // resource kind, keyed by literal leading segments) and by tag (a map from
 // tag name, and a list per classification level).
 type index struct {
-	objects, datasets, tables trie
-	tags                      map[string][]int32
-	class                     [C4 + 1][]int32
+	objects, datasets, tables    trie // while building; frozen into f*
+	fobjects, fdatasets, ftables ftrie
+	tags                         map[string][]int32
+	class                        [C4 + 1][]int32
+}
+
+// freeze converts the built index into its flat form (see flat.go).
+func (ix *index) freeze(in *interner) {
+	ix.fobjects, ix.objects = freeze(&ix.objects, in), trie{}
+	ix.fdatasets, ix.datasets = freeze(&ix.datasets, in), trie{}
+	ix.ftables, ix.tables = freeze(&ix.tables, in), trie{}
+	if ix.tags != nil {
+		n := 0
+		for _, l := range ix.tags {
+			n += len(l)
+		}
+		arena := make([]int32, 0, n)
+		tags := make(map[string][]int32, len(ix.tags))
+		for k, l := range ix.tags {
+			arena = append(arena, l...)
+			tags[in.intern(k)] = arena[len(arena)-len(l) : len(arena) : len(arena)]
+		}
+		ix.tags = tags
+	}
 }
 
 func (ix *index) add(cp *cpolicy) {
@@ -60,11 +81,11 @@ func (ix *index) collect(req *Request, out []int32) []int32 {
 	r := &req.Resource
 	switch r.Kind {
 	case ResourceObject:
-		out = ix.objects.collect(r.Path, req.User, '/', out)
+		out = ix.fobjects.collect(r.Path, req.User, '/', out)
 	case ResourceDataset:
-		out = ix.datasets.collect(r.Name, req.User, '.', out)
+		out = ix.fdatasets.collect(r.Name, req.User, '.', out)
 	case ResourceTable:
-		out = ix.tables.collect(r.Name, req.User, '.', out)
+		out = ix.ftables.collect(r.Name, req.User, '.', out)
 	}
 	if ix.tags != nil {
 		for i := range req.Tags {
@@ -139,6 +160,11 @@ func Compile(policies []*Policy, opts Options) (*Engine, error) {
 			e.access.add(cp)
 		}
 	}
+	var in interner
+	e.access.freeze(&in)
+	e.masking.freeze(&in)
+	e.rows.freeze(&in)
+	e.internPrincipals(&in)
 	return e, nil
 }
 

@@ -1,6 +1,9 @@
 package policy
 
-import "testing"
+import (
+	"slices"
+	"testing"
+)
 
 // TestPatternFastPath checks that the string-comparison fast paths agree
 // with the general segment matcher.
@@ -60,4 +63,37 @@ func FuzzPatternFastPath(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestFrozenTrie checks that the frozen trie collects exactly what the
+// trie it was built from collects.
+func TestFrozenTrie(t *testing.T) {
+	srcs := []string{"s3://b", "s3://b/**", "s3://b/k/**", "s3://b/k/*.parquet", "s3://b/{USER}/**", "s3://b/{USER}",
+		"s3://b/{USER}/x/**", "s3://**", "s3://c/*/d", "s3://b//e", "s3://b/k/x.parquet"}
+	var tr trie
+	for i, s := range srcs {
+		p, err := compilePattern(s, '/', false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tr.insert(p, int32(i))
+	}
+	var in interner
+	f := freeze(&tr, &in)
+	paths := []string{"", "b", "b/", "b/k", "b/k/x.parquet", "b/alice", "b/alice/x", "b/alice/x/y", "b/bob/x", "c/q/d", "b//e", "z"}
+	for _, user := range []string{"", "alice", "k"} {
+		for _, path := range paths {
+			want := tr.collect(path, user, '/', nil)
+			got := f.collect(path, user, '/', nil)
+			slices.Sort(want)
+			slices.Sort(got)
+			if !slices.Equal(got, want) {
+				t.Errorf("%q as %q: frozen %v, trie %v", path, user, got, want)
+			}
+		}
+	}
+	var empty trie
+	if got := freeze(&empty, &in); len(got.collect("b/k", "u", '/', nil)) != 0 {
+		t.Error("empty frozen trie collects")
+	}
 }

@@ -1,0 +1,256 @@
+package policy
+
+import (
+	"hash/maphash"
+	"strings"
+	"unsafe"
+)
+
+// The compiled index is frozen into flat arrays after it is built: at
+// 100,000 policies the decision time is dominated by cache misses, and a
+// tree of Go maps whose keys point into each policy's own strings costs
+// several misses per path segment. The frozen forms keep nodes, candidate
+// lists and key text each in one contiguous block.
+
+// interner copies strings into large shared blocks, once per distinct
+// value, so that the text the evaluator compares lives close together.
+type interner struct {
+	m     map[string]string
+	block []byte
+}
+
+const internBlock = 64 << 10
+
+func (in *interner) intern(s string) string {
+	if s == "" {
+		return ""
+	}
+	if v, ok := in.m[s]; ok {
+		return v
+	}
+	if in.m == nil {
+		in.m = map[string]string{}
+	}
+	var v string
+	if len(s) > internBlock/4 {
+		v = strings.Clone(s)
+	} else {
+		if cap(in.block)-len(in.block) < len(s) {
+			in.block = make([]byte, 0, internBlock)
+		}
+		off := len(in.block)
+		in.block = append(in.block, s...)
+		// The block is append-only: bytes once written never change.
+		v = unsafe.String(&in.block[off], len(s))
+	}
+	in.m[v] = v
+	return v
+}
+
+// ftrie is a frozen trie: nodes in one array, children found through one
+// open-addressing table keyed by (parent node, segment).
+type ftrie struct {
+	nodes []fnode // nodes[0] is the root; empty for an empty trie
+	slots []fslot // len is a power of two; node+1, 0 = empty
+	pols  []int32 // candidate lists of all nodes
+	seed  maphash.Seed
+}
+
+type fnode struct {
+	polOff, polN uint32
+	user         uint32 // the {USER} child's index, 0 for none
+	parent       uint32
+	seg          string
+}
+
+type fslot struct {
+	hash uint32 // high bits of the key's hash
+	node uint32 // node index + 1; 0 = empty
+}
+
+func (f *ftrie) key(parent uint32, seg string) uint64 {
+	return maphash.String(f.seed, seg) ^ (uint64(parent)+1)*0x9e3779b97f4a7c15
+}
+
+// freeze builds the frozen form of t.
+func freeze(t *trie, in *interner) ftrie {
+	f := ftrie{seed: maphash.MakeSeed()}
+	if t.children == nil && t.user == nil && len(t.pols) == 0 {
+		return f
+	}
+	type edge struct {
+		t      *trie
+		parent uint32
+		seg    string
+		user   bool
+	}
+	queue := []edge{{t: t}}
+	nchild := 0
+	for i := 0; i < len(queue); i++ {
+		e := queue[i]
+		id := uint32(len(f.nodes))
+		f.nodes = append(f.nodes, fnode{polOff: uint32(len(f.pols)), polN: uint32(len(e.t.pols)), parent: e.parent, seg: in.intern(e.seg)})
+		f.pols = append(f.pols, e.t.pols...)
+		if e.user {
+			f.nodes[e.parent].user = id
+		}
+		for seg, c := range e.t.children {
+			queue = append(queue, edge{t: c, parent: id, seg: seg})
+			nchild++
+		}
+		if e.t.user != nil {
+			queue = append(queue, edge{t: e.t.user, parent: id, user: true})
+		}
+	}
+	size := 8
+	for size < 2*nchild {
+		size *= 2
+	}
+	f.slots = make([]fslot, size)
+	mask := uint64(size - 1)
+	for id := 1; id < len(f.nodes); id++ {
+		n := &f.nodes[id]
+		if f.nodes[n.parent].user == uint32(id) {
+			continue // {USER} children are not keyed by text
+		}
+		h := f.key(n.parent, n.seg)
+		for i := h & mask; ; i = (i + 1) & mask {
+			if f.slots[i].node == 0 {
+				f.slots[i] = fslot{hash: uint32(h >> 32), node: uint32(id) + 1}
+				break
+			}
+		}
+	}
+	return f
+}
+
+// child returns the child of node parent for seg, or 0.
+func (f *ftrie) child(parent uint32, seg string) uint32 {
+	h := f.key(parent, seg)
+	mask := uint64(len(f.slots) - 1)
+	for i := h & mask; ; i = (i + 1) & mask {
+		s := f.slots[i]
+		if s.node == 0 {
+			return 0
+		}
+		if s.hash == uint32(h>>32) {
+			if n := &f.nodes[s.node-1]; n.parent == parent && n.seg == seg {
+				return s.node - 1
+			}
+		}
+	}
+}
+
+// collect appends to out the policies hanging on the path's walk, like
+// (*trie).collect.
+func (f *ftrie) collect(s, user string, sep byte, out []int32) []int32 {
+	if len(f.nodes) == 0 {
+		return out
+	}
+	return f.collectFrom(0, s, false, user, sep, out)
+}
+
+func (f *ftrie) collectFrom(id uint32, s string, done bool, user string, sep byte, out []int32) []int32 {
+	for {
+		n := &f.nodes[id]
+		out = append(out, f.pols[n.polOff:n.polOff+n.polN]...)
+		if done {
+			return out
+		}
+		var seg string
+		if i := strings.IndexByte(s, sep); i < 0 {
+			seg, s, done = s, "", true
+		} else {
+			seg, s = s[:i], s[i+1:]
+		}
+		if n.user != 0 && user != "" && seg == user {
+			u := &f.nodes[n.user]
+			if done {
+				out = append(out, f.pols[u.polOff:u.polOff+u.polN]...)
+			} else {
+				out = f.collectFrom(n.user, s, done, user, sep, out)
+			}
+		}
+		if len(f.slots) == 0 {
+			return out
+		}
+		if id = f.child(id, seg); id == 0 {
+			return out
+		}
+	}
+}
+
+// internPrincipals moves every item of every policy, in evaluation order,
+// into shared arrays: the items of one kind, their name lists, their
+// signatures, with the names interned. A candidate's items, and the names
+// they list, are then next to each other rather than spread over the heap.
+func (e *Engine) internPrincipals(in *interner) {
+	nItems, nNames, nSigs := 0, 0, 0
+	count := func(p *principals) {
+		nNames += len(p.users) + len(p.groups) + len(p.roles)
+		nSigs += len(p.sigs)
+	}
+	for _, cp := range e.pols {
+		for _, l := range [][]citem{cp.deny, cp.denyEx, cp.allow, cp.allowEx} {
+			nItems += len(l)
+			for i := range l {
+				count(&l[i].principals)
+			}
+		}
+		for i := range cp.masks {
+			count(&cp.masks[i].principals)
+		}
+		for i := range cp.rows {
+			count(&cp.rows[i].principals)
+		}
+		nSigs += len(cp.sigs)
+	}
+	items := make([]citem, 0, nItems)
+	names := make([]string, 0, nNames)
+	sigs := make([]sig, 0, nSigs)
+	list := func(l []string) []string {
+		if len(l) == 0 {
+			return nil
+		}
+		start := len(names)
+		for _, n := range l {
+			names = append(names, in.intern(n))
+		}
+		return names[start:len(names):len(names)]
+	}
+	sigList := func(l []sig) []sig {
+		if len(l) == 0 {
+			return nil
+		}
+		start := len(sigs)
+		sigs = append(sigs, l...)
+		return sigs[start:len(sigs):len(sigs)]
+	}
+	move := func(p *principals) {
+		p.users, p.groups, p.roles = list(p.users), list(p.groups), list(p.roles)
+		p.sigs = sigList(p.sigs)
+	}
+	itemList := func(l []citem) []citem {
+		if len(l) == 0 {
+			return l
+		}
+		start := len(items)
+		items = append(items, l...)
+		out := items[start:len(items):len(items)]
+		for i := range out {
+			move(&out[i].principals)
+		}
+		return out
+	}
+	for _, cp := range e.pols {
+		cp.sigs = sigList(cp.sigs)
+		cp.deny, cp.denyEx = itemList(cp.deny), itemList(cp.denyEx)
+		cp.allow, cp.allowEx = itemList(cp.allow), itemList(cp.allowEx)
+		for i := range cp.masks {
+			move(&cp.masks[i].principals)
+		}
+		for i := range cp.rows {
+			move(&cp.rows[i].principals)
+		}
+	}
+}
