@@ -18,6 +18,7 @@ import (
 	"github.com/danielgtaylor/huma/v2/adapters/humago"
 
 	"github.com/stewardhq/steward"
+	"github.com/stewardhq/steward/internal/catalog"
 	"github.com/stewardhq/steward/internal/policystore"
 	"github.com/stewardhq/steward/internal/sts"
 )
@@ -176,6 +177,9 @@ type Deps struct {
 	// requests; PolicyEngine, if set, the decision and explain endpoints.
 	Policies     *policystore.Store
 	PolicyEngine *policystore.Holder
+
+	// Catalog, if set, enables the catalog: datasets and search.
+	Catalog *catalog.Service
 }
 
 // API is the REST API.
@@ -212,6 +216,9 @@ func New(d Deps) *API {
 	if d.Policies != nil {
 		a.registerPolicy()
 		a.registerAccess()
+	}
+	if d.Catalog != nil {
+		a.registerCatalog()
 	}
 	return a
 }

@@ -82,8 +82,8 @@ type Tag struct {
 
 // ColumnStats are statistics of one column from the latest crawl.
 type ColumnStats struct {
-	Nulls    int64  `json:"nulls"`
-	Distinct int64  `json:"distinct_estimate"`
+	Nulls    int64  `json:"nulls" required:"false"`
+	Distinct int64  `json:"distinct_estimate" required:"false"`
 	Min      string `json:"min,omitempty"`
 	Max      string `json:"max,omitempty"`
 }
@@ -92,7 +92,7 @@ type ColumnStats struct {
 // maps) have Fields for their children.
 type Column struct {
 	Name        string       `json:"name"`
-	Type        string       `json:"type"`
+	Type        string       `json:"type" required:"false"`
 	Nullable    bool         `json:"nullable,omitempty"`
 	Description string       `json:"description,omitempty"`
 	Fields      []Column     `json:"fields,omitempty"`
@@ -101,8 +101,8 @@ type Column struct {
 }
 
 // Problem is a readable error found while crawling a dataset.
-type Problem struct {
-	Time    time.Time `json:"time"`
+type CrawlProblem struct {
+	Time    time.Time `json:"time" required:"false"`
 	File    string    `json:"file,omitempty"`
 	Message string    `json:"message"`
 }
@@ -110,12 +110,12 @@ type Problem struct {
 // Suggestion is a tag a detector proposes for a column; owners accept or
 // reject it.
 type Suggestion struct {
-	ID         string  `json:"id"`
-	Column     string  `json:"column"`
-	Tag        Tag     `json:"tag"`
-	Confidence float64 `json:"confidence"`
-	Reason     string  `json:"reason"`
-	Status     string  `json:"status"` // pending, accepted, rejected
+	ID         string  `json:"id" required:"false"`
+	Column     string  `json:"column" required:"false"`
+	Tag        Tag     `json:"tag" required:"false"`
+	Confidence float64 `json:"confidence" required:"false"`
+	Reason     string  `json:"reason" required:"false"`
+	Status     string  `json:"status" required:"false"` // pending, accepted, rejected
 }
 
 // Suggestion statuses.
@@ -129,31 +129,31 @@ const (
 type Dataset struct {
 	Namespace string `json:"namespace"`
 	Name      string `json:"name"`
-	ID        string `json:"id"`
+	ID        string `json:"id" required:"false"`
 	// Location: where the files are (for S3 namespaces).
 	Bucket string `json:"bucket,omitempty"`
 	Prefix string `json:"prefix,omitempty"`
 	Format Format `json:"format,omitempty"`
 	// Partitions are the partition keys of a Hive-style layout
 	// (["year", "month"] for year=2024/month=01/).
-	Partitions     []string     `json:"partitions,omitempty"`
-	Schema         []Column     `json:"schema,omitempty"`
-	Description    string       `json:"description,omitempty"` // Markdown
-	Owners         []string     `json:"owners,omitempty"`      // "alice" (a user) or "group:risk"
-	Stewards       []string     `json:"stewards,omitempty"`    // same form as Owners
-	Tags           []Tag        `json:"tags,omitempty"`
-	Classification string       `json:"classification,omitempty"` // C1..C4, "" unclassified
-	Created        time.Time    `json:"created"`
-	Changed        time.Time    `json:"changed"`          // last change of the data (a write through the gateway, or a crawl that saw new files)
-	Updated        time.Time    `json:"updated"`          // last change of the metadata
-	Crawled        time.Time    `json:"crawled,omitzero"` // last successful crawl
-	Size           int64        `json:"size"`
-	FileCount      int64        `json:"file_count"`
-	RowCount       int64        `json:"row_count"`
-	Problems       []Problem    `json:"problems,omitempty"`
-	Suggestions    []Suggestion `json:"suggestions,omitempty"`
+	Partitions     []string       `json:"partitions,omitempty"`
+	Schema         []Column       `json:"schema,omitempty"`
+	Description    string         `json:"description,omitempty"` // Markdown
+	Owners         []string       `json:"owners,omitempty"`      // "alice" (a user) or "group:risk"
+	Stewards       []string       `json:"stewards,omitempty"`    // same form as Owners
+	Tags           []Tag          `json:"tags,omitempty"`
+	Classification string         `json:"classification,omitempty"` // C1..C4, "" unclassified
+	Created        time.Time      `json:"created" required:"false"`
+	Changed        time.Time      `json:"changed" required:"false"` // last change of the data (a write through the gateway, or a crawl that saw new files)
+	Updated        time.Time      `json:"updated" required:"false"` // last change of the metadata
+	Crawled        time.Time      `json:"crawled,omitzero"`         // last successful crawl
+	Size           int64          `json:"size" required:"false"`
+	FileCount      int64          `json:"file_count" required:"false"`
+	RowCount       int64          `json:"row_count" required:"false"`
+	Problems       []CrawlProblem `json:"problems,omitempty"`
+	Suggestions    []Suggestion   `json:"suggestions,omitempty"`
 	// Version increases with every stored change of this dataset.
-	Version int64 `json:"version"`
+	Version int64 `json:"version" required:"false"`
 }
 
 // Limits on metadata, so that one dataset cannot exhaust memory.

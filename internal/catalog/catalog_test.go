@@ -103,7 +103,7 @@ func TestCRUD(t *testing.T) {
 
 	desc := "Belgian mortgages"
 	bob, alice := Viewer{User: "bob"}, Viewer{User: "alice"}
-	p := Patch{Description: &desc, AddTags: []Tag{{Name: "finance"}}}
+	p := DatasetPatch{Description: &desc, AddTags: []Tag{{Name: "finance"}}}
 	if _, err := s.Edit(ctx, alice, "s3://bank", "sales/mortgages", 0, p.Apply); steward.KindOf(err) != steward.EPermission {
 		t.Errorf("alice edits bob's dataset: %v", err)
 	}
@@ -240,7 +240,7 @@ func TestSearchRanking(t *testing.T) {
 	}
 }
 
-func names(r Result) []string {
+func names(r SearchResult) []string {
 	var out []string
 	for _, h := range r.Hits {
 		out = append(out, h.Dataset.Name)
@@ -269,7 +269,7 @@ func TestIndexAcrossReplicas(t *testing.T) {
 		t.Fatal(err)
 	}
 	desc := "gamma"
-	if _, err := s.Edit(ctx, admin, "s3://bank", "b", 0, (&Patch{Description: &desc}).Apply); err != nil {
+	if _, err := s.Edit(ctx, admin, "s3://bank", "b", 0, (&DatasetPatch{Description: &desc}).Apply); err != nil {
 		t.Fatal(err)
 	}
 	if err := other.Refresh(ctx); err != nil {

@@ -244,22 +244,22 @@ type Query struct {
 }
 
 // Hit is one search result.
-type Hit struct {
+type SearchHit struct {
 	Dataset *Dataset `json:"dataset"`
 	Score   float64  `json:"score"`
 }
 
 // Facet counts values among the visible matching datasets.
-type Facet struct {
+type SearchFacet struct {
 	Value string `json:"value"`
 	Count int    `json:"count"`
 }
 
 // Result is a page of hits with facets over all matches.
-type Result struct {
-	Total  int                `json:"total"`
-	Hits   []Hit              `json:"hits"`
-	Facets map[string][]Facet `json:"facets"`
+type SearchResult struct {
+	Total  int                      `json:"total"`
+	Hits   []SearchHit              `json:"hits"`
+	Facets map[string][]SearchFacet `json:"facets"`
 }
 
 type termMatch struct {
@@ -376,7 +376,7 @@ func editDistance(a, b string, max int) int {
 }
 
 // Search runs q for viewer v, showing only datasets v may discover.
-func (ix *Index) Search(dec Decider, v Viewer, q Query) Result {
+func (ix *Index) Search(dec Decider, v Viewer, q Query) SearchResult {
 	if q.Limit <= 0 {
 		q.Limit = 20
 	}
@@ -413,7 +413,7 @@ func (ix *Index) Search(dec Decider, v Viewer, q Query) Result {
 		}
 	}
 	now := ix.now()
-	var hits []Hit
+	var hits []SearchHit
 	facets := map[string]map[string]int{"tag": {}, "classification": {}, "owner": {}, "format": {}}
 	for dc, s := range scores {
 		d := dc.ds
@@ -427,7 +427,7 @@ func (ix *Index) Search(dec Decider, v Viewer, q Query) Result {
 		s *= 1 + 0.2*math.Log1p(ix.pop[Key{d.Namespace, d.Name}])
 		age := now.Sub(d.Changed).Hours() / 24
 		s *= 1 + 0.1*math.Exp(-math.Max(age, 0)/30)
-		hits = append(hits, Hit{Dataset: d, Score: s})
+		hits = append(hits, SearchHit{Dataset: d, Score: s})
 		for _, t := range d.Tags {
 			facets["tag"][t.Name]++
 		}
@@ -447,17 +447,17 @@ func (ix *Index) Search(dec Decider, v Viewer, q Query) Result {
 		}
 		return Ref(hits[i].Dataset.Namespace, hits[i].Dataset.Name) < Ref(hits[j].Dataset.Namespace, hits[j].Dataset.Name)
 	})
-	res := Result{Total: len(hits), Facets: map[string][]Facet{}}
+	res := SearchResult{Total: len(hits), Facets: map[string][]SearchFacet{}}
 	if q.Offset < len(hits) {
 		res.Hits = hits[q.Offset:min(len(hits), q.Offset+q.Limit)]
 	}
 	if res.Hits == nil {
-		res.Hits = []Hit{}
+		res.Hits = []SearchHit{}
 	}
 	for name, m := range facets {
-		fs := []Facet{}
+		fs := []SearchFacet{}
 		for v, c := range m {
-			fs = append(fs, Facet{v, c})
+			fs = append(fs, SearchFacet{v, c})
 		}
 		sort.Slice(fs, func(i, j int) bool {
 			if fs[i].Count != fs[j].Count {

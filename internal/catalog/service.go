@@ -22,7 +22,7 @@ type Inference struct {
 	// as text, for sensitive-data detection. They are never stored.
 	Samples map[string][]string
 	// Problems are per-file errors; the files with problems are skipped.
-	Problems []Problem
+	Problems []CrawlProblem
 	// LastModified is the newest file's modification time.
 	LastModified time.Time
 }
@@ -71,7 +71,7 @@ func NewService(store *Store, dec Decider, crawler Crawler, log *slog.Logger) *S
 }
 
 // Search runs a query for v.
-func (s *Service) Search(v Viewer, q Query) Result { return s.Index.Search(s.Decider, v, q) }
+func (s *Service) Search(v Viewer, q Query) SearchResult { return s.Index.Search(s.Decider, v, q) }
 
 // Get returns a dataset v may discover, fresh from the store. A dataset v
 // may not discover is reported as not found.
@@ -104,26 +104,26 @@ func (s *Service) Register(ctx context.Context, v Viewer, d *Dataset) (*Dataset,
 }
 
 // Patch is a partial change of a dataset's metadata; nil fields stay.
-type Patch struct {
-	Description    *string             `json:"description,omitempty"`
-	Owners         *[]string           `json:"owners,omitempty"`
-	Stewards       *[]string           `json:"stewards,omitempty"`
-	Classification *string             `json:"classification,omitempty"`
-	Format         *Format             `json:"format,omitempty"`
-	AddTags        []Tag               `json:"add_tags,omitempty"`
-	RemoveTags     []string            `json:"remove_tags,omitempty"`
-	Columns        map[string]ColPatch `json:"columns,omitempty"` // by dotted column path
+type DatasetPatch struct {
+	Description    *string                `json:"description,omitempty"`
+	Owners         *[]string              `json:"owners,omitempty"`
+	Stewards       *[]string              `json:"stewards,omitempty"`
+	Classification *string                `json:"classification,omitempty"`
+	Format         *Format                `json:"format,omitempty"`
+	AddTags        []Tag                  `json:"add_tags,omitempty"`
+	RemoveTags     []string               `json:"remove_tags,omitempty"`
+	Columns        map[string]ColumnPatch `json:"columns,omitempty"` // by dotted column path
 }
 
 // ColPatch changes one column.
-type ColPatch struct {
+type ColumnPatch struct {
 	Description *string  `json:"description,omitempty"`
 	AddTags     []Tag    `json:"add_tags,omitempty"`
 	RemoveTags  []string `json:"remove_tags,omitempty"`
 }
 
 // Apply applies p to d. Errors: EInvalid (unknown column).
-func (p *Patch) Apply(d *Dataset) error {
+func (p *DatasetPatch) Apply(d *Dataset) error {
 	if p.Description != nil {
 		d.Description = *p.Description
 	}
@@ -190,28 +190,25 @@ func (s *Service) Edit(ctx context.Context, v Viewer, namespace, name string, if
 	return out, err
 }
 
-// Replace overwrites a dataset's editable metadata (description, owners,
+// ReplaceMetadata overwrites d's editable metadata (description, owners,
 // stewards, tags, classification, format, column descriptions and tags)
-// with those of n; crawled facts (schema types, statistics, counts) stay.
-func (s *Service) Replace(ctx context.Context, v Viewer, namespace, name string, ifVersion int64, n *Dataset) (*Dataset, error) {
-	return s.Edit(ctx, v, namespace, name, ifVersion, func(d *Dataset) error {
-		d.Description, d.Owners, d.Stewards, d.Tags, d.Classification = n.Description, n.Owners, n.Stewards, n.Tags, n.Classification
-		if n.Format != "" {
-			d.Format = n.Format
-		}
-		if len(d.Schema) == 0 {
-			d.Schema = n.Schema
-			return nil
-		}
-		for _, nc := range n.Schema {
-			walkColumns([]Column{nc}, func(p string, c *Column) {
-				if dc := d.Column(p); dc != nil {
-					dc.Description, dc.Tags = c.Description, c.Tags
-				}
-			})
-		}
-		return nil
-	})
+// with n's; crawled facts (schema types, statistics, counts) stay.
+func ReplaceMetadata(d, n *Dataset) {
+	d.Description, d.Owners, d.Stewards, d.Tags, d.Classification = n.Description, n.Owners, n.Stewards, n.Tags, n.Classification
+	if n.Format != "" {
+		d.Format = n.Format
+	}
+	if len(d.Schema) == 0 {
+		d.Schema = n.Schema
+		return
+	}
+	for _, nc := range n.Schema {
+		walkColumns([]Column{nc}, func(p string, c *Column) {
+			if dc := d.Column(p); dc != nil {
+				dc.Description, dc.Tags = c.Description, c.Tags
+			}
+		})
+	}
 }
 
 // Delete removes a dataset's catalog entry (not its files): owners and
@@ -403,7 +400,7 @@ func (s *Service) Crawl(ctx context.Context, namespace, name string) (*Dataset, 
 	}
 	d, err := s.Store.Update(ctx, namespace, name, true, func(d *Dataset, isNew bool) error {
 		if cerr != nil {
-			d.Problems = append(d.Problems, Problem{Time: now, Message: "crawl failed: " + steward.MessageOf(cerr)})
+			d.Problems = append(d.Problems, CrawlProblem{Time: now, Message: "crawl failed: " + steward.MessageOf(cerr)})
 			return nil
 		}
 		mergeInference(d, inf, now)
@@ -434,13 +431,13 @@ func mergeInference(d *Dataset, inf *Inference, now time.Time) {
 		d.Problems = append(d.Problems, p)
 	}
 	if inf.FileCount == 0 {
-		d.Problems = append(d.Problems, Problem{Time: now, Message: "no data files under the prefix"})
+		d.Problems = append(d.Problems, CrawlProblem{Time: now, Message: "no data files under the prefix"})
 		d.Size, d.FileCount, d.RowCount = 0, 0, 0
 		return
 	}
 	if len(inf.Schema) == 0 {
 		// No file could be read: keep the previous schema and counts.
-		d.Problems = append(d.Problems, Problem{Time: now, Message: fmt.Sprintf("none of the %d files could be read; keeping what was known", inf.FileCount)})
+		d.Problems = append(d.Problems, CrawlProblem{Time: now, Message: fmt.Sprintf("none of the %d files could be read; keeping what was known", inf.FileCount)})
 		return
 	}
 	old := d.Schema
