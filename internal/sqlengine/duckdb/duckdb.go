@@ -1,0 +1,236 @@
+// Package duckdb is the sqlengine.Backend on embedded DuckDB. Each query
+// gets its own in-memory database that can read nothing but the directory
+// of files staged for it (allowed_directories, then
+// enable_external_access=false), loads and installs no extensions, has its
+// configuration locked, its memory and threads bounded, and holds only the
+// views Steward built. Statements are parsed by DuckDB itself
+// (json_serialize_sql) and checked before they run: one plain SELECT, table
+// references only to catalog tables, no table functions but range,
+// generate_series and unnest, no getenv or other settings readers.
+package duckdb
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+
+	duckdbdrv "github.com/duckdb/duckdb-go/v2"
+
+	"github.com/stewardhq/steward"
+	"github.com/stewardhq/steward/internal/sqlengine"
+)
+
+// Backend runs queries on embedded DuckDB.
+type Backend struct {
+	log *slog.Logger
+
+	once    sync.Once
+	parser  *sql.DB
+	initErr error
+}
+
+var _ sqlengine.Backend = (*Backend)(nil)
+
+// New returns a Backend.
+func New(log *slog.Logger) *Backend {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Backend{log: log}
+}
+
+// Close releases the parser database.
+func (b *Backend) Close() error {
+	if b.parser != nil {
+		return b.parser.Close()
+	}
+	return nil
+}
+
+// parserDB is a locked, offline database used only to parse statements.
+func (b *Backend) parserDB() (*sql.DB, error) {
+	b.once.Do(func() {
+		c, err := duckdbdrv.NewConnector("", nil)
+		if err != nil {
+			b.initErr = err
+			return
+		}
+		db := sql.OpenDB(c)
+		for _, s := range []string{
+			"SET enable_external_access=false",
+			"SET autoload_known_extensions=false",
+			"SET autoinstall_known_extensions=false",
+			"SET allow_community_extensions=false",
+			"SET threads=1",
+			"SET lock_configuration=true",
+		} {
+			if _, err := db.Exec(s); err != nil {
+				db.Close()
+				b.initErr = err
+				return
+			}
+		}
+		b.parser = db
+	})
+	return b.parser, b.initErr
+}
+
+// Analyze implements sqlengine.Backend.
+func (b *Backend) Analyze(ctx context.Context, query string) (*sqlengine.Analysis, error) {
+	db, err := b.parserDB()
+	if err != nil {
+		return nil, steward.WrapError(steward.EInternal, "duckdb.Analyze", err, "SQL engine unavailable")
+	}
+	var js string
+	if err := db.QueryRowContext(ctx, "SELECT json_serialize_sql(?::VARCHAR)::VARCHAR", query).Scan(&js); err != nil {
+		return nil, steward.WrapError(steward.EInternal, "duckdb.Analyze", err, "cannot parse statement")
+	}
+	return Check([]byte(js))
+}
+
+// Check inspects the output of json_serialize_sql and returns the catalog
+// tables the statement names, or an error for anything not allowed.
+func Check(js []byte) (*sqlengine.Analysis, error) {
+	var top struct {
+		Error      bool              `json:"error"`
+		ErrorType  string            `json:"error_type"`
+		Message    string            `json:"error_message"`
+		Statements []json.RawMessage `json:"statements"`
+	}
+	if err := json.Unmarshal(js, &top); err != nil {
+		return nil, steward.WrapError(steward.EInternal, "duckdb.Check", err, "cannot parse statement")
+	}
+	if top.Error {
+		if top.ErrorType == "parser" {
+			return nil, sqlengine.Errorf(steward.EInvalid, sqlengine.StateSyntax, "%s", top.Message)
+		}
+		return nil, sqlengine.Errorf(steward.EPermission, sqlengine.StatePrivilege, "only SELECT queries are allowed")
+	}
+	if len(top.Statements) != 1 {
+		return nil, sqlengine.Errorf(steward.EInvalid, sqlengine.StateSyntax, "exactly one statement is allowed, got %d", len(top.Statements))
+	}
+	var root any
+	d := json.NewDecoder(strings.NewReader(string(top.Statements[0])))
+	d.UseNumber()
+	if err := d.Decode(&root); err != nil {
+		return nil, steward.WrapError(steward.EInternal, "duckdb.Check", err, "cannot parse statement")
+	}
+	w := walker{seen: map[string]bool{}}
+	if err := w.walk(root, nil, 0); err != nil {
+		return nil, err
+	}
+	return &sqlengine.Analysis{Tables: w.tables}, nil
+}
+
+// allowedTableFuncs are table functions that read nothing.
+var allowedTableFuncs = map[string]bool{"range": true, "generate_series": true, "unnest": true}
+
+// deniedFuncs are scalar functions that reveal the host or the engine's
+// configuration, or reach outside the query.
+var deniedFuncs = map[string]bool{
+	"getenv": true, "current_setting": true, "getvariable": true, "setvariable": true,
+	"query": true, "query_table": true, "read_text": true, "read_blob": true, "glob": true,
+	"nextval": true, "setval": true, "currval": true, "current_database": false,
+	"json_serialize_sql": true, "json_deserialize_sql": true, "json_execute_serialized_sql": true,
+	"sql_auto_complete": true, "checkpoint": true, "force_checkpoint": true,
+}
+
+const maxDepth = 2000
+
+type walker struct {
+	tables []sqlengine.TableRef
+	seen   map[string]bool
+}
+
+// walk visits every node; ctes are the CTE names in scope.
+func (w *walker) walk(v any, ctes []string, depth int) error {
+	if depth > maxDepth {
+		return sqlengine.Errorf(steward.EInvalid, sqlengine.StateLimit, "statement too deeply nested")
+	}
+	switch n := v.(type) {
+	case []any:
+		for _, c := range n {
+			if err := w.walk(c, ctes, depth+1); err != nil {
+				return err
+			}
+		}
+	case map[string]any:
+		if cm, ok := n["cte_map"].(map[string]any); ok {
+			if m, ok := cm["map"].([]any); ok {
+				for _, e := range m {
+					if kv, ok := e.(map[string]any); ok {
+						if k, ok := kv["key"].(string); ok {
+							ctes = append(ctes[:len(ctes):len(ctes)], strings.ToLower(k))
+						}
+					}
+				}
+			}
+		}
+		typ, _ := n["type"].(string)
+		class, _ := n["class"].(string)
+		switch {
+		case typ == "BASE_TABLE":
+			cat, _ := n["catalog_name"].(string)
+			sch, _ := n["schema_name"].(string)
+			tbl, _ := n["table_name"].(string)
+			if _, ok := n["at_clause"].(map[string]any); ok {
+				return sqlengine.Errorf(steward.EPermission, sqlengine.StatePrivilege, "time travel (AT) is not allowed")
+			}
+			if l := strings.ToLower(tbl); strings.HasPrefix(l, "duckdb_") || strings.HasPrefix(l, "sqlite_") || strings.HasPrefix(l, "pragma_") {
+				return sqlengine.Errorf(steward.EPermission, sqlengine.StatePrivilege, "system table %s is not allowed", tbl)
+			}
+			if cat == "" && sch == "" && containsFold(ctes, tbl) {
+				break
+			}
+			var ref sqlengine.TableRef
+			for _, p := range []string{cat, sch, tbl} {
+				if p != "" {
+					ref = append(ref, p)
+				}
+			}
+			if !w.seen[ref.Name()] {
+				w.seen[ref.Name()] = true
+				w.tables = append(w.tables, ref)
+			}
+		case typ == "TABLE_FUNCTION":
+			f, _ := n["function"].(map[string]any)
+			name, _ := f["function_name"].(string)
+			if !allowedTableFuncs[strings.ToLower(name)] {
+				return sqlengine.Errorf(steward.EPermission, sqlengine.StatePrivilege, "table function %s is not allowed; query catalog tables by name", name)
+			}
+		case typ == "SHOW_REF":
+			return sqlengine.Errorf(steward.EPermission, sqlengine.StateFeature, "SHOW and DESCRIBE are not supported here; use SHOW TABLES")
+		case class == "FUNCTION":
+			name, _ := n["function_name"].(string)
+			l := strings.ToLower(name)
+			if deniedFuncs[l] || strings.HasPrefix(l, "duckdb_") || strings.HasPrefix(l, "pragma_") || strings.HasPrefix(l, "read_") || strings.HasPrefix(l, "parquet_") {
+				return sqlengine.Errorf(steward.EPermission, sqlengine.StatePrivilege, "function %s is not allowed", name)
+			}
+		}
+		for k, c := range n {
+			if k == "value" && class == "CONSTANT" {
+				continue
+			}
+			if err := w.walk(c, ctes, depth+1); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func containsFold(l []string, s string) bool {
+	s = strings.ToLower(s)
+	for _, x := range l {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+var _ = fmt.Sprint

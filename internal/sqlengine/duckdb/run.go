@@ -1,0 +1,208 @@
+package duckdb
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+
+	duckdbdrv "github.com/duckdb/duckdb-go/v2"
+
+	"github.com/stewardhq/steward"
+	"github.com/stewardhq/steward/internal/sqlengine"
+)
+
+var q = sqlengine.QuoteIdent
+var lit = sqlengine.QuoteString
+
+// safeType is a type name that can be put into a CAST.
+var safeType = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_ ,()]*$`)
+
+// Run implements sqlengine.Backend.
+func (b *Backend) Run(ctx context.Context, r *sqlengine.Run, sink sqlengine.RowSink) (int64, error) {
+	c, err := duckdbdrv.NewConnector("", nil)
+	if err != nil {
+		return 0, steward.WrapError(steward.EInternal, "duckdb.Run", err, "SQL engine unavailable")
+	}
+	db := sql.OpenDB(c)
+	defer db.Close()
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return 0, steward.WrapError(steward.EInternal, "duckdb.Run", err, "SQL engine unavailable")
+	}
+	defer conn.Close()
+	dir := strings.TrimSuffix(r.Dir, "/") + "/"
+	threads := r.Limits.Threads
+	if threads <= 0 {
+		threads = 1
+	}
+	mem := r.Limits.Memory
+	if mem == "" || !safeType.MatchString(mem) {
+		mem = "1GB"
+	}
+	// Order matters: allowed_directories can only be set while external
+	// access is on; external access goes off before any view exists.
+	setup := []string{
+		"SET allowed_directories=[" + lit(dir) + "]",
+		"SET enable_external_access=false",
+		"SET autoload_known_extensions=false",
+		"SET autoinstall_known_extensions=false",
+		"SET allow_community_extensions=false",
+		"SET allow_persistent_secrets=false",
+		fmt.Sprintf("SET threads=%d", threads),
+		"SET memory_limit=" + lit(mem),
+		"SET max_temp_directory_size='0B'",
+	}
+	cats := map[string]bool{}
+	schemas := map[string]bool{}
+	for _, v := range r.Views {
+		if !cats[v.Catalog] {
+			cats[v.Catalog] = true
+			setup = append(setup, "ATTACH ':memory:' AS "+q(v.Catalog))
+		}
+		if s := v.Catalog + "." + v.Schema; !schemas[s] {
+			schemas[s] = true
+			setup = append(setup, "CREATE SCHEMA IF NOT EXISTS "+q(v.Catalog)+"."+q(v.Schema))
+		}
+		vs, err := viewSQL(v, dir)
+		if err != nil {
+			return 0, err
+		}
+		setup = append(setup, vs)
+	}
+	setup = append(setup, "SET lock_configuration=true")
+	for _, s := range setup {
+		if _, err := conn.ExecContext(ctx, s); err != nil {
+			return 0, b.engineErr(ctx, err, dir)
+		}
+	}
+	rows, err := conn.QueryContext(ctx, r.Query)
+	if err != nil {
+		return 0, b.engineErr(ctx, err, dir)
+	}
+	defer rows.Close()
+	cts, err := rows.ColumnTypes()
+	if err != nil {
+		return 0, b.engineErr(ctx, err, dir)
+	}
+	cols := make([]sqlengine.Column, len(cts))
+	for i, ct := range cts {
+		cols[i] = sqlengine.Column{Name: ct.Name(), Type: ct.DatabaseTypeName()}
+	}
+	if err := sink.Columns(cols); err != nil {
+		return 0, err
+	}
+	vals := make([]any, len(cols))
+	ptrs := make([]any, len(cols))
+	for i := range vals {
+		ptrs[i] = &vals[i]
+	}
+	var n int64
+	for rows.Next() {
+		if err := rows.Scan(ptrs...); err != nil {
+			return n, b.engineErr(ctx, err, dir)
+		}
+		if err := sink.Row(vals); err != nil {
+			return n, err
+		}
+		n++
+	}
+	if err := rows.Err(); err != nil {
+		return n, b.engineErr(ctx, err, dir)
+	}
+	return n, nil
+}
+
+// viewSQL renders CREATE VIEW for v over its staged files.
+func viewSQL(v sqlengine.View, dir string) (string, error) {
+	var sel []string
+	for _, c := range v.Columns {
+		sel = append(sel, c.Expr+" AS "+q(c.Name))
+	}
+	name := q(v.Catalog) + "." + q(v.Schema) + "." + q(v.Table)
+	var from string
+	if len(v.Files) == 0 {
+		// No data yet: an empty relation with the catalog's columns.
+		var cols []string
+		for _, c := range v.Columns {
+			t := c.Type
+			if !safeType.MatchString(t) {
+				t = "VARCHAR"
+			}
+			cols = append(cols, "CAST(NULL AS "+t+") AS "+q(c.Name))
+		}
+		from = "(SELECT " + strings.Join(cols, ", ") + " WHERE false)"
+	} else {
+		var fl []string
+		for _, f := range v.Files {
+			if !strings.HasPrefix(f, dir) {
+				return "", steward.Errorf(steward.EInternal, "staged file outside the query directory")
+			}
+			fl = append(fl, lit(f))
+		}
+		files := "[" + strings.Join(fl, ", ") + "]"
+		hive := "false"
+		if v.Hive {
+			hive = "true"
+		}
+		switch v.Format {
+		case "parquet":
+			from = "read_parquet(" + files + ", union_by_name=true, hive_partitioning=" + hive + ")"
+		case "csv":
+			from = "read_csv(" + files + ", union_by_name=true, hive_partitioning=" + hive + ")"
+		case "json":
+			from = "read_json_auto(" + files + ", union_by_name=true, hive_partitioning=" + hive + ")"
+		default:
+			return "", sqlengine.Errorf(steward.EInvalid, sqlengine.StateFeature, "table %s.%s.%s has format %q, which SQL cannot read", v.Catalog, v.Schema, v.Table, v.Format)
+		}
+	}
+	s := "CREATE VIEW " + name + " AS SELECT " + strings.Join(sel, ", ") + " FROM " + from
+	if len(v.Filters) > 0 {
+		s += " WHERE (" + strings.Join(v.Filters, ") AND (") + ")"
+	}
+	return s, nil
+}
+
+var (
+	reColumn = regexp.MustCompile(`(?i)Referenced column "([^"]*)" not found`)
+	reTable  = regexp.MustCompile(`(?i)Table with name ([^ ]+) does not exist`)
+)
+
+// engineErr turns a DuckDB error into a caller-safe *steward.Error with a
+// SQLSTATE; the staging directory never reaches the caller.
+func (b *Backend) engineErr(ctx context.Context, err error, dir string) error {
+	var se *steward.Error
+	if errors.As(err, &se) {
+		return err
+	}
+	if ctx.Err() != nil {
+		return sqlengine.Errorf(steward.EInvalid, sqlengine.StateCanceled, "canceling statement due to user request")
+	}
+	msg := strings.ReplaceAll(err.Error(), dir, "")
+	msg = strings.ReplaceAll(msg, strings.TrimSuffix(dir, "/"), "")
+	state := sqlengine.StateData
+	var de *duckdbdrv.Error
+	if errors.As(err, &de) {
+		switch de.Type {
+		case duckdbdrv.ErrorTypeParser:
+			state = sqlengine.StateSyntax
+		case duckdbdrv.ErrorTypeBinder, duckdbdrv.ErrorTypeCatalog:
+			state = sqlengine.StateSyntax
+			if reColumn.MatchString(msg) {
+				state = sqlengine.StateUndefinedCol
+			} else if reTable.MatchString(msg) {
+				state = sqlengine.StateUndefinedTable
+			}
+		case duckdbdrv.ErrorTypeInterrupt:
+			state = sqlengine.StateCanceled
+		case duckdbdrv.ErrorTypeOutOfMemory:
+			state = "53200"
+		case duckdbdrv.ErrorTypePermission:
+			state = sqlengine.StatePrivilege
+		}
+	}
+	b.log.DebugContext(ctx, "query failed", "err", err)
+	return &steward.Error{Kind: steward.EInvalid, Op: state, Message: msg, Err: err}
+}
