@@ -90,6 +90,7 @@ func NewRoot(stdio IO) *cobra.Command {
 		newAuditCmd(stdio),
 		newPolicyCmd(stdio),
 		newAccessCmd(stdio),
+		newSearchCmd(stdio), newDatasetCmd(stdio),
 		&cobra.Command{
 			Use:   "version",
 			Short: "Print the version",
