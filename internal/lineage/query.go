@@ -8,8 +8,10 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"sort"
+	"strings"
 
 	"github.com/stewardhq/steward"
+	"github.com/stewardhq/steward/internal/policy"
 )
 
 // Directions of a graph query.
@@ -34,10 +36,12 @@ type GraphQuery struct {
 	NodeID    string
 	Depth     int    // job hops for dataset graphs, column hops for column graphs; 0 means 20
 	Direction string // Both (default), Upstream or Downstream (impact analysis)
-	// CanDiscover decides whether the caller may see a dataset's name; nil
-	// lets everything show. Hidden datasets and their columns appear as
-	// placeholders with an opaque id and no data.
-	CanDiscover func(DatasetKey) bool
+	// CanDiscover decides whether the caller may see a dataset's name,
+	// given the dataset's tags as lineage knows them (own and inherited);
+	// nil lets everything show. Hidden datasets and their columns appear as
+	// placeholders with an opaque id and no data. It is called with the
+	// graph read-locked: it must not call back into the Service.
+	CanDiscover func(DatasetKey, []policy.Tag, policy.Classification) bool
 }
 
 // Graph is the answer, in Marquez's shape.
@@ -110,12 +114,12 @@ func (s *Service) idOf(v gnode, q *GraphQuery) (id, typ string, hidden bool) {
 	case v.job != nil:
 		return "job:" + v.job.key.String(), TypeJob, false
 	case v.n.field == "":
-		if q.CanDiscover != nil && !q.CanDiscover(v.n.ds.key) {
+		if !q.can(v.n.ds) {
 			return "dataset:redacted:" + s.opaque(v.n.ds.key.String()), TypeDataset, true
 		}
 		return "dataset:" + v.n.ds.key.String(), TypeDataset, false
 	default:
-		if q.CanDiscover != nil && !q.CanDiscover(v.n.ds.key) {
+		if !q.can(v.n.ds) {
 			return "datasetField:redacted:" + s.opaque(v.n.ds.key.String()+":"+v.n.field), TypeDatasetField, true
 		}
 		return "datasetField:" + v.n.ds.key.String() + ":" + v.n.field, TypeDatasetField, false
@@ -151,7 +155,7 @@ func (s *Service) Graph(ctx context.Context, q GraphQuery) (*Graph, error) {
 		start = gnode{job: j}
 	} else {
 		d := s.g.ds[k]
-		if d == nil || (q.CanDiscover != nil && !q.CanDiscover(k)) {
+		if d == nil || !q.can(d) {
 			return nil, steward.Errorf(steward.ENotFound, "dataset %s not found", k)
 		}
 		start = gnode{n: d.n}
@@ -194,7 +198,7 @@ func (s *Service) ColumnGraph(ctx context.Context, q GraphQuery) (*Graph, error)
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	d := s.g.ds[k]
-	if d == nil || (q.CanDiscover != nil && !q.CanDiscover(k)) {
+	if d == nil || !q.can(d) {
 		return nil, steward.Errorf(steward.ENotFound, "dataset %s not found", k)
 	}
 	var starts []gnode
@@ -238,6 +242,76 @@ func (s *Service) ColumnGraph(ctx context.Context, q GraphQuery) (*Graph, error)
 		}
 	}
 	return g, nil
+}
+
+func (q *GraphQuery) can(d *dsNode) bool {
+	if q.CanDiscover == nil {
+		return true
+	}
+	tags, cls := d.policyTags()
+	return q.CanDiscover(d.key, tags, cls)
+}
+
+// policyTags are the dataset's tags as the policy engine sees them: own
+// and inherited, its columns' included, and the highest classification.
+func (d *dsNode) policyTags() ([]policy.Tag, policy.Classification) {
+	var tags []policy.Tag
+	seen := map[string]bool{}
+	cls := policy.Unclassified
+	add := func(name, value string, c policy.Classification) {
+		if c > cls {
+			cls = c
+		}
+		k := tagKey(name, value)
+		if seen[k] {
+			return
+		}
+		seen[k] = true
+		t := policy.Tag{Name: name}
+		if value != "" {
+			t.Attrs = map[string]string{"value": value}
+		}
+		tags = append(tags, t)
+	}
+	for _, n := range append([]*node{d.n}, sortedCols(d)...) {
+		for _, t := range n.own {
+			add(t.Name, t.Value, t.Classification)
+		}
+		for _, t := range sortedInh(n.inh) {
+			add(t.Name, t.Value, t.Classification)
+		}
+	}
+	return tags, cls
+}
+
+// PolicyTags returns a dataset's tags as lineage knows them (own from
+// facets and SetTags, and inherited), for policy requests.
+func (s *Service) PolicyTags(k DatasetKey) ([]policy.Tag, policy.Classification) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	d := s.g.ds[k]
+	if d == nil {
+		return nil, policy.Unclassified
+	}
+	return d.policyTags()
+}
+
+// PolicyName is the hierarchical name policies match a dataset by (the
+// same rule as the catalog's): the namespace's authority followed by the
+// name's path segments, joined with "." (s3://bank, sales/mortgages ->
+// "bank.sales.mortgages").
+func PolicyName(namespace, name string) string {
+	auth := namespace
+	if _, rest, ok := strings.Cut(namespace, "://"); ok {
+		auth = rest
+	}
+	parts := []string{strings.Trim(auth, "/")}
+	for _, s := range strings.Split(name, "/") {
+		if s != "" {
+			parts = append(parts, s)
+		}
+	}
+	return strings.Join(parts, ".")
 }
 
 func normalize(q *GraphQuery) error {
