@@ -10,7 +10,7 @@ import (
 // internal/sqlengine/duckdb: the policy engine and the SQL domain and
 // protocol packages must not link it.
 func TestDependencyFence(t *testing.T) {
-	for _, pkg := range []string{"../policy", "."} {
+	for _, pkg := range []string{"../policy", ".", "../pgwire"} {
 		t.Run(pkg, func(t *testing.T) {
 			out, err := exec.Command("go", "list", "-deps", pkg).CombinedOutput()
 			if err != nil {
