@@ -1,0 +1,461 @@
+// Package duckdb is the catalog's crawler: it reads a dataset's Parquet,
+// CSV and JSON files from the object store with DuckDB and infers the
+// schema (with nesting), the row count and column statistics, and samples
+// values for sensitive-data detection. It is the only package of the
+// catalog that links DuckDB.
+//
+// Files are read through objectstore.Store (the local store's files are not
+// addressable by key): each file read is streamed into a temporary
+// directory, laid out like its key relative to the dataset prefix so that
+// Hive partition directories (year=2024/month=01/) become columns, and
+// deleted after the crawl. At most MaxFiles files and MaxBytes bytes are
+// read per crawl; the row count of the files not read is estimated from
+// their size.
+package duckdb
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	_ "github.com/duckdb/duckdb-go/v2" // registers the "duckdb" driver
+
+	"github.com/stewardhq/steward"
+	"github.com/stewardhq/steward/internal/catalog"
+	"github.com/stewardhq/steward/internal/objectstore"
+)
+
+// Crawler reads datasets from an object store.
+type Crawler struct {
+	store objectstore.Store
+	tmp   string
+	log   *slog.Logger
+
+	// MaxFiles and MaxBytes bound what one crawl reads (defaults 64 files,
+	// 256 MiB).
+	MaxFiles int
+	MaxBytes int64
+	// SampleRows is how many values per column are sampled for detection.
+	SampleRows int
+}
+
+var _ catalog.Crawler = (*Crawler)(nil)
+
+// New returns a crawler over store, with temporary files under tmpDir
+// ("" for the system default).
+func New(store objectstore.Store, tmpDir string, log *slog.Logger) *Crawler {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Crawler{store: store, tmp: tmpDir, log: log, MaxFiles: 64, MaxBytes: 256 << 20, SampleRows: 200}
+}
+
+type file struct {
+	key    string
+	rel    string // relative to the dataset prefix
+	size   int64
+	format catalog.Format
+}
+
+// list returns the dataset's data files: objects under prefix that belong
+// to this dataset by catalog.DatasetOf, in a known format.
+func (c *Crawler) list(ctx context.Context, bucket, prefix string) (files []file, total int64, last time.Time, err error) {
+	ns, name := "s3://"+bucket, strings.TrimSuffix(prefix, "/")
+	after := ""
+	for {
+		page, err := c.store.List(ctx, bucket, objectstore.ListOptions{Prefix: prefix, After: after, MaxKeys: 1000})
+		if err != nil {
+			return nil, 0, time.Time{}, err
+		}
+		for _, o := range page.Objects {
+			if n2, name2, ok := catalog.DatasetOf(bucket, o.Key); !ok || n2 != ns || name2 != name {
+				continue
+			}
+			f := catalog.FormatOf(o.Key)
+			if f == catalog.FormatUnknown {
+				continue
+			}
+			files = append(files, file{key: o.Key, rel: strings.TrimPrefix(o.Key, prefix), size: o.Size, format: f})
+			total += o.Size
+			if o.LastModified.After(last) {
+				last = o.LastModified
+			}
+		}
+		if !page.IsTruncated {
+			return files, total, last, nil
+		}
+		after = page.NextAfter
+	}
+}
+
+// Datasets lists every dataset present in the object store.
+func (c *Crawler) Datasets(ctx context.Context) ([]catalog.Key, error) {
+	bs, err := c.store.ListBuckets(ctx)
+	if err != nil {
+		return nil, err
+	}
+	seen := map[catalog.Key]bool{}
+	var out []catalog.Key
+	for _, b := range bs {
+		after := ""
+		for {
+			page, err := c.store.List(ctx, b.Name, objectstore.ListOptions{After: after, MaxKeys: 1000})
+			if err != nil {
+				return nil, err
+			}
+			for _, o := range page.Objects {
+				ns, name, ok := catalog.DatasetOf(b.Name, o.Key)
+				k := catalog.Key{Namespace: ns, Name: name}
+				if ok && catalog.FormatOf(o.Key) != catalog.FormatUnknown && !seen[k] {
+					seen[k] = true
+					out = append(out, k)
+				}
+			}
+			if !page.IsTruncated {
+				break
+			}
+			after = page.NextAfter
+		}
+	}
+	return out, nil
+}
+
+// Crawl reads the dataset at bucket/prefix ("a/b/").
+func (c *Crawler) Crawl(ctx context.Context, bucket, prefix string) (*catalog.Inference, error) {
+	files, total, last, err := c.list(ctx, bucket, prefix)
+	if err != nil {
+		return nil, steward.WrapError(steward.KindOf(err), "crawl", err, "cannot list the dataset's files")
+	}
+	inf := &catalog.Inference{Size: total, FileCount: int64(len(files)), LastModified: last, Samples: map[string][]string{}}
+	if len(files) == 0 {
+		return inf, nil
+	}
+	// The dominant format; files in other formats are reported.
+	count := map[catalog.Format]int{}
+	for _, f := range files {
+		count[f.format]++
+	}
+	for f, n := range count {
+		if n > count[inf.Format] || (n == count[inf.Format] && f < inf.Format) {
+			inf.Format = f
+		}
+	}
+	parts := map[string]bool{}
+	for _, f := range files {
+		for _, k := range catalog.PartitionKeys(f.rel) {
+			if !parts[k] {
+				parts[k] = true
+				inf.Partitions = append(inf.Partitions, k)
+			}
+		}
+	}
+	dir, err := os.MkdirTemp(c.tmp, "steward-crawl-")
+	if err != nil {
+		return nil, fmt.Errorf("crawl: temp dir: %w", err)
+	}
+	defer os.RemoveAll(dir)
+
+	// Pick files: spread over the listing, within the bounds.
+	var chosen []file
+	var readBytes int64
+	step := max(1, len(files)/max(1, c.MaxFiles))
+	for i := 0; i < len(files) && len(chosen) < c.MaxFiles; i += step {
+		f := files[i]
+		if f.format != inf.Format {
+			continue
+		}
+		if readBytes+f.size > c.MaxBytes && len(chosen) > 0 {
+			break
+		}
+		chosen = append(chosen, f)
+		readBytes += f.size
+	}
+	for _, f := range files {
+		if f.format != inf.Format {
+			inf.Problems = append(inf.Problems, catalog.CrawlProblem{File: f.key, Message: fmt.Sprintf("%s file in a %s dataset: skipped", f.format, inf.Format)})
+		}
+	}
+
+	db, err := sql.Open("duckdb", "")
+	if err != nil {
+		return nil, fmt.Errorf("crawl: duckdb: %w", err)
+	}
+	defer db.Close()
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("crawl: duckdb: %w", err)
+	}
+	defer conn.Close()
+	for _, s := range []string{"SET threads = 2", "SET memory_limit = '512MB'", "SET preserve_insertion_order = false", "SET autoinstall_known_extensions = false", "SET autoload_known_extensions = false"} {
+		if _, err := conn.ExecContext(ctx, s); err != nil {
+			return nil, fmt.Errorf("crawl: duckdb %s: %w", s, err)
+		}
+	}
+
+	var good []string
+	var goodBytes int64
+	var rows int64
+	for _, f := range chosen {
+		local := filepath.Join(dir, filepath.FromSlash(f.rel))
+		if err := c.fetch(ctx, bucket, f.key, local); err != nil {
+			inf.Problems = append(inf.Problems, catalog.CrawlProblem{File: f.key, Message: "cannot read: " + steward.MessageOf(err)})
+			continue
+		}
+		var n int64
+		if err := conn.QueryRowContext(ctx, "SELECT count(*) FROM "+reader(inf.Format, []string{local}, len(inf.Partitions) > 0)).Scan(&n); err != nil {
+			inf.Problems = append(inf.Problems, catalog.CrawlProblem{File: f.key, Message: problemText(inf.Format, err)})
+			os.Remove(local)
+			continue
+		}
+		good = append(good, local)
+		goodBytes += f.size
+		rows += n
+	}
+	if len(good) == 0 {
+		return inf, nil
+	}
+	inf.RowCount = rows
+	if goodBytes > 0 && len(good) < len(files) {
+		// Estimate the rest by size.
+		var formatBytes int64
+		for _, f := range files {
+			if f.format == inf.Format {
+				formatBytes += f.size
+			}
+		}
+		inf.RowCount = int64(float64(rows) * float64(formatBytes) / float64(goodBytes))
+	}
+	if _, err := conn.ExecContext(ctx, "CREATE VIEW t AS SELECT * FROM "+reader(inf.Format, good, len(inf.Partitions) > 0)); err != nil {
+		inf.Problems = append(inf.Problems, catalog.CrawlProblem{Message: problemText(inf.Format, err)})
+		return inf, nil
+	}
+	if err := c.describe(ctx, conn, inf); err != nil {
+		inf.Problems = append(inf.Problems, catalog.CrawlProblem{Message: problemText(inf.Format, err)})
+		inf.Schema = nil
+	}
+	return inf, nil
+}
+
+func (c *Crawler) fetch(ctx context.Context, bucket, key, local string) error {
+	if err := os.MkdirAll(filepath.Dir(local), 0o700); err != nil {
+		return err
+	}
+	body, _, err := c.store.Get(ctx, bucket, key, objectstore.GetOptions{})
+	if err != nil {
+		return err
+	}
+	defer body.Close()
+	out, err := os.OpenFile(local, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, body); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
+}
+
+func quote(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
+
+// reader renders the DuckDB table function reading files.
+func reader(f catalog.Format, files []string, hive bool) string {
+	q := make([]string, len(files))
+	for i, p := range files {
+		q[i] = quote(p)
+	}
+	list := "[" + strings.Join(q, ", ") + "]"
+	h := "false"
+	if hive {
+		h = "true"
+	}
+	switch f {
+	case catalog.FormatParquet:
+		return "read_parquet(" + list + ", union_by_name = true, hive_partitioning = " + h + ")"
+	case catalog.FormatCSV:
+		return "read_csv(" + list + ", union_by_name = true, hive_partitioning = " + h + ", sample_size = 20480)"
+	default:
+		return "read_json(" + list + ", union_by_name = true, hive_partitioning = " + h + ", maximum_depth = 8, sample_size = 20480)"
+	}
+}
+
+// problemText turns a DuckDB error into a readable message without local
+// paths.
+func problemText(f catalog.Format, err error) string {
+	msg := err.Error()
+	if i := strings.Index(msg, "\n"); i > 0 {
+		msg = msg[:i]
+	}
+	if len(msg) > 300 {
+		msg = msg[:300] + "..."
+	}
+	if tmp := os.TempDir(); tmp != "" {
+		msg = strings.ReplaceAll(msg, tmp, "")
+	}
+	return fmt.Sprintf("not readable as %s: %s", f, msg)
+}
+
+// describe fills the schema, statistics and samples from view t.
+func (c *Crawler) describe(ctx context.Context, conn *sql.Conn, inf *catalog.Inference) error {
+	rows, err := conn.QueryContext(ctx, "SELECT column_name, column_type, null FROM (DESCRIBE SELECT * FROM t)")
+	if err != nil {
+		return err
+	}
+	var cols []catalog.Column
+	for rows.Next() {
+		var name, typ string
+		var x any
+		if err := rows.Scan(&name, &typ, &x); err != nil {
+			rows.Close()
+			return err
+		}
+		col := ParseType(typ)
+		col.Name = name
+		col.Nullable = true
+		cols = append(cols, col)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	inf.Schema = cols
+	byName := map[string]*catalog.Column{}
+	for i := range inf.Schema {
+		byName[inf.Schema[i].Name] = &inf.Schema[i]
+	}
+	srows, err := conn.QueryContext(ctx, "SELECT column_name, CAST(min AS VARCHAR), CAST(max AS VARCHAR), CAST(approx_unique AS BIGINT), CAST(null_percentage AS DOUBLE), CAST(count AS BIGINT) FROM (SUMMARIZE t)")
+	if err != nil {
+		return err
+	}
+	for srows.Next() {
+		var name string
+		var mn, mx sql.NullString
+		var distinct sql.NullInt64
+		var nullPct sql.NullFloat64
+		var count sql.NullInt64
+		if err := srows.Scan(&name, &mn, &mx, &distinct, &nullPct, &count); err != nil {
+			srows.Close()
+			return err
+		}
+		col := byName[name]
+		if col == nil {
+			continue
+		}
+		st := &catalog.ColumnStats{Distinct: distinct.Int64, Min: clipValue(mn.String), Max: clipValue(mx.String)}
+		st.Nulls = int64(nullPct.Float64*float64(count.Int64)/100 + 0.5)
+		col.Stats = st
+	}
+	srows.Close()
+	if err := srows.Err(); err != nil {
+		return err
+	}
+	for _, col := range inf.Schema {
+		if len(col.Fields) > 0 || strings.HasSuffix(col.Type, "]") || strings.HasPrefix(col.Type, "MAP") {
+			continue
+		}
+		q := fmt.Sprintf(`SELECT CAST(%s AS VARCHAR) FROM t WHERE %s IS NOT NULL LIMIT %d`, ident(col.Name), ident(col.Name), c.SampleRows)
+		r, err := conn.QueryContext(ctx, q)
+		if err != nil {
+			continue
+		}
+		for r.Next() {
+			var v string
+			if r.Scan(&v) == nil {
+				inf.Samples[col.Name] = append(inf.Samples[col.Name], v)
+			}
+		}
+		r.Close()
+	}
+	return nil
+}
+
+// Statistics shown in the catalog are cut to this length (min and max of
+// long text columns).
+const maxStatLen = 128
+
+func clipValue(s string) string {
+	if len(s) > maxStatLen {
+		return s[:maxStatLen] + "..."
+	}
+	return s
+}
+
+func ident(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
+
+// ParseType turns a DuckDB type ("INTEGER", "STRUCT(a INTEGER, b
+// VARCHAR[])", "MAP(VARCHAR, INTEGER)") into a column with nested fields
+// for structs (and lists of structs).
+func ParseType(t string) catalog.Column {
+	t = strings.TrimSpace(t)
+	col := catalog.Column{Type: t}
+	inner := t
+	for strings.HasSuffix(inner, "[]") {
+		inner = strings.TrimSuffix(inner, "[]")
+	}
+	if strings.HasPrefix(inner, "STRUCT(") && strings.HasSuffix(inner, ")") {
+		for _, f := range splitTop(inner[len("STRUCT(") : len(inner)-1]) {
+			name, typ := splitField(f)
+			fc := ParseType(typ)
+			fc.Name = name
+			col.Fields = append(col.Fields, fc)
+		}
+	}
+	return col
+}
+
+// splitTop splits s at commas outside parentheses and quotes.
+func splitTop(s string) []string {
+	var out []string
+	depth, start := 0, 0
+	inQ := false
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '"':
+			inQ = !inQ
+		case inQ:
+		case c == '(':
+			depth++
+		case c == ')':
+			depth--
+		case c == ',' && depth == 0:
+			out = append(out, strings.TrimSpace(s[start:i]))
+			start = i + 1
+		}
+	}
+	if rest := strings.TrimSpace(s[start:]); rest != "" {
+		out = append(out, rest)
+	}
+	return out
+}
+
+// splitField splits `name TYPE` or `"quoted name" TYPE`.
+func splitField(f string) (string, string) {
+	if strings.HasPrefix(f, `"`) {
+		for i := 1; i < len(f); i++ {
+			if f[i] == '"' {
+				if i+1 < len(f) && f[i+1] == '"' {
+					i++
+					continue
+				}
+				return strings.ReplaceAll(f[1:i], `""`, `"`), strings.TrimSpace(f[i+1:])
+			}
+		}
+		return f, ""
+	}
+	name, typ, _ := strings.Cut(f, " ")
+	return name, strings.TrimSpace(typ)
+}
+
+// sortKeys is for tests and deterministic output.
+func sortKeys(ks []catalog.Key) {
+	sort.Slice(ks, func(i, j int) bool {
+		return catalog.Ref(ks[i].Namespace, ks[i].Name) < catalog.Ref(ks[j].Namespace, ks[j].Name)
+	})
+}

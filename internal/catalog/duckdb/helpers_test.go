@@ -1,0 +1,5 @@
+package duckdb
+
+import "time"
+
+var timeFar = time.Now().Add(time.Hour)
