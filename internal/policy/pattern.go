@@ -16,7 +16,11 @@ type pattern struct {
 	fast fastKind
 	// lit is the pattern's literal text for fastExact, or the literal
 	// segments before the final "**" for fastPrefix.
-	lit  string
+	lit string
+	// For fastNone patterns that start with literal segments: pre is
+	// those segments each followed by sep, rest the segments after them.
+	pre  string
+	rest []pseg
 	segs []pseg
 }
 
@@ -108,6 +112,15 @@ func compilePattern(s string, sep byte, recursive bool) (*pattern, error) {
 		return nil, fmt.Errorf("pattern %q has more than %d '**'", src, maxDoubleStars)
 	}
 	p.fast, p.lit = fastPath(p.segs, sep)
+	p.rest = p.segs
+	if p.fast == fastNone {
+		k := 0
+		for k < len(p.segs)-1 && p.segs[k].isLiteral() {
+			p.pre += p.segs[k].lit + string(sep)
+			k++
+		}
+		p.rest = p.segs[k:]
+	}
 	return p, nil
 }
 
@@ -202,7 +215,12 @@ func (p *pattern) match(path, user string) bool {
 		return len(path) >= len(p.lit) && path[:len(p.lit)] == p.lit &&
 			(len(path) == len(p.lit) || path[len(p.lit)] == p.sep)
 	}
-	return matchSegs(p.segs, path, false, user, p.sep)
+	// The rest is not only "**", so a path that ends with the literal
+	// segments (without a following sep) cannot match.
+	if len(path) < len(p.pre) || path[:len(p.pre)] != p.pre {
+		return false
+	}
+	return matchSegs(p.rest, path[len(p.pre):], false, user, p.sep)
 }
 
 // matchSegs matches segs against the remaining path s; done means the path

@@ -28,9 +28,17 @@ func TestPatternFastPath(t *testing.T) {
 		{"ns.s.t", '.', false, fastExact},
 		{"ns.s.**", '.', false, fastPrefix},
 		{"ns.s.*", '.', false, fastNone},
+		{"ns.s.t*", '.', false, fastNone},
+		{"ns.*.t", '.', false, fastNone},
+		{"ns.s.**.t", '.', false, fastNone},
+		{"s3://b/k/*.parquet", '/', false, fastNone},
+		{"s3://b/k/**/x", '/', false, fastNone},
+		{"s3://b/*/x/**", '/', false, fastNone},
+		{"s3://b/k//*", '/', false, fastNone},
 	}
 	paths := []string{"", "b", "b/", "bb", "b/k", "b/kk", "b/k/", "b/k/x.parquet", "b/k/x.parquet/y", "b//k", "b/alice/k",
-		"ns", "ns.s", "ns.s.t", "ns.s.t.u", "ns.ss", "ns.s."}
+		"ns", "ns.s", "ns.s.t", "ns.s.t.u", "ns.ss", "ns.s.", "ns.s.tt", "ns.x.t", "ns.s.a.t", "ns.s.t.t",
+		"b/k/", "b/k//", "b/k//a", "b/k/a/x", "b/k/x", "b/q/x/y", "b/q/x"}
 	for _, tc := range pats {
 		p, err := compilePattern(tc.s, tc.sep, tc.rec)
 		if err != nil {
