@@ -180,6 +180,9 @@ type Deps struct {
 
 	// Catalog, if set, enables the catalog: datasets and search.
 	Catalog *catalog.Service
+
+	// SQL, if set, enables POST /query (governed SQL).
+	SQL SQLQuerier
 }
 
 // API is the REST API.
@@ -219,6 +222,9 @@ func New(d Deps) *API {
 	}
 	if d.Catalog != nil {
 		a.registerCatalog()
+	}
+	if d.SQL != nil {
+		a.registerSQL()
 	}
 	return a
 }
