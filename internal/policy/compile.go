@@ -58,9 +58,11 @@ type ctagMatch struct {
 type principals struct {
 	sigs   []sig    // of every name below
 	anyone bool     // group "public" or user "{USER}"
-	users  []string // sorted
+	users  []string // sorted by nameHash (see hashSorted)
 	groups []string
 	roles  []string
+	// uh, gh, rh are the hashes of users, groups, roles, in order.
+	uh, gh, rh []uint64
 }
 
 type citem struct {
@@ -446,6 +448,7 @@ func compilePrincipals(field string, users, groups, roles []string) (principals,
 	}
 	slices.Sort(pr.sigs)
 	pr.sigs = slices.Compact(pr.sigs)
+	pr.uh, pr.gh, pr.rh = hashSorted(pr.users), hashSorted(pr.groups), hashSorted(pr.roles)
 	return pr, nil
 }
 

@@ -270,8 +270,8 @@ func (e *Engine) decide(req *Request, d *Decision, tr *tracer) {
 	d.scratch.cands = cands
 
 	var tagV, resV verdict
-	var rb bloom
-	rb.request(req)
+	var rb reqPrincipals
+	d.scratch.names = rb.init(req, d.scratch.names)
 	bit := uint16(1) << req.Access
 	if req.Access == AccessNone || req.Access >= numAccess {
 		bit = 0
@@ -281,7 +281,7 @@ func (e *Engine) decide(req *Request, d *Decision, tr *tracer) {
 		if tr == nil && tagV.cp != nil && resV.cp != nil && int(h.level) < tagV.cp.level && int(h.level) < resV.cp.level {
 			break // both sources are determined at a higher priority
 		}
-		if tr == nil && !e.mayMatch(ci, &rb) {
+		if tr == nil && !e.mayMatch(ci, &rb.bloom) {
 			// No item can match any of the requester's principals.
 			if h.flags&hAudit != 0 && !d.Audit {
 				if cp := e.pols[ci]; cp.enabled {
@@ -347,13 +347,13 @@ func (e *Engine) decide(req *Request, d *Decision, tr *tracer) {
 		tr.resolution = resolution(&tagV, &resV, win)
 	}
 	if d.Allowed && req.Access == AccessSelect && req.Resource.Kind == ResourceTable {
-		e.applyMasks(req, d, tr)
-		e.applyRowFilters(req, d, tr)
+		e.applyMasks(req, &rb, d, tr)
+		e.applyRowFilters(req, &rb, d, tr)
 	}
 }
 
 // evalAccess evaluates one access policy. why is filled only when explain.
-func (cp *cpolicy) evalAccess(req *Request, bit uint16, rb *bloom, explain bool) (outcome, string) {
+func (cp *cpolicy) evalAccess(req *Request, bit uint16, rb *reqPrincipals, explain bool) (outcome, string) {
 	if !cp.enabled {
 		return outNotApplicable, ifx(explain, "disabled")
 	}
@@ -498,10 +498,10 @@ func attrsMatch(want, have map[string]string) bool {
 
 // matchItems returns the index of the first item granting bit to the
 // requester whose conditions hold, or -1.
-func matchItems(items []citem, req *Request, rb *bloom, bit uint16, onError bool) int {
+func matchItems(items []citem, req *Request, rb *reqPrincipals, bit uint16, onError bool) int {
 	for i := range items {
 		it := &items[i]
-		if it.access&bit == 0 || !rb.mayMatch(it.anyone, it.sigs) || !it.principals.match(req) {
+		if it.access&bit == 0 || !rb.mayMatch(it.anyone, it.sigs) || !it.principals.match(req, rb) {
 			continue
 		}
 		if !it.cond.empty() && !it.cond.holds(req, onError) {
@@ -512,49 +512,21 @@ func matchItems(items []citem, req *Request, rb *bloom, bit uint16, onError bool
 	return -1
 }
 
-func (p *principals) match(req *Request) bool {
+func (p *principals) match(req *Request, rp *reqPrincipals) bool {
 	if p.anyone {
 		return true
 	}
-	if len(p.users) > 0 && req.User != "" && has(p.users, req.User) {
+	if len(p.users) > 0 && req.User != "" && hasName(p.uh, p.users, rp.user, req.User) {
 		return true
 	}
-	if len(p.groups) > 0 {
-		for _, g := range req.Groups {
-			if has(p.groups, g) {
-				return true
-			}
-		}
-	}
-	if len(p.roles) > 0 {
-		for _, r := range req.Roles {
-			if has(p.roles, r) {
-				return true
-			}
-		}
-	}
-	return false
-}
-
-// has searches a sorted list.
-func has(sorted []string, s string) bool {
-	if len(sorted) <= 8 {
-		for _, x := range sorted {
-			if x == s {
-				return true
-			}
-		}
-		return false
-	}
-	_, ok := slices.BinarySearch(sorted, s)
-	return ok
+	return intersects(p.gh, p.groups, rp.groups) || intersects(p.rh, p.roles, rp.roles)
 }
 
 // applyMasks sets the mask of the requested column: the first masking
 // policy in evaluation order (override first, tag-based first, then order)
 // that covers the column and has an item matching the requester decides;
 // within it the first matching item.
-func (e *Engine) applyMasks(req *Request, d *Decision, tr *tracer) {
+func (e *Engine) applyMasks(req *Request, rb *reqPrincipals, d *Decision, tr *tracer) {
 	if req.Resource.Column == "" {
 		return
 	}
@@ -569,7 +541,7 @@ func (e *Engine) applyMasks(req *Request, d *Decision, tr *tracer) {
 		if ok {
 			for i := range cp.masks {
 				m := &cp.masks[i]
-				if m.principals.match(req) && (m.cond.empty() || m.cond.holds(req, true)) {
+				if m.principals.match(req, rb) && (m.cond.empty() || m.cond.holds(req, true)) {
 					mi = i
 					break
 				}
@@ -600,7 +572,7 @@ func (e *Engine) applyMasks(req *Request, d *Decision, tr *tracer) {
 
 // applyRowFilters sets the row filter of the table: the first row-filter
 // policy in evaluation order whose item matches the requester decides.
-func (e *Engine) applyRowFilters(req *Request, d *Decision, tr *tracer) {
+func (e *Engine) applyRowFilters(req *Request, rb *reqPrincipals, d *Decision, tr *tracer) {
 	cands := e.rows.collect(req, d.scratch.cands[:0])
 	slices.Sort(cands)
 	cands = slices.Compact(cands)
@@ -612,7 +584,7 @@ func (e *Engine) applyRowFilters(req *Request, d *Decision, tr *tracer) {
 		if ok {
 			for i := range cp.rows {
 				r := &cp.rows[i]
-				if r.principals.match(req) && (r.cond.empty() || r.cond.holds(req, true)) {
+				if r.principals.match(req, rb) && (r.cond.empty() || r.cond.holds(req, true)) {
 					ri = i
 					break
 				}

@@ -185,7 +185,7 @@ func (f *ftrie) collectFrom(id uint32, s string, done bool, user string, sep byt
 // signatures, with the names interned. A candidate's items, and the names
 // they list, are then next to each other rather than spread over the heap.
 func (e *Engine) internPrincipals(in *interner) {
-	nItems, nNames, nSigs := 0, 0, 0
+	nItems, nNames, nSigs := 0, 0, 0 // nNames also counts hashes
 	count := func(p *principals) {
 		nNames += len(p.users) + len(p.groups) + len(p.roles)
 		nSigs += len(p.sigs)
@@ -208,6 +208,15 @@ func (e *Engine) internPrincipals(in *interner) {
 	items := make([]citem, 0, nItems)
 	names := make([]string, 0, nNames)
 	sigs := make([]sig, 0, nSigs)
+	hashes := make([]uint64, 0, nNames)
+	hashList := func(l []uint64) []uint64 {
+		if len(l) == 0 {
+			return nil
+		}
+		start := len(hashes)
+		hashes = append(hashes, l...)
+		return hashes[start:len(hashes):len(hashes)]
+	}
 	list := func(l []string) []string {
 		if len(l) == 0 {
 			return nil
@@ -228,6 +237,7 @@ func (e *Engine) internPrincipals(in *interner) {
 	}
 	move := func(p *principals) {
 		p.users, p.groups, p.roles = list(p.users), list(p.groups), list(p.roles)
+		p.uh, p.gh, p.rh = hashList(p.uh), hashList(p.gh), hashList(p.rh)
 		p.sigs = sigList(p.sigs)
 	}
 	itemList := func(l []citem) []citem {
