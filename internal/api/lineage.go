@@ -79,7 +79,7 @@ type lineageGraphInput struct {
 }
 
 type lineageGraphOutput struct {
-	Body *lineage.Graph
+	Body *lineage.LineageGraph
 }
 
 type lineageExplainInput struct {
@@ -87,15 +87,15 @@ type lineageExplainInput struct {
 }
 
 type lineageExplainOutput struct {
-	Body *lineage.Explanation
+	Body *lineage.LineageExplanation
 }
 
 type lineageTagsInput struct {
 	Body struct {
-		Namespace string        `json:"namespace" minLength:"1" maxLength:"1024"`
-		Name      string        `json:"name" minLength:"1" maxLength:"1024"`
-		Field     string        `json:"field,omitempty" maxLength:"1024" doc:"A column; empty for the dataset."`
-		Tags      []lineage.Tag `json:"tags" maxItems:"256" doc:"The complete set of own tags set through the API (replaces the previous set)."`
+		Namespace string               `json:"namespace" minLength:"1" maxLength:"1024"`
+		Name      string               `json:"name" minLength:"1" maxLength:"1024"`
+		Field     string               `json:"field,omitempty" maxLength:"1024" doc:"A column; empty for the dataset."`
+		Tags      []lineage.LineageTag `json:"tags" maxItems:"256" doc:"The complete set of own tags set through the API (replaces the previous set)."`
 	}
 }
 
@@ -165,7 +165,7 @@ func (a *API) RegisterLineage(d LineageDeps) {
 				return nil, a.problem(ctx, "lineage.graph", err)
 			}
 			q := lineage.GraphQuery{NodeID: in.NodeID, Depth: in.Depth, Direction: in.Direction, CanDiscover: a.discoverFunc(ctx, d, p)}
-			var g *lineage.Graph
+			var g *lineage.LineageGraph
 			if column {
 				g, err = svc.ColumnGraph(ctx, q)
 			} else {

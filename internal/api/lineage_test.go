@@ -96,9 +96,9 @@ func TestLineageAPI(t *testing.T) {
 
 	// The graph in Marquez's shape; crm is hidden from alice but not from
 	// carol (an administrator).
-	var g lineage.Graph
+	var g lineage.LineageGraph
 	e.must("alice", "GET", "/lineage?nodeId=dataset:dw:contacts&depth=2", nil, &g)
-	ids := map[string]lineage.GraphNode{}
+	ids := map[string]lineage.LineageNode{}
 	for _, n := range g.Graph {
 		ids[n.ID] = n
 	}
@@ -127,12 +127,12 @@ func TestLineageAPI(t *testing.T) {
 		t.Fatalf("column graph: %+v", g)
 	}
 	// Explanation, with the hidden origin redacted for alice.
-	var ex lineage.Explanation
+	var ex lineage.LineageExplanation
 	e.must("carol", "GET", "/lineage/explain?dataset=dw:contacts", nil, &ex)
 	if ex.Classification != "C3" || len(ex.Reasons) != 1 || !strings.Contains(ex.Reasons[0], "column email of crm:customers") {
 		t.Fatalf("explain: %+v", ex)
 	}
-	ex = lineage.Explanation{}
+	ex = lineage.LineageExplanation{}
 	e.must("alice", "GET", "/lineage/explain?dataset=dw:contacts", nil, &ex)
 	if ex.Classification != "C3" || strings.Contains(ex.Reasons[0], "customers") {
 		t.Fatalf("explain for alice: %+v", ex)
@@ -143,14 +143,14 @@ func TestLineageAPI(t *testing.T) {
 		t.Fatalf("non-admin blocks: %d", st)
 	}
 	e.must("carol", "PUT", "/lineage/blocks", blocks, nil)
-	ex = lineage.Explanation{}
+	ex = lineage.LineageExplanation{}
 	e.must("carol", "GET", "/lineage/explain?dataset=dw:contacts", nil, &ex)
 	if ex.Classification != "" || len(ex.Reasons) != 0 {
 		t.Fatalf("after block: %+v", ex)
 	}
 	tags := map[string]any{"namespace": "dw", "name": "contacts", "tags": []map[string]any{{"name": "C4", "classification": 4, "propagate": true}}}
 	e.must("carol", "PUT", "/lineage/tags", tags, nil)
-	ex = lineage.Explanation{}
+	ex = lineage.LineageExplanation{}
 	e.must("carol", "GET", "/lineage/explain?dataset=dw:contacts", nil, &ex)
 	if ex.Classification != "C4" {
 		t.Fatalf("after own tag: %+v", ex)

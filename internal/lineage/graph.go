@@ -18,11 +18,11 @@ type JobKey = DatasetKey
 
 func (k DatasetKey) String() string { return k.Namespace + ":" + k.Name }
 
-// Tag is an own tag of a dataset (Field empty) or of one of its columns.
+// LineageTag is an own tag of a dataset (Field empty) or of one of its columns.
 // Propagate says whether it flows downstream (Apache Atlas's propagate
 // flag, true by default); Classification is the level the tag implies,
 // if any.
-type Tag struct {
+type LineageTag struct {
 	Name           string                `json:"name"`
 	Value          string                `json:"value,omitempty"`
 	Field          string                `json:"field,omitempty"`
@@ -89,7 +89,7 @@ func (t InheritedTag) Explain() string {
 type node struct {
 	ds    *dsNode
 	field string
-	own   []Tag
+	own   []LineageTag
 	// in: edges bringing tags here.
 	in  []*edge
 	out []*edge

@@ -44,22 +44,22 @@ type GraphQuery struct {
 	CanDiscover func(DatasetKey, []policy.Tag, policy.Classification) bool
 }
 
-// Graph is the answer, in Marquez's shape.
-type Graph struct {
-	Graph []GraphNode `json:"graph"`
+// LineageGraph is the answer, in Marquez's shape.
+type LineageGraph struct {
+	Graph []LineageNode `json:"graph"`
 }
 
-// GraphNode is one node with its edges.
-type GraphNode struct {
-	ID       string `json:"id"`
-	Type     string `json:"type"`
-	Data     any    `json:"data"`
-	InEdges  []Edge `json:"inEdges"`
-	OutEdges []Edge `json:"outEdges"`
+// LineageNode is one node with its edges.
+type LineageNode struct {
+	ID       string        `json:"id"`
+	Type     string        `json:"type"`
+	Data     any           `json:"data"`
+	InEdges  []LineageEdge `json:"inEdges"`
+	OutEdges []LineageEdge `json:"outEdges"`
 }
 
-// Edge links two node ids.
-type Edge struct {
+// LineageEdge links two node ids.
+type LineageEdge struct {
 	Origin      string `json:"origin"`
 	Destination string `json:"destination"`
 }
@@ -70,7 +70,7 @@ type DatasetData struct {
 	Namespace      string          `json:"namespace"`
 	Name           string          `json:"name"`
 	Fields         json.RawMessage `json:"fields,omitempty"`
-	Tags           []Tag           `json:"tags,omitempty"`
+	Tags           []LineageTag    `json:"tags,omitempty"`
 	Inherited      []InheritedTag  `json:"inheritedTags,omitempty"`
 	Classification string          `json:"classification,omitempty"`
 }
@@ -90,7 +90,7 @@ type FieldData struct {
 	Namespace      string         `json:"namespace"`
 	Dataset        string         `json:"dataset"`
 	Field          string         `json:"field"`
-	Tags           []Tag          `json:"tags,omitempty"`
+	Tags           []LineageTag   `json:"tags,omitempty"`
 	Inherited      []InheritedTag `json:"inheritedTags,omitempty"`
 	Classification string         `json:"classification,omitempty"`
 }
@@ -133,7 +133,7 @@ func (s *Service) opaque(x string) string {
 }
 
 // Graph returns the dataset and job lineage around a dataset or job node.
-func (s *Service) Graph(ctx context.Context, q GraphQuery) (*Graph, error) {
+func (s *Service) Graph(ctx context.Context, q GraphQuery) (*LineageGraph, error) {
 	kind, k, _, err := ParseNodeID(q.NodeID)
 	if err != nil {
 		return nil, err
@@ -187,7 +187,7 @@ func (s *Service) Graph(ctx context.Context, q GraphQuery) (*Graph, error) {
 }
 
 // ColumnGraph returns the column lineage around a datasetField node.
-func (s *Service) ColumnGraph(ctx context.Context, q GraphQuery) (*Graph, error) {
+func (s *Service) ColumnGraph(ctx context.Context, q GraphQuery) (*LineageGraph, error) {
 	kind, k, field, err := ParseNodeID(q.NodeID)
 	if err != nil {
 		return nil, err
@@ -231,7 +231,7 @@ func (s *Service) ColumnGraph(ctx context.Context, q GraphQuery) (*Graph, error)
 		}
 		return out
 	}
-	g := &Graph{Graph: []GraphNode{}}
+	g := &LineageGraph{Graph: []LineageNode{}}
 	seen := map[string]bool{}
 	for _, st := range starts {
 		for _, n := range s.render(st, q, q.Depth, next).Graph {
@@ -334,7 +334,7 @@ func normalize(q *GraphQuery) error {
 // render walks from start up and/or down at most steps edges (each vertex
 // once, so cycles end) and renders the visited vertices with the edges
 // among them.
-func (s *Service) render(start gnode, q GraphQuery, steps int, next func(gnode, bool) []gnode) *Graph {
+func (s *Service) render(start gnode, q GraphQuery, steps int, next func(gnode, bool) []gnode) *LineageGraph {
 	visited := map[gnode]bool{start: true}
 	edges := map[[2]gnode]bool{}
 	walk := func(down bool) {
@@ -366,14 +366,14 @@ func (s *Service) render(start gnode, q GraphQuery, steps int, next func(gnode, 
 		walk(true)
 	}
 	type rn struct {
-		GraphNode
+		LineageNode
 		v gnode
 	}
 	byV := map[gnode]*rn{}
 	var list []*rn
 	for v := range visited {
 		id, typ, hidden := s.idOf(v, &q)
-		r := &rn{GraphNode: GraphNode{ID: id, Type: typ, InEdges: []Edge{}, OutEdges: []Edge{}}, v: v}
+		r := &rn{LineageNode: LineageNode{ID: id, Type: typ, InEdges: []LineageEdge{}, OutEdges: []LineageEdge{}}, v: v}
 		if !hidden {
 			r.Data = nodeData(v)
 		}
@@ -385,21 +385,21 @@ func (s *Service) render(start gnode, q GraphQuery, steps int, next func(gnode, 
 		if a == nil || b == nil {
 			continue
 		}
-		ed := Edge{Origin: a.ID, Destination: b.ID}
+		ed := LineageEdge{Origin: a.ID, Destination: b.ID}
 		a.OutEdges = append(a.OutEdges, ed)
 		b.InEdges = append(b.InEdges, ed)
 	}
 	sort.Slice(list, func(i, j int) bool { return list[i].ID < list[j].ID })
-	g := &Graph{Graph: make([]GraphNode, 0, len(list))}
+	g := &LineageGraph{Graph: make([]LineageNode, 0, len(list))}
 	for _, r := range list {
 		sortEdges(r.InEdges)
 		sortEdges(r.OutEdges)
-		g.Graph = append(g.Graph, r.GraphNode)
+		g.Graph = append(g.Graph, r.LineageNode)
 	}
 	return g
 }
 
-func sortEdges(es []Edge) {
+func sortEdges(es []LineageEdge) {
 	sort.Slice(es, func(i, j int) bool {
 		if es[i].Origin != es[j].Origin {
 			return es[i].Origin < es[j].Origin
@@ -420,7 +420,7 @@ func nodeData(v gnode) any {
 	if v.n.field == "" {
 		d := v.n.ds
 		inh := d.inherited()
-		dd := DatasetData{Type: TypeDataset, Namespace: d.key.Namespace, Name: d.key.Name, Tags: append([]Tag(nil), d.n.own...), Inherited: inh}
+		dd := DatasetData{Type: TypeDataset, Namespace: d.key.Namespace, Name: d.key.Name, Tags: append([]LineageTag(nil), d.n.own...), Inherited: inh}
 		for _, c := range sortedCols(d) {
 			dd.Tags = append(dd.Tags, c.own...)
 		}

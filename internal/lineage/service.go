@@ -138,7 +138,7 @@ func (s *Service) Reload(ctx context.Context) error {
 	}
 	for rows.Next() {
 		var k DatasetKey
-		var t Tag
+		var t LineageTag
 		var cls, prop int
 		if err := rows.Scan(&k.Namespace, &k.Name, &t.Field, &t.Name, &t.Value, &cls, &prop, &t.Source); err != nil {
 			rows.Close()
@@ -196,8 +196,8 @@ type change struct {
 		run, start string
 		ins, outs  []DatasetKey
 	}
-	colEdges map[DatasetKey][]colEdge // per output, replacing the job's
-	tags     map[DatasetKey][]Tag     // facet tags, replacing the facet-sourced ones
+	colEdges map[DatasetKey][]colEdge    // per output, replacing the job's
+	tags     map[DatasetKey][]LineageTag // facet tags, replacing the facet-sourced ones
 }
 
 // Ingest records events in one transaction, in order, and then updates the
@@ -284,7 +284,7 @@ func (s *Service) apply(ctx context.Context, tx *metastore.Tx, principal, now st
 	} else if n == 0 {
 		return nil, true, nil
 	}
-	c := &change{schemas: map[DatasetKey]string{}, colEdges: map[DatasetKey][]colEdge{}, tags: map[DatasetKey][]Tag{}}
+	c := &change{schemas: map[DatasetKey]string{}, colEdges: map[DatasetKey][]colEdge{}, tags: map[DatasetKey][]LineageTag{}}
 	upsertDS := func(d Dataset) error {
 		k := DatasetKey{d.Namespace, d.Name}
 		c.datasets = append(c.datasets, k)
@@ -510,7 +510,7 @@ func (g *graph) applyChange(c *change) []*node {
 	return seeds
 }
 
-func replaceFacetTags(d *dsNode, tags []Tag) []*node {
+func replaceFacetTags(d *dsNode, tags []LineageTag) []*node {
 	var seeds []*node
 	strip := func(n *node) {
 		kept := n.own[:0]
@@ -543,8 +543,8 @@ func replaceFacetTags(d *dsNode, tags []Tag) []*node {
 // facetTags reads the tags and ownership facets of a dataset as own tags.
 // A tag whose value is C1..C4 (or whose key is "classification") carries
 // that classification. Owners become tags "owner" that do not propagate.
-func facetTags(facets map[string]json.RawMessage) ([]Tag, bool) {
-	var out []Tag
+func facetTags(facets map[string]json.RawMessage) ([]LineageTag, bool) {
+	var out []LineageTag
 	found := false
 	if raw, ok := facets["tags"]; ok {
 		found = true
@@ -555,7 +555,7 @@ func facetTags(facets map[string]json.RawMessage) ([]Tag, bool) {
 		}
 		if json.Unmarshal(raw, &f) == nil {
 			for _, t := range f.Tags {
-				tag := Tag{Name: t.Key, Value: t.Value, Field: t.Field, Propagate: true}
+				tag := LineageTag{Name: t.Key, Value: t.Value, Field: t.Field, Propagate: true}
 				if c, ok := policy.ParseClassification(t.Value); ok {
 					tag.Classification = c
 				}
@@ -570,7 +570,7 @@ func facetTags(facets map[string]json.RawMessage) ([]Tag, bool) {
 		}
 		if json.Unmarshal(raw, &f) == nil {
 			for _, o := range f.Owners {
-				out = append(out, Tag{Name: "owner", Value: o.Name})
+				out = append(out, LineageTag{Name: "owner", Value: o.Name})
 			}
 		}
 	}
@@ -666,7 +666,7 @@ func (s *Service) ColumnInheritedTags(ctx context.Context, namespace, name, fiel
 }
 
 // classOf is the highest classification of own and inherited tags.
-func classOf(own []Tag, inh []InheritedTag) policy.Classification {
+func classOf(own []LineageTag, inh []InheritedTag) policy.Classification {
 	c := maxClass(inh)
 	for _, t := range own {
 		if t.Classification > c {
@@ -688,14 +688,14 @@ func maxClass(tags []InheritedTag) policy.Classification {
 
 // OwnTags returns the own tags lineage knows for a dataset and its columns
 // (from facets and SetTags).
-func (s *Service) OwnTags(ctx context.Context, namespace, name string) []Tag {
+func (s *Service) OwnTags(ctx context.Context, namespace, name string) []LineageTag {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	d := s.g.ds[DatasetKey{namespace, name}]
 	if d == nil {
 		return nil
 	}
-	out := append([]Tag(nil), d.n.own...)
+	out := append([]LineageTag(nil), d.n.own...)
 	for _, c := range sortedCols(d) {
 		out = append(out, c.own...)
 	}
@@ -707,7 +707,7 @@ func (s *Service) OwnTags(ctx context.Context, namespace, name string) []Tag {
 // OpenLineage facets) and propagates the change downstream at once,
 // retracting what no remaining path provides. The dataset is created if
 // unknown.
-func (s *Service) SetTags(ctx context.Context, namespace, name, field, source string, tags []Tag) error {
+func (s *Service) SetTags(ctx context.Context, namespace, name, field, source string, tags []LineageTag) error {
 	if namespace == "" || name == "" || source == "" || source == "facet" {
 		return steward.Errorf(steward.EInvalid, "namespace, name and a source other than 'facet' are required")
 	}
@@ -809,18 +809,18 @@ func wrapInternal(op string, err error) error {
 	return steward.WrapError(steward.EInternal, op, err, "lineage store failed")
 }
 
-// Explanation answers "why is this dataset classified so?".
-type Explanation struct {
+// LineageExplanation answers "why is this dataset classified so?".
+type LineageExplanation struct {
 	Dataset        DatasetKey     `json:"dataset"`
 	Classification string         `json:"classification,omitempty"`
-	Own            []Tag          `json:"own,omitempty"`
+	Own            []LineageTag   `json:"own,omitempty"`
 	Inherited      []InheritedTag `json:"inherited,omitempty"`
 	Reasons        []string       `json:"reasons"`
 }
 
 // Explain returns the dataset's own and inherited tags with a sentence for
 // each inherited one.
-func (s *Service) Explain(ctx context.Context, namespace, name string) (*Explanation, error) {
+func (s *Service) Explain(ctx context.Context, namespace, name string) (*LineageExplanation, error) {
 	inh, cls, err := s.InheritedTags(ctx, namespace, name)
 	if err != nil {
 		return nil, err
@@ -831,7 +831,7 @@ func (s *Service) Explain(ctx context.Context, namespace, name string) (*Explana
 			cls = t.Classification
 		}
 	}
-	ex := &Explanation{Dataset: DatasetKey{namespace, name}, Classification: cls.String(), Own: own, Inherited: inh, Reasons: []string{}}
+	ex := &LineageExplanation{Dataset: DatasetKey{namespace, name}, Classification: cls.String(), Own: own, Inherited: inh, Reasons: []string{}}
 	for _, t := range inh {
 		ex.Reasons = append(ex.Reasons, t.Explain())
 	}

@@ -270,10 +270,10 @@ func TestPropagation(t *testing.T) {
 	// customers(email PII C3, id) -> job a -> stage(mail <- email, id <- id)
 	// stage -> job b -> mart (no column lineage: column tags roll up)
 	// stage -> job h (hash, masking) -> hashed(mail_hash <- email masked)
-	if err := s.SetTags(ctx, "crm", "customers", "email", "catalog", []Tag{{Name: "PII", Classification: policy.C3, Propagate: true}}); err != nil {
+	if err := s.SetTags(ctx, "crm", "customers", "email", "catalog", []LineageTag{{Name: "PII", Classification: policy.C3, Propagate: true}}); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.SetTags(ctx, "crm", "customers", "", "catalog", []Tag{{Name: "internal", Classification: policy.C2, Propagate: false}}); err != nil {
+	if err := s.SetTags(ctx, "crm", "customers", "", "catalog", []LineageTag{{Name: "internal", Classification: policy.C2, Propagate: false}}); err != nil {
 		t.Fatal(err)
 	}
 	ingest(runEvent(t, "START", "ra", "a", t0, []map[string]any{ds("crm", "customers", nil)},
@@ -311,7 +311,7 @@ func TestPropagation(t *testing.T) {
 
 	// Cycle: x -> job p -> y -> job q -> x, with a tag on x: terminates and
 	// both carry it.
-	if err := s.SetTags(ctx, "c", "x", "", "catalog", []Tag{{Name: "secret", Classification: policy.C4, Propagate: true}}); err != nil {
+	if err := s.SetTags(ctx, "c", "x", "", "catalog", []LineageTag{{Name: "secret", Classification: policy.C4, Propagate: true}}); err != nil {
 		t.Fatal(err)
 	}
 	ingest(runEvent(t, "START", "rp", "p", t0, []map[string]any{ds("c", "x", nil)}, []map[string]any{ds("c", "y", nil)}),
@@ -364,7 +364,7 @@ func TestRecordCopyAndRun(t *testing.T) {
 	ctx := context.Background()
 	s := newService(t, openStore(t, "sqlite:"+filepath.Join(t.TempDir(), "m.db")))
 	src, dst := DatasetKey{"s3://raw", "customers.csv"}, DatasetKey{"s3://scratch", "copy.csv"}
-	if err := s.SetTags(ctx, src.Namespace, src.Name, "", "catalog", []Tag{{Name: "PII", Classification: policy.C3, Propagate: true}}); err != nil {
+	if err := s.SetTags(ctx, src.Namespace, src.Name, "", "catalog", []LineageTag{{Name: "PII", Classification: policy.C3, Propagate: true}}); err != nil {
 		t.Fatal(err)
 	}
 	run, err := s.RecordCopy(ctx, nil, src, dst)
@@ -375,7 +375,7 @@ func TestRecordCopyAndRun(t *testing.T) {
 	if cls != policy.C3 || len(tags) != 1 || tags[0].Run != run || tags[0].Job != (JobKey{Namespace, "copy"}) {
 		t.Fatalf("%+v %v", tags, cls)
 	}
-	if err := s.SetTags(ctx, src.Namespace, src.Name, "email", "catalog", []Tag{{Name: "email", Classification: policy.C4, Propagate: true}}); err != nil {
+	if err := s.SetTags(ctx, src.Namespace, src.Name, "email", "catalog", []LineageTag{{Name: "email", Classification: policy.C4, Propagate: true}}); err != nil {
 		t.Fatal(err)
 	}
 	out := DatasetKey{"duckdb", "main.t"}

@@ -68,6 +68,8 @@ type Server struct {
 
 	closeOnce sync.Once
 	closers   []func() error
+
+	lin lineageParts // lineage.go
 }
 
 // Options are what New needs beside the configuration.
@@ -254,6 +256,9 @@ func New(ctx context.Context, cfg config.Config, opts Options) (_ *Server, err e
 		Policies:     s.policies,
 		PolicyEngine: s.engine,
 	})
+	if err := s.wireLineage(ctx); err != nil {
+		return nil, err
+	}
 	s.httpSrv = &http.Server{
 		Handler:           s.routes(),
 		ReadHeaderTimeout: 10 * time.Second,
