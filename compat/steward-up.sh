@@ -15,7 +15,7 @@ PASSWORD=compat-demo-password
 
 mkdir -p "$W/bin"
 if [ -z "${NO_BUILD:-}" ]; then
-  (cd "$root" && go build -o "$W/bin/steward" ./cmd/steward && go build -o "$W/bin/s3key" ./compat/s3key)
+  (cd "$root" && go build -o "$W/bin/steward" ./cmd/steward && go build -o "$W/bin/s3key" ./compat/s3key && go build -o "$W/bin/s3clean" ./compat/s3clean)
 fi
 if [ -f "$W/steward.pid" ] && kill -0 "$(cat "$W/steward.pid")" 2>/dev/null; then
   kill "$(cat "$W/steward.pid")"; sleep 1
