@@ -198,12 +198,30 @@ func (s *Store) checkWrite(bucket, key string, opts objectstore.PutOptions) erro
 // multipart upload of parts this large.
 const unsizedPart = 8 << 20
 
+// fill reads into buf until it is full or the body ends (nil error); any
+// other read error is returned (io.ReadFull would turn a reader's own
+// io.ErrUnexpectedEOF into a short, successful read).
+func fill(r io.Reader, buf []byte) (int, error) {
+	n := 0
+	for n < len(buf) {
+		m, err := r.Read(buf[n:])
+		n += m
+		if err == io.EOF {
+			return n, nil
+		}
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
+}
+
 // putUnsized sends a body of unknown length. S3 needs a length for every
 // request, so the body is cut into parts held one at a time.
 func (s *Store) putUnsized(ctx context.Context, bucket, key string, body io.Reader, opts objectstore.PutOptions) (objectstore.ObjectInfo, error) {
 	buf := make([]byte, unsizedPart)
-	n, err := io.ReadFull(body, buf)
-	if err != nil && err != io.EOF && err != io.ErrUnexpectedEOF {
+	n, err := fill(body, buf)
+	if err != nil {
 		return objectstore.ObjectInfo{}, bodyErr(err)
 	}
 	if n < unsizedPart {
@@ -232,8 +250,8 @@ func (s *Store) putUnsized(ctx context.Context, bucket, key string, body io.Read
 			return objectstore.ObjectInfo{}, err
 		}
 		parts = append(parts, objectstore.CompletePart{Number: num, ETag: p.ETag})
-		n, err = io.ReadFull(body, buf)
-		if err != nil && err != io.EOF && err != io.ErrUnexpectedEOF {
+		n, err = fill(body, buf)
+		if err != nil {
 			abort()
 			return objectstore.ObjectInfo{}, bodyErr(err)
 		}

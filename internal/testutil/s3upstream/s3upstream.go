@@ -81,8 +81,14 @@ func Start(tb testing.TB) (endpoint, accessKey, secretKey string) {
 	return srv.endpoint, srv.access, srv.secret
 }
 
-// Main runs the tests and then stops the server.
+// Main builds versitygw if it is not cached yet, runs the tests and then
+// stops the server. The build happens before m.Run, so that its minutes on
+// a fresh machine do not count against go test's -timeout (whose alarm
+// m.Run starts); a build error fails the first test that calls Start.
 func Main(m *testing.M) {
+	if _, err := Binary(); err != nil {
+		once.Do(func() { srv = &server{err: err} })
+	}
 	code := m.Run()
 	Stop()
 	os.Exit(code)
