@@ -16,29 +16,28 @@ const (
 	maxFilterLen        = 4096
 )
 
-// cpolicy is a compiled policy.
+// cpolicy is a compiled policy. Fields the evaluator reads for every
+// candidate come first, to share cache lines.
 type cpolicy struct {
-	p     *Policy
-	order int32
-	level int
-	tag   bool
+	enabled, audit, denyAllElse bool // copies of p's, so the hot path does not read p
+	tag                         bool
+	anyone                      bool
+	order                       int32
+	level                       int
 
-	// Copies of p's flags, so that the hot path does not read p.
-	enabled, audit, denyAllElse bool
-
-	res      cres
-	tags     []ctagMatch
-	validity []csched
-
+	res                          cres
 	allow, deny, allowEx, denyEx []citem
-	masks                        []cmask
-	rows                         []crow
+	tags                         []ctagMatch
+	validity                     []csched
 
-	// bloom of every principal named in allow and deny items; a request
-	// none of whose principals is in it cannot match an item, so the
-	// policy is skipped (unless it has deny_all_else).
-	anyone bool
-	sigs   []sig
+	// signatures of every principal named in allow and deny items; a
+	// request none of whose principals matches cannot match an item, so
+	// the policy is skipped (unless anyone, which deny_all_else implies).
+	sigs []sig
+
+	masks []cmask
+	rows  []crow
+	p     *Policy
 }
 
 type cres struct {

@@ -144,6 +144,13 @@ func Compile(policies []*Policy, opts Options) (*Engine, error) {
 		}
 		return cmp.Compare(a.order, b.order)
 	})
+	// Keep the compiled policies in one array in evaluation order.
+	slab := make([]cpolicy, len(e.pols))
+	for i, cp := range e.pols {
+		slab[i] = *cp
+		e.pols[i] = &slab[i]
+		e.byID[cp.p.ID] = &slab[i]
+	}
 	e.hot = make([]hpol, len(e.pols))
 	for i, cp := range e.pols {
 		cp.order = int32(i)
@@ -285,7 +292,7 @@ func (e *Engine) decide(req *Request, d *Decision, tr *tracer) {
 			// No item can match any of the requester's principals.
 			if h.flags&hAudit != 0 && !d.Audit {
 				if cp := e.pols[ci]; cp.enabled {
-					if ok, _ := cp.applies(req, false, false); ok {
+					if ok, _ := cp.appliesTo(req, h.flags&hIndexed != 0, false); ok {
 						d.Audit = true
 					}
 				}
@@ -293,7 +300,7 @@ func (e *Engine) decide(req *Request, d *Decision, tr *tracer) {
 			continue
 		}
 		cp := e.pols[ci]
-		out, why := cp.evalAccess(req, bit, &rb, tr != nil)
+		out, why := cp.evalAccess(req, bit, &rb, h.flags&hIndexed != 0, tr != nil)
 		if out != outNotApplicable && cp.audit {
 			d.Audit = true
 		}
@@ -353,11 +360,14 @@ func (e *Engine) decide(req *Request, d *Decision, tr *tracer) {
 }
 
 // evalAccess evaluates one access policy. why is filled only when explain.
-func (cp *cpolicy) evalAccess(req *Request, bit uint16, rb *reqPrincipals, explain bool) (outcome, string) {
+//
+// indexed says the index alone proved that the policy covers the resource
+// (see hIndexed).
+func (cp *cpolicy) evalAccess(req *Request, bit uint16, rb *reqPrincipals, indexed, explain bool) (outcome, string) {
 	if !cp.enabled {
 		return outNotApplicable, ifx(explain, "disabled")
 	}
-	if ok, why := cp.applies(req, false, explain); !ok {
+	if ok, why := cp.appliesTo(req, indexed, explain); !ok {
 		return outNotApplicable, why
 	}
 	di, dei, ai, aei := -1, -1, -1, -1
@@ -409,6 +419,15 @@ func ifx(explain bool, s string) string {
 		return s
 	}
 	return ""
+}
+
+// appliesTo is applies(req, false, explain), knowing that the index has
+// proved the resource match when indexed.
+func (cp *cpolicy) appliesTo(req *Request, indexed, explain bool) (bool, string) {
+	if indexed {
+		return true, ""
+	}
+	return cp.applies(req, false, explain)
 }
 
 // applies reports whether the policy covers the request's resource, tags

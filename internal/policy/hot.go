@@ -20,6 +20,11 @@ const (
 
 	hAnyone = 1 << iota
 	hAudit
+	// hIndexed: the policy is a resource policy with one pattern of
+	// literal segments then "**", no excludes, no columns and no
+	// validity. The index lists it only for requests whose path starts
+	// with those segments, so being a candidate proves that it applies.
+	hIndexed
 )
 
 func newHpol(cp *cpolicy) hpol {
@@ -29,6 +34,10 @@ func newHpol(cp *cpolicy) hpol {
 	}
 	if cp.audit {
 		h.flags |= hAudit
+	}
+	if r := &cp.res; !cp.tag && r.kind != 0 && len(r.pats) == 1 && r.pats[0].fast == fastPrefix &&
+		len(r.excludes) == 0 && r.cols == nil && len(cp.validity) == 0 {
+		h.flags |= hIndexed
 	}
 	if len(cp.sigs) > inlineSigs {
 		h.nsig = sigOverflow
