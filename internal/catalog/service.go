@@ -400,6 +400,7 @@ func (s *Service) Crawl(ctx context.Context, namespace, name string) (*Dataset, 
 	}
 	d, err := s.Store.Update(ctx, namespace, name, true, func(d *Dataset, isNew bool) error {
 		if cerr != nil {
+			s.log.WarnContext(ctx, "crawl failed", "dataset", Ref(namespace, name), "err", cerr)
 			d.Problems = append(d.Problems, CrawlProblem{Time: now, Message: "crawl failed: " + steward.MessageOf(cerr)})
 			return nil
 		}

@@ -69,7 +69,7 @@ type Server struct {
 	closeOnce sync.Once
 	closers   []func() error
 
-	lin lineageParts // lineage.go
+	cat catalogParts // catalog.go
 }
 
 // Options are what New needs beside the configuration.
@@ -216,12 +216,15 @@ func New(ctx context.Context, cfg config.Config, opts Options) (_ *Server, err e
 		return nil, &config.SettingError{Key: "data_dir", Msg: "object store: " + err.Error()}
 	}
 	s.closers = append(s.closers, s.objects.Close)
+	if err := s.wireCatalog(ctx); err != nil {
+		return nil, err
+	}
 	s.sts, err = sts.New(sts.Config{}, s.store, s.verifier, kek, s.audit, s.log.With("component", "sts"))
 	if err != nil {
 		return nil, fmt.Errorf("sts: %w", err)
 	}
 	s.s3Srv = &http.Server{
-		Handler: s3api.New(s3api.Config{}, s.objects, s.sts, s3api.EngineAuthorizer{Engine: s.engine}, nil, s.audit,
+		Handler: s3api.New(s3api.Config{}, s.gatewayStore(), s.sts, s3api.EngineAuthorizer{Engine: s.engine}, nil, s.audit,
 			s.log.With("component", "s3")),
 		ReadHeaderTimeout: 30 * time.Second,
 		IdleTimeout:       2 * time.Minute,
@@ -233,6 +236,9 @@ func New(ctx context.Context, cfg config.Config, opts Options) (_ *Server, err e
 	if cfg.Demo {
 		if err := s.seedDemo(ctx, opts.Stdout); err != nil {
 			return nil, fmt.Errorf("demo: %w", err)
+		}
+		if err := s.seedCatalogDemo(ctx); err != nil {
+			return nil, fmt.Errorf("demo catalog: %w", err)
 		}
 	}
 
@@ -255,10 +261,9 @@ func New(ctx context.Context, cfg config.Config, opts Options) (_ *Server, err e
 		// Policy administration, access requests and decisions.
 		Policies:     s.policies,
 		PolicyEngine: s.engine,
+
+		Catalog: s.cat.svc,
 	})
-	if err := s.wireLineage(ctx); err != nil {
-		return nil, err
-	}
 	s.httpSrv = &http.Server{
 		Handler:           s.routes(),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -298,6 +303,7 @@ func (s *Server) Run(ctx context.Context) error {
 	go func() { defer wg.Done(); s.engine.Run(bg, policystore.DefaultRefreshInterval) }()
 	wg.Add(1)
 	go func() { defer wg.Done(); s.sts.Run(bg) }()
+	s.runCatalog(bg, &wg)
 	errc := make(chan error, 2)
 	go func() { errc <- s.httpSrv.Serve(s.httpLn) }()
 	go func() { errc <- s.s3Srv.Serve(s.s3Ln) }()

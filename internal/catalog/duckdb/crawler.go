@@ -158,7 +158,7 @@ func (c *Crawler) Crawl(ctx context.Context, bucket, prefix string) (*catalog.In
 	}
 	dir, err := os.MkdirTemp(c.tmp, "steward-crawl-")
 	if err != nil {
-		return nil, fmt.Errorf("crawl: temp dir: %w", err)
+		return nil, steward.WrapError(steward.EUnavailable, "crawl", err, "cannot create a temporary directory for the crawl")
 	}
 	defer os.RemoveAll(dir)
 
@@ -185,17 +185,17 @@ func (c *Crawler) Crawl(ctx context.Context, bucket, prefix string) (*catalog.In
 
 	db, err := sql.Open("duckdb", "")
 	if err != nil {
-		return nil, fmt.Errorf("crawl: duckdb: %w", err)
+		return nil, steward.WrapError(steward.EUnavailable, "crawl", err, "the crawler's DuckDB is unavailable")
 	}
 	defer db.Close()
 	conn, err := db.Conn(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("crawl: duckdb: %w", err)
+		return nil, steward.WrapError(steward.EUnavailable, "crawl", err, "the crawler's DuckDB is unavailable")
 	}
 	defer conn.Close()
 	for _, s := range []string{"SET threads = 2", "SET memory_limit = '512MB'", "SET preserve_insertion_order = false", "SET autoinstall_known_extensions = false", "SET autoload_known_extensions = false"} {
 		if _, err := conn.ExecContext(ctx, s); err != nil {
-			return nil, fmt.Errorf("crawl: duckdb %s: %w", s, err)
+			return nil, steward.WrapError(steward.EUnavailable, "crawl", err, "the crawler's DuckDB is unavailable")
 		}
 	}
 
