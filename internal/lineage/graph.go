@@ -93,7 +93,10 @@ type node struct {
 	// in: edges bringing tags here.
 	in  []*edge
 	out []*edge
-	inh map[string]*InheritedTag // by tag name + "=" + value
+	inh []*InheritedTag // sorted by tag name and value
+
+	mark uint32 // graph epoch in which propagate found it affected
+	inQ  bool   // in propagate's worklist
 }
 
 type edge struct {
@@ -130,8 +133,9 @@ type jobNode struct {
 
 // graph is the in-memory lineage graph. It is guarded by Service.mu.
 type graph struct {
-	ds   map[DatasetKey]*dsNode
-	jobs map[JobKey]*jobNode
+	ds    map[DatasetKey]*dsNode
+	jobs  map[JobKey]*jobNode
+	epoch uint32
 }
 
 func newGraph() *graph {
@@ -286,25 +290,23 @@ func tagKey(name, value string) string { return name + "=" + value }
 
 // compute returns n's inherited tags from its in-edges, given the current
 // state of its predecessors.
-func (g *graph) compute(n *node) map[string]*InheritedTag {
-	var out map[string]*InheritedTag
+func (g *graph) compute(n *node) []*InheritedTag {
+	var out []*InheritedTag
 	add := func(e *edge, from *node, t InheritedTag) {
 		if e.blocked(t.Name) {
 			return
 		}
-		k := tagKey(t.Name, t.Value)
-		if out == nil {
-			out = map[string]*InheritedTag{}
-		}
-		if old, ok := out[k]; ok {
-			if t.Classification > old.Classification {
-				old.Classification = t.Classification
+		for _, old := range out {
+			if old.Name == t.Name && old.Value == t.Value {
+				if t.Classification > old.Classification {
+					old.Classification = t.Classification
+				}
+				return
 			}
-			return
 		}
 		t.Field = n.field
 		t.From, t.FromField, t.Job, t.Run = from.ds.key, from.field, e.job.key, e.run
-		out[k] = &t
+		out = append(out, &t)
 	}
 	pass := func(e *edge, from *node) {
 		for _, t := range from.own {
@@ -312,7 +314,7 @@ func (g *graph) compute(n *node) map[string]*InheritedTag {
 				add(e, from, InheritedTag{Name: t.Name, Value: t.Value, Classification: t.Classification, Origin: from.ds.key, OriginField: from.field})
 			}
 		}
-		for _, t := range sortedInh(from.inh) {
+		for _, t := range from.inh {
 			add(e, from, *t)
 		}
 	}
@@ -326,17 +328,14 @@ func (g *graph) compute(n *node) map[string]*InheritedTag {
 			}
 		}
 	}
+	if len(out) > 1 {
+		sort.Slice(out, func(i, j int) bool { return tagKey(out[i].Name, out[i].Value) < tagKey(out[j].Name, out[j].Value) })
+	}
 	return out
 }
 
-func sortedInh(m map[string]*InheritedTag) []*InheritedTag {
-	out := make([]*InheritedTag, 0, len(m))
-	for _, t := range m {
-		out = append(out, t)
-	}
-	sort.Slice(out, func(i, j int) bool { return tagKey(out[i].Name, out[i].Value) < tagKey(out[j].Name, out[j].Value) })
-	return out
-}
+// sortedInh returns inherited tags in order (they are kept sorted).
+func sortedInh(l []*InheritedTag) []*InheritedTag { return l }
 
 func sortedCols(d *dsNode) []*node {
 	out := make([]*node, 0, len(d.cols))
@@ -352,11 +351,12 @@ func sortedCols(d *dsNode) []*node {
 // a monotone fixpoint from their unaffected predecessors, so a tag that no
 // path still provides disappears, and cycles terminate.
 func (g *graph) propagate(seeds []*node) int {
-	affected := map[*node]bool{}
+	g.epoch++
+	ep := g.epoch
 	stack := make([]*node, 0, len(seeds))
 	for _, s := range seeds {
-		if s != nil && !affected[s] {
-			affected[s] = true
+		if s != nil && s.mark != ep {
+			s.mark = ep
 			stack = append(stack, s)
 		}
 	}
@@ -366,33 +366,30 @@ func (g *graph) propagate(seeds []*node) int {
 		stack = stack[:len(stack)-1]
 		order = append(order, n)
 		g.successors(n, func(m *node) {
-			if !affected[m] {
-				affected[m] = true
+			if m.mark != ep {
+				m.mark = ep
 				stack = append(stack, m)
 			}
 		})
 	}
 	for _, n := range order {
 		n.inh = nil
+		n.inQ = true
 	}
-	// Worklist: process in discovery order (roughly topological for DAGs),
-	// requeue successors when a node's set grows.
-	queued := make(map[*node]bool, len(order))
+	// Worklist: process in discovery order, requeue successors when a
+	// node's set grows (sets only grow from empty, so this terminates).
 	queue := append([]*node(nil), order...)
-	for _, n := range queue {
-		queued[n] = true
-	}
 	for i := 0; i < len(queue); i++ {
 		n := queue[i]
-		queued[n] = false
+		n.inQ = false
 		nw := g.compute(n)
-		if len(nw) == len(n.inh) && sameClass(nw, n.inh) {
+		if sameInh(nw, n.inh) {
 			continue
 		}
 		n.inh = nw
 		g.successors(n, func(m *node) {
-			if affected[m] && !queued[m] {
-				queued[m] = true
+			if m.mark == ep && !m.inQ {
+				m.inQ = true
 				queue = append(queue, m)
 			}
 		})
@@ -400,10 +397,12 @@ func (g *graph) propagate(seeds []*node) int {
 	return len(order)
 }
 
-func sameClass(a, b map[string]*InheritedTag) bool {
-	for k, t := range a {
-		o, ok := b[k]
-		if !ok || o.Classification != t.Classification {
+func sameInh(a, b []*InheritedTag) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i].Name != b[i].Name || a[i].Value != b[i].Value || a[i].Classification != b[i].Classification {
 			return false
 		}
 	}

@@ -60,6 +60,8 @@ func New(ctx context.Context, db *metastore.Store, log *slog.Logger) (*Service, 
 // Reload rebuilds the in-memory graph from the metastore (at start, or to
 // pick up what other replicas ingested).
 func (s *Service) Reload(ctx context.Context) error {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
 	g := newGraph()
 	q := s.db
 	rows, err := q.Query(ctx, `SELECT namespace, name, schema_json FROM lineage_datasets`)
@@ -210,23 +212,13 @@ func (s *Service) Ingest(ctx context.Context, principal string, events []*Event)
 	defer s.wmu.Unlock()
 	var changes []*change
 	now := nowText()
-	s.mu.RLock()
-	cur := map[JobKey][2]string{}
-	for _, ev := range events {
-		if ev.Job != nil {
-			k := JobKey{ev.Job.Namespace, ev.Job.Name}
-			if j := s.g.jobs[k]; j != nil {
-				cur[k] = [2]string{j.currentRun, j.currentStart}
-			}
-		}
-	}
-	s.mu.RUnlock()
 	err := s.db.InTx(ctx, func(tx *metastore.Tx) error {
 		changes = changes[:0]
 		res = IngestResult{}
-		cur := clone(cur)
+		// Writers hold wmu, so s.g is stable here without mu.
+		b := &batch{g: s.g, cur: map[JobKey][2]string{}, ds: map[DatasetKey]bool{}, jobs: map[JobKey]bool{}, runIO: map[string]*runIO{}}
 		for _, ev := range events {
-			c, dup, err := s.apply(ctx, tx, principal, now, ev, cur)
+			c, dup, err := s.apply(ctx, tx, principal, now, ev, b)
 			if err != nil {
 				return err
 			}
@@ -255,12 +247,35 @@ func (s *Service) Ingest(ctx context.Context, principal string, events []*Event)
 	return res, nil
 }
 
-func clone(m map[JobKey][2]string) map[JobKey][2]string {
-	out := make(map[JobKey][2]string, len(m))
-	for k, v := range m {
-		out[k] = v
+// batch is what one Ingest transaction knows beyond the committed graph.
+type batch struct {
+	g     *graph
+	cur   map[JobKey][2]string // job -> current run and its start
+	ds    map[DatasetKey]bool  // datasets written in this transaction
+	jobs  map[JobKey]bool
+	runIO map[string]*runIO // runs created in this transaction: their io so far
+}
+
+type runIO struct{ ins, outs []DatasetKey }
+
+func (b *batch) knownDS(k DatasetKey) bool {
+	if b.ds[k] {
+		return true
 	}
-	return out
+	_, ok := b.g.ds[k]
+	return ok
+}
+
+func (b *batch) current(ctx context.Context, tx *metastore.Tx, jk JobKey) ([2]string, error) {
+	if c, ok := b.cur[jk]; ok {
+		return c, nil
+	}
+	if j := b.g.jobs[jk]; j != nil {
+		return [2]string{j.currentRun, j.currentStart}, nil
+	}
+	var c [2]string
+	err := tx.QueryRow(ctx, `SELECT current_run, current_start FROM lineage_jobs WHERE namespace = ? AND name = ?`, jk.Namespace, jk.Name).Scan(&c[0], &c[1])
+	return c, err
 }
 
 // eventKey identifies an event for replay: run id, type and time for run
@@ -274,7 +289,7 @@ func eventKey(ev *Event) string {
 	return string(ev.Kind) + ":" + hex.EncodeToString(h[:])
 }
 
-func (s *Service) apply(ctx context.Context, tx *metastore.Tx, principal, now string, ev *Event, cur map[JobKey][2]string) (*change, bool, error) {
+func (s *Service) apply(ctx context.Context, tx *metastore.Tx, principal, now string, ev *Event, b *batch) (*change, bool, error) {
 	r, err := tx.Exec(ctx, `INSERT INTO lineage_events (event_key, received_at, principal) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`, eventKey(ev), now, principal)
 	if err != nil {
 		return nil, false, err
@@ -293,6 +308,12 @@ func (s *Service) apply(ctx context.Context, tx *metastore.Tx, principal, now st
 			schema = string(raw)
 			c.schemas[k] = schema
 		}
+		_, hasTags := d.Facets["tags"]
+		_, hasOwners := d.Facets["ownership"]
+		if schema == "" && !hasTags && !hasOwners && b.knownDS(k) {
+			return nil // nothing to write: the row exists
+		}
+		b.ds[k] = true
 		if _, err := tx.Exec(ctx, `INSERT INTO lineage_datasets (namespace, name, schema_json, created_at, updated_at) VALUES (?, ?, ?, ?, ?)
 			ON CONFLICT (namespace, name) DO UPDATE SET updated_at = excluded.updated_at,
 			schema_json = CASE WHEN excluded.schema_json = '' THEN lineage_datasets.schema_json ELSE excluded.schema_json END`,
@@ -322,8 +343,11 @@ func (s *Service) apply(ctx context.Context, tx *metastore.Tx, principal, now st
 	}
 	jk := JobKey{ev.Job.Namespace, ev.Job.Name}
 	c.job = &jk
-	if _, err := tx.Exec(ctx, `INSERT INTO lineage_jobs (namespace, name, created_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`, jk.Namespace, jk.Name, now); err != nil {
-		return nil, false, err
+	if _, ok := b.g.jobs[jk]; !ok && !b.jobs[jk] {
+		if _, err := tx.Exec(ctx, `INSERT INTO lineage_jobs (namespace, name, created_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`, jk.Namespace, jk.Name, now); err != nil {
+			return nil, false, err
+		}
+		b.jobs[jk] = true
 	}
 	for _, d := range ev.Inputs {
 		if err := upsertDS(d); err != nil {
@@ -344,11 +368,26 @@ func (s *Service) apply(ctx context.Context, tx *metastore.Tx, principal, now st
 			state = ""
 		}
 		// Insert or update the run by the documented rules.
-		var oldState, oldTime, first string
-		var oldJobNS, oldJobName string
-		err := tx.QueryRow(ctx, `SELECT state, state_time, first_time, job_namespace, job_name FROM lineage_runs WHERE run_id = ?`, runID).Scan(&oldState, &oldTime, &first, &oldJobNS, &oldJobName)
-		switch {
-		case err == nil:
+		st, stt := state, ""
+		if st != "" {
+			stt = evTime
+		}
+		r, err := tx.Exec(ctx, `INSERT INTO lineage_runs (run_id, job_namespace, job_name, state, state_time, first_time, producer) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (run_id) DO NOTHING`,
+			runID, jk.Namespace, jk.Name, st, stt, evTime, ev.Producer)
+		if err != nil {
+			return nil, false, err
+		}
+		first := evTime
+		if n, err := r.RowsAffected(); err != nil {
+			return nil, false, err
+		} else if n == 1 {
+			b.runIO[runID] = &runIO{}
+		} else {
+			var oldState, oldTime string
+			var oldJobNS, oldJobName string
+			if err := tx.QueryRow(ctx, `SELECT state, state_time, first_time, job_namespace, job_name FROM lineage_runs WHERE run_id = ?`, runID).Scan(&oldState, &oldTime, &first, &oldJobNS, &oldJobName); err != nil {
+				return nil, false, err
+			}
 			if oldJobNS != jk.Namespace || oldJobName != jk.Name {
 				return nil, false, steward.Errorf(steward.EConflict, "run %s belongs to job %s:%s, not %s", runID, oldJobNS, oldJobName, jk)
 			}
@@ -362,18 +401,6 @@ func (s *Service) apply(ctx context.Context, tx *metastore.Tx, principal, now st
 			if _, err := tx.Exec(ctx, `UPDATE lineage_runs SET state = ?, state_time = ?, first_time = ? WHERE run_id = ?`, newState, newTime, first, runID); err != nil {
 				return nil, false, err
 			}
-		case isNoRows(err):
-			first = evTime
-			st, stt := state, ""
-			if st != "" {
-				stt = evTime
-			}
-			if _, err := tx.Exec(ctx, `INSERT INTO lineage_runs (run_id, job_namespace, job_name, state, state_time, first_time, producer) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-				runID, jk.Namespace, jk.Name, st, stt, first, ev.Producer); err != nil {
-				return nil, false, err
-			}
-		default:
-			return nil, false, err
 		}
 		evTime = first
 	} else {
@@ -381,22 +408,38 @@ func (s *Service) apply(ctx context.Context, tx *metastore.Tx, principal, now st
 		// recorded like a run of the job that starts at the event's time.
 		runID = "job-event:" + eventKey(ev)[len("JobEvent:"):][:16]
 	}
-	for _, d := range ev.Inputs {
-		if _, err := tx.Exec(ctx, `INSERT INTO lineage_run_io (run_id, direction, namespace, name) VALUES (?, 'in', ?, ?) ON CONFLICT DO NOTHING`, runID, d.Namespace, d.Name); err != nil {
+	if n := len(ev.Inputs) + len(ev.Outputs); n > 0 {
+		q := strings.Builder{}
+		q.WriteString(`INSERT INTO lineage_run_io (run_id, direction, namespace, name) VALUES `)
+		args := make([]any, 0, 4*n)
+		for i, d := range append(append([]Dataset(nil), ev.Inputs...), ev.Outputs...) {
+			if i > 0 {
+				q.WriteString(", ")
+			}
+			q.WriteString("(?, ?, ?, ?)")
+			dir := "in"
+			if i >= len(ev.Inputs) {
+				dir = "out"
+			}
+			args = append(args, runID, dir, d.Namespace, d.Name)
+		}
+		q.WriteString(" ON CONFLICT DO NOTHING")
+		if _, err := tx.Exec(ctx, q.String(), args...); err != nil {
 			return nil, false, err
 		}
-	}
-	for _, d := range ev.Outputs {
-		if _, err := tx.Exec(ctx, `INSERT INTO lineage_run_io (run_id, direction, namespace, name) VALUES (?, 'out', ?, ?) ON CONFLICT DO NOTHING`, runID, d.Namespace, d.Name); err != nil {
-			return nil, false, err
+		if io := b.runIO[runID]; io != nil {
+			for _, d := range ev.Inputs {
+				io.ins = appendKey(io.ins, DatasetKey{d.Namespace, d.Name})
+			}
+			for _, d := range ev.Outputs {
+				io.outs = appendKey(io.outs, DatasetKey{d.Namespace, d.Name})
+			}
 		}
 	}
 	// The job's current run: the most recently started one.
-	cr := cur[jk]
-	if cr[0] == "" && cr[1] == "" {
-		if err := tx.QueryRow(ctx, `SELECT current_run, current_start FROM lineage_jobs WHERE namespace = ? AND name = ?`, jk.Namespace, jk.Name).Scan(&cr[0], &cr[1]); err != nil {
-			return nil, false, err
-		}
+	cr, err := b.current(ctx, tx, jk)
+	if err != nil {
+		return nil, false, err
 	}
 	if cr[0] == runID || evTime >= cr[1] {
 		if cr[0] != runID || cr[1] != evTime {
@@ -408,7 +451,12 @@ func (s *Service) apply(ctx context.Context, tx *metastore.Tx, principal, now st
 			run, start string
 			ins, outs  []DatasetKey
 		}{run: runID, start: evTime}
-		if cr[0] == runID && len(ev.Inputs)+len(ev.Outputs) > 0 || cr[0] != runID {
+		if known := b.runIO[runID]; known != nil {
+			// Created in this transaction: its io is what we saw.
+			io.ins = append([]DatasetKey(nil), known.ins...)
+			io.outs = append([]DatasetKey(nil), known.outs...)
+			c.jobIO = io
+		} else if cr[0] == runID && len(ev.Inputs)+len(ev.Outputs) > 0 || cr[0] != runID {
 			rows, err := tx.Query(ctx, `SELECT direction, namespace, name FROM lineage_run_io WHERE run_id = ?`, runID)
 			if err != nil {
 				return nil, false, err
@@ -429,7 +477,7 @@ func (s *Service) apply(ctx context.Context, tx *metastore.Tx, principal, now st
 			rows.Close()
 			c.jobIO = io
 		}
-		cur[jk] = [2]string{runID, evTime}
+		b.cur[jk] = [2]string{runID, evTime}
 	}
 	// Column lineage of each output replaces this job's edges into it.
 	for _, d := range ev.Outputs {
@@ -446,14 +494,33 @@ func (s *Service) apply(ctx context.Context, tx *metastore.Tx, principal, now st
 		if _, err := tx.Exec(ctx, `DELETE FROM lineage_column_edges WHERE out_namespace = ? AND out_name = ? AND job_namespace = ? AND job_name = ?`, out.Namespace, out.Name, jk.Namespace, jk.Name); err != nil {
 			return nil, false, err
 		}
-		for _, e := range edges {
-			if _, err := tx.Exec(ctx, `INSERT INTO lineage_column_edges (out_namespace, out_name, out_field, in_namespace, in_name, in_field, job_namespace, job_name, run_id, masking) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
-				out.Namespace, out.Name, e.outField, e.in.Namespace, e.in.Name, e.inField, jk.Namespace, jk.Name, runID, boolInt(e.masking)); err != nil {
+		if len(edges) > 0 {
+			q := strings.Builder{}
+			q.WriteString(`INSERT INTO lineage_column_edges (out_namespace, out_name, out_field, in_namespace, in_name, in_field, job_namespace, job_name, run_id, masking) VALUES `)
+			args := make([]any, 0, 10*len(edges))
+			for i, e := range edges {
+				if i > 0 {
+					q.WriteString(", ")
+				}
+				q.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+				args = append(args, out.Namespace, out.Name, e.outField, e.in.Namespace, e.in.Name, e.inField, jk.Namespace, jk.Name, runID, boolInt(e.masking))
+			}
+			q.WriteString(" ON CONFLICT DO NOTHING")
+			if _, err := tx.Exec(ctx, q.String(), args...); err != nil {
 				return nil, false, err
 			}
 		}
 	}
 	return c, false, nil
+}
+
+func appendKey(l []DatasetKey, k DatasetKey) []DatasetKey {
+	for _, x := range l {
+		if x == k {
+			return l
+		}
+	}
+	return append(l, k)
 }
 
 func boolInt(b bool) int {
