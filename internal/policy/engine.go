@@ -101,8 +101,9 @@ func (ix *index) collect(req *Request, out []int32) []int32 {
 // Engine is an immutable compiled policy set. It is safe for concurrent use.
 type Engine struct {
 	version int64
-	pols    []*cpolicy // in evaluation order
-	hot     []hpol     // pols' hot fields, in the same order
+	pols    []*cpolicy // in evaluation order, pointing into slab
+	slab    []cpolicy
+	hot     []hpol // pols' hot fields, in the same order
 	byID    map[string]*cpolicy
 	access  index
 	masking index
@@ -151,6 +152,7 @@ func Compile(policies []*Policy, opts Options) (*Engine, error) {
 		e.pols[i] = &slab[i]
 		e.byID[cp.p.ID] = &slab[i]
 	}
+	e.slab = slab
 	e.hot = make([]hpol, len(e.pols))
 	for i, cp := range e.pols {
 		cp.order = int32(i)
@@ -291,16 +293,16 @@ func (e *Engine) decide(req *Request, d *Decision, tr *tracer) {
 		if tr == nil && !e.mayMatch(ci, &rb.bloom) {
 			// No item can match any of the requester's principals.
 			if h.flags&hAudit != 0 && !d.Audit {
-				if cp := e.pols[ci]; cp.enabled {
-					if ok, _ := cp.appliesTo(req, h.flags&hIndexed != 0, false); ok {
+				if cp := &e.slab[ci]; cp.enabled {
+					if ok, _ := cp.appliesTo(req, h, false); ok {
 						d.Audit = true
 					}
 				}
 			}
 			continue
 		}
-		cp := e.pols[ci]
-		out, why := cp.evalAccess(req, bit, &rb, h.flags&hIndexed != 0, tr != nil)
+		cp := &e.slab[ci]
+		out, why := cp.evalAccess(req, bit, &rb, h, tr != nil)
 		if out != outNotApplicable && cp.audit {
 			d.Audit = true
 		}
@@ -361,13 +363,12 @@ func (e *Engine) decide(req *Request, d *Decision, tr *tracer) {
 
 // evalAccess evaluates one access policy. why is filled only when explain.
 //
-// indexed says the index alone proved that the policy covers the resource
-// (see hIndexed).
-func (cp *cpolicy) evalAccess(req *Request, bit uint16, rb *reqPrincipals, indexed, explain bool) (outcome, string) {
+// h is the policy's hot record (see hIndexed).
+func (cp *cpolicy) evalAccess(req *Request, bit uint16, rb *reqPrincipals, h *hpol, explain bool) (outcome, string) {
 	if !cp.enabled {
 		return outNotApplicable, ifx(explain, "disabled")
 	}
-	if ok, why := cp.appliesTo(req, indexed, explain); !ok {
+	if ok, why := cp.appliesTo(req, h, explain); !ok {
 		return outNotApplicable, why
 	}
 	di, dei, ai, aei := -1, -1, -1, -1
@@ -421,10 +422,13 @@ func ifx(explain bool, s string) string {
 	return ""
 }
 
-// appliesTo is applies(req, false, explain), knowing that the index has
-// proved the resource match when indexed.
-func (cp *cpolicy) appliesTo(req *Request, indexed, explain bool) (bool, string) {
-	if indexed {
+// appliesTo is applies(req, false, explain) for a candidate the index
+// picked, using what the index has proved (see hIndexed).
+func (cp *cpolicy) appliesTo(req *Request, h *hpol, explain bool) (bool, string) {
+	if ok, proved := h.indexedMatch(req); proved {
+		if !ok {
+			return false, ifx(explain, "resource does not match")
+		}
 		return true, ""
 	}
 	return cp.applies(req, false, explain)
