@@ -70,6 +70,8 @@ type Server struct {
 	closers   []func() error
 
 	cat catalogParts // catalog.go
+
+	lin lineageParts // lineage.go
 }
 
 // Options are what New needs beside the configuration.
@@ -264,6 +266,9 @@ func New(ctx context.Context, cfg config.Config, opts Options) (_ *Server, err e
 
 		Catalog: s.cat.svc,
 	})
+	if err := s.wireLineage(ctx); err != nil {
+		return nil, err
+	}
 	s.httpSrv = &http.Server{
 		Handler:           s.routes(),
 		ReadHeaderTimeout: 10 * time.Second,
