@@ -80,17 +80,20 @@ func PathKeys(caps Capabilities, keys []string) []string {
 	if !caps.PathKeys {
 		return keys
 	}
+	dirs := map[string]bool{}
+	for _, k := range keys {
+		for i := range len(k) {
+			if k[i] == '/' {
+				dirs[k[:i]] = true
+			}
+		}
+	}
 	var out []string
 	for _, k := range keys {
-		ok := !strings.HasSuffix(k, "/")
+		ok := !strings.HasSuffix(k, "/") && !dirs[k] // k would be a directory
 		for _, seg := range strings.Split(k, "/") {
 			if seg == "" || seg == "." || seg == ".." || len(seg) > 255 {
 				ok = false
-			}
-		}
-		for _, o := range keys {
-			if strings.HasPrefix(o, k+"/") {
-				ok = false // k would be a directory
 			}
 		}
 		if ok {
