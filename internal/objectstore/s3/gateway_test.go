@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http/httptest"
 	"runtime"
 	"strings"
@@ -290,4 +291,33 @@ func TestGatewayForwards(t *testing.T) {
 			t.Fatalf("assembled object: %d bytes, type %s", len(got), aws.ToString(get.ContentType))
 		}
 	})
+}
+
+// TestGatewayUpstreamDown: an unreachable upstream fails requests closed
+// with 503, which clients retry; nothing is served from anywhere else.
+func TestGatewayUpstreamDown(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	store, err := s3store.New(context.Background(), s3store.Config{Endpoint: "http://" + addr, AccessKey: "a", SecretKey: "s", PathStyle: true}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	allow := s3api.AuthorizerFunc(func(context.Context, *s3api.AuthzRequest) s3api.Decision {
+		return s3api.Decision{Allowed: true, Policy: "t@1"}
+	})
+	cred := s3api.Credential{AccessKeyID: "STEWARDTESTKEY", SecretKey: "steward-test-secret",
+		Principal: &steward.Principal{Kind: steward.KindUser, Subject: "sub-alice", Username: "alice"}}
+	srv := httptest.NewServer(s3api.New(s3api.Config{}, store, keyResolver{cred}, allow, s3api.NoTags{}, &auditLog{}, nil))
+	t.Cleanup(srv.Close)
+	c := s3.New(s3.Options{Region: "us-east-1", BaseEndpoint: aws.String(srv.URL), UsePathStyle: true, RetryMaxAttempts: 1,
+		Credentials: credentials.NewStaticCredentialsProvider(cred.AccessKeyID, cred.SecretKey.Reveal(), "")})
+	_, err = c.GetObject(context.Background(), &s3.GetObjectInput{Bucket: aws.String("data"), Key: aws.String("k")})
+	var re interface{ HTTPStatusCode() int }
+	if !errors.As(err, &re) || re.HTTPStatusCode() != 503 {
+		t.Fatalf("GetObject with the upstream down: %v", err)
+	}
 }

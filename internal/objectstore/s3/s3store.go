@@ -237,6 +237,11 @@ func (s *Store) mapErr(err error, op, bucket, key string) error {
 	if c, ok := upstreamCodes[code]; ok {
 		code = c
 	}
+	if code == "EntityTooLarge" {
+		e := steward.Errorf(steward.ETooLarge, "your proposed upload exceeds the maximum allowed size")
+		e.Err = err
+		return e
+	}
 	if _, ok := codeKinds[code]; !ok {
 		switch status {
 		case http.StatusNotModified:
