@@ -197,6 +197,14 @@ var upstreamCodes = map[string]string{
 	"RequestTimeout":              objectstore.CodeIncompleteBody,
 }
 
+// pathConflictCodes are the answers of upstreams that keep keys as file
+// paths (versitygw's posix backend, MinIO) when a key would be both an
+// object and a "directory" of other keys.
+var pathConflictCodes = map[string]bool{
+	"ObjectParentIsFile": true, "ExistingObjectIsDirectory": true, "DirectoryObjectContainsData": true,
+	"XMinioParentIsObject": true, "XMinioObjectExistsAsDirectory": true,
+}
+
 var messages = map[string]string{
 	objectstore.CodeNoSuchBucket:       "the specified bucket does not exist",
 	objectstore.CodeNoSuchKey:          "the specified key does not exist",
@@ -236,6 +244,11 @@ func (s *Store) mapErr(err error, op, bucket, key string) error {
 	}
 	if c, ok := upstreamCodes[code]; ok {
 		code = c
+	}
+	if pathConflictCodes[code] {
+		e := steward.Errorf(steward.EConflict, "the upstream object store keeps keys as paths, and this key conflicts with an existing key or prefix")
+		e.Err = err
+		return e
 	}
 	if code == "EntityTooLarge" {
 		e := steward.Errorf(steward.ETooLarge, "your proposed upload exceeds the maximum allowed size")

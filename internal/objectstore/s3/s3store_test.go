@@ -165,3 +165,19 @@ func TestUpstreamFailures(t *testing.T) {
 		t.Fatalf("Ping: %v", err)
 	}
 }
+
+// TestPathKeyConflicts: an upstream that keeps keys as paths refuses a key
+// under an object's name (and an object where a prefix is) as a conflict,
+// not as a failure of Steward.
+func TestPathKeyConflicts(t *testing.T) {
+	s := newStore(t, "")
+	b := storetest.NewBucket(t, s)
+	storetest.Put(t, s, b, "p", "file", objectstore.PutOptions{})
+	storetest.Put(t, s, b, "d/x", "under d", objectstore.PutOptions{})
+	for _, k := range []string{"p/q", "d"} {
+		_, err := s.Put(context.Background(), b, k, strings.NewReader("v"), 1, objectstore.PutOptions{})
+		if steward.KindOf(err) != steward.EConflict {
+			t.Fatalf("Put %q: %v, want a conflict", k, err)
+		}
+	}
+}
