@@ -216,20 +216,24 @@ func (s *Service) Ingest(ctx context.Context, principal string, events []*Event)
 		changes = changes[:0]
 		res = IngestResult{}
 		// Writers hold wmu, so s.g is stable here without mu.
-		b := &batch{g: s.g, cur: map[JobKey][2]string{}, ds: map[DatasetKey]bool{}, jobs: map[JobKey]bool{}, runIO: map[string]*runIO{}}
-		for _, ev := range events {
-			c, dup, err := s.apply(ctx, tx, principal, now, ev, b)
-			if err != nil {
-				return err
-			}
-			if dup {
+		b := &batch{g: s.g, cur: map[JobKey][2]string{}, dirty: map[JobKey]bool{}, ds: map[DatasetKey]bool{}, jobs: map[JobKey]bool{}, runIO: map[string]*runIO{}, colSet: map[[2]DatasetKey]bool{}}
+		fresh, err := recordKeys(ctx, tx, principal, now, events)
+		if err != nil {
+			return err
+		}
+		for i, ev := range events {
+			if !fresh[i] {
 				res.Duplicates++
 				continue
+			}
+			c, err := s.apply(ctx, tx, now, ev, b)
+			if err != nil {
+				return err
 			}
 			res.Accepted++
 			changes = append(changes, c)
 		}
-		return nil
+		return b.flushJobs(ctx, tx, now)
 	})
 	if err != nil {
 		if steward.KindOf(err) != steward.EInternal {
@@ -251,12 +255,114 @@ func (s *Service) Ingest(ctx context.Context, principal string, events []*Event)
 type batch struct {
 	g     *graph
 	cur   map[JobKey][2]string // job -> current run and its start
+	dirty map[JobKey]bool      // jobs to write at the end
 	ds    map[DatasetKey]bool  // datasets written in this transaction
 	jobs  map[JobKey]bool
 	runIO map[string]*runIO // runs created in this transaction: their io so far
+	// colSet: (job, output) pairs given column edges in this transaction.
+	colSet map[[2]DatasetKey]bool
+}
+
+// mayHaveColEdges reports whether job may already have column edges into
+// out (in the store or earlier in this transaction).
+func (b *batch) mayHaveColEdges(job JobKey, out DatasetKey) bool {
+	if b.colSet[[2]DatasetKey{job, out}] {
+		return true
+	}
+	j := b.g.jobs[job]
+	if j == nil {
+		return false
+	}
+	for _, e := range j.colEdges {
+		if e.to.ds.key == out {
+			return true
+		}
+	}
+	return false
 }
 
 type runIO struct{ ins, outs []DatasetKey }
+
+// flushJobs writes the jobs created or whose current run changed, in one
+// statement.
+func (b *batch) flushJobs(ctx context.Context, tx *metastore.Tx, now string) error {
+	if len(b.dirty) == 0 {
+		return nil
+	}
+	keys := make([]JobKey, 0, len(b.dirty))
+	for k := range b.dirty {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool { return keys[i].String() < keys[j].String() })
+	var q strings.Builder
+	q.WriteString(`INSERT INTO lineage_jobs (namespace, name, current_run, current_start, created_at) VALUES `)
+	args := make([]any, 0, 5*len(keys))
+	for i, k := range keys {
+		if i > 0 {
+			q.WriteString(", ")
+		}
+		q.WriteString("(?, ?, ?, ?, ?)")
+		c := b.cur[k]
+		args = append(args, k.Namespace, k.Name, c[0], c[1], now)
+	}
+	q.WriteString(` ON CONFLICT (namespace, name) DO UPDATE SET current_run = excluded.current_run, current_start = excluded.current_start`)
+	_, err := tx.Exec(ctx, q.String(), args...)
+	return err
+}
+
+// recordKeys records the events' keys and reports which are new: a replay
+// (or a repeat within the batch) is not.
+func recordKeys(ctx context.Context, tx *metastore.Tx, principal, now string, events []*Event) ([]bool, error) {
+	fresh := make([]bool, len(events))
+	keys := make([]string, len(events))
+	first := map[string]int{}
+	for i, ev := range events {
+		keys[i] = eventKey(ev)
+		if _, ok := first[keys[i]]; !ok {
+			first[keys[i]] = i
+		}
+	}
+	const chunk = 500
+	var uniq []string
+	for i, k := range keys {
+		if first[k] == i {
+			uniq = append(uniq, k)
+		}
+	}
+	for len(uniq) > 0 {
+		n := min(chunk, len(uniq))
+		part := uniq[:n]
+		uniq = uniq[n:]
+		var q strings.Builder
+		q.WriteString(`INSERT INTO lineage_events (event_key, received_at, principal) VALUES `)
+		args := make([]any, 0, 3*n)
+		for i, k := range part {
+			if i > 0 {
+				q.WriteString(", ")
+			}
+			q.WriteString("(?, ?, ?)")
+			args = append(args, k, now, principal)
+		}
+		q.WriteString(` ON CONFLICT DO NOTHING RETURNING event_key`)
+		rows, err := tx.Query(ctx, q.String(), args...)
+		if err != nil {
+			return nil, err
+		}
+		for rows.Next() {
+			var k string
+			if err := rows.Scan(&k); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			fresh[first[k]] = true
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+	}
+	return fresh, nil
+}
 
 func (b *batch) knownDS(k DatasetKey) bool {
 	if b.ds[k] {
@@ -267,7 +373,7 @@ func (b *batch) knownDS(k DatasetKey) bool {
 }
 
 func (b *batch) current(ctx context.Context, tx *metastore.Tx, jk JobKey) ([2]string, error) {
-	if c, ok := b.cur[jk]; ok {
+	if c, ok := b.cur[jk]; ok || b.jobs[jk] {
 		return c, nil
 	}
 	if j := b.g.jobs[jk]; j != nil {
@@ -289,16 +395,7 @@ func eventKey(ev *Event) string {
 	return string(ev.Kind) + ":" + hex.EncodeToString(h[:])
 }
 
-func (s *Service) apply(ctx context.Context, tx *metastore.Tx, principal, now string, ev *Event, b *batch) (*change, bool, error) {
-	r, err := tx.Exec(ctx, `INSERT INTO lineage_events (event_key, received_at, principal) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`, eventKey(ev), now, principal)
-	if err != nil {
-		return nil, false, err
-	}
-	if n, err := r.RowsAffected(); err != nil {
-		return nil, false, err
-	} else if n == 0 {
-		return nil, true, nil
-	}
+func (s *Service) apply(ctx context.Context, tx *metastore.Tx, now string, ev *Event, b *batch) (*change, error) {
 	c := &change{schemas: map[DatasetKey]string{}, colEdges: map[DatasetKey][]colEdge{}, tags: map[DatasetKey][]LineageTag{}}
 	upsertDS := func(d Dataset) error {
 		k := DatasetKey{d.Namespace, d.Name}
@@ -337,26 +434,24 @@ func (s *Service) apply(ctx context.Context, tx *metastore.Tx, principal, now st
 	switch ev.Kind {
 	case KindDataset:
 		if err := upsertDS(*ev.Dataset); err != nil {
-			return nil, false, err
+			return nil, err
 		}
-		return c, false, nil
+		return c, nil
 	}
 	jk := JobKey{ev.Job.Namespace, ev.Job.Name}
 	c.job = &jk
 	if _, ok := b.g.jobs[jk]; !ok && !b.jobs[jk] {
-		if _, err := tx.Exec(ctx, `INSERT INTO lineage_jobs (namespace, name, created_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`, jk.Namespace, jk.Name, now); err != nil {
-			return nil, false, err
-		}
-		b.jobs[jk] = true
+		b.jobs[jk] = true // inserted by flushJobs
+		b.dirty[jk] = true
 	}
 	for _, d := range ev.Inputs {
 		if err := upsertDS(d); err != nil {
-			return nil, false, err
+			return nil, err
 		}
 	}
 	for _, d := range ev.Outputs {
 		if err := upsertDS(d); err != nil {
-			return nil, false, err
+			return nil, err
 		}
 	}
 	runID := ""
@@ -375,21 +470,21 @@ func (s *Service) apply(ctx context.Context, tx *metastore.Tx, principal, now st
 		r, err := tx.Exec(ctx, `INSERT INTO lineage_runs (run_id, job_namespace, job_name, state, state_time, first_time, producer) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (run_id) DO NOTHING`,
 			runID, jk.Namespace, jk.Name, st, stt, evTime, ev.Producer)
 		if err != nil {
-			return nil, false, err
+			return nil, err
 		}
 		first := evTime
 		if n, err := r.RowsAffected(); err != nil {
-			return nil, false, err
+			return nil, err
 		} else if n == 1 {
 			b.runIO[runID] = &runIO{}
 		} else {
 			var oldState, oldTime string
 			var oldJobNS, oldJobName string
 			if err := tx.QueryRow(ctx, `SELECT state, state_time, first_time, job_namespace, job_name FROM lineage_runs WHERE run_id = ?`, runID).Scan(&oldState, &oldTime, &first, &oldJobNS, &oldJobName); err != nil {
-				return nil, false, err
+				return nil, err
 			}
 			if oldJobNS != jk.Namespace || oldJobName != jk.Name {
-				return nil, false, steward.Errorf(steward.EConflict, "run %s belongs to job %s:%s, not %s", runID, oldJobNS, oldJobName, jk)
+				return nil, steward.Errorf(steward.EConflict, "run %s belongs to job %s:%s, not %s", runID, oldJobNS, oldJobName, jk)
 			}
 			newState, newTime := oldState, oldTime
 			if state != "" && !(terminal(oldState) && !terminal(state)) && (oldState == "" || evTime >= oldTime || (terminal(state) && !terminal(oldState))) {
@@ -399,7 +494,7 @@ func (s *Service) apply(ctx context.Context, tx *metastore.Tx, principal, now st
 				first = evTime
 			}
 			if _, err := tx.Exec(ctx, `UPDATE lineage_runs SET state = ?, state_time = ?, first_time = ? WHERE run_id = ?`, newState, newTime, first, runID); err != nil {
-				return nil, false, err
+				return nil, err
 			}
 		}
 		evTime = first
@@ -425,7 +520,7 @@ func (s *Service) apply(ctx context.Context, tx *metastore.Tx, principal, now st
 		}
 		q.WriteString(" ON CONFLICT DO NOTHING")
 		if _, err := tx.Exec(ctx, q.String(), args...); err != nil {
-			return nil, false, err
+			return nil, err
 		}
 		if io := b.runIO[runID]; io != nil {
 			for _, d := range ev.Inputs {
@@ -439,13 +534,11 @@ func (s *Service) apply(ctx context.Context, tx *metastore.Tx, principal, now st
 	// The job's current run: the most recently started one.
 	cr, err := b.current(ctx, tx, jk)
 	if err != nil {
-		return nil, false, err
+		return nil, err
 	}
 	if cr[0] == runID || evTime >= cr[1] {
 		if cr[0] != runID || cr[1] != evTime {
-			if _, err := tx.Exec(ctx, `UPDATE lineage_jobs SET current_run = ?, current_start = ? WHERE namespace = ? AND name = ?`, runID, evTime, jk.Namespace, jk.Name); err != nil {
-				return nil, false, err
-			}
+			b.dirty[jk] = true
 		}
 		io := &struct {
 			run, start string
@@ -459,14 +552,14 @@ func (s *Service) apply(ctx context.Context, tx *metastore.Tx, principal, now st
 		} else if cr[0] == runID && len(ev.Inputs)+len(ev.Outputs) > 0 || cr[0] != runID {
 			rows, err := tx.Query(ctx, `SELECT direction, namespace, name FROM lineage_run_io WHERE run_id = ?`, runID)
 			if err != nil {
-				return nil, false, err
+				return nil, err
 			}
 			for rows.Next() {
 				var dir string
 				var k DatasetKey
 				if err := rows.Scan(&dir, &k.Namespace, &k.Name); err != nil {
 					rows.Close()
-					return nil, false, err
+					return nil, err
 				}
 				if dir == "in" {
 					io.ins = append(io.ins, k)
@@ -488,12 +581,15 @@ func (s *Service) apply(ctx context.Context, tx *metastore.Tx, principal, now st
 		out := DatasetKey{d.Namespace, d.Name}
 		edges, err := parseColumnLineage(raw, out, runID)
 		if err != nil {
-			return nil, false, err
+			return nil, err
 		}
 		c.colEdges[out] = edges
-		if _, err := tx.Exec(ctx, `DELETE FROM lineage_column_edges WHERE out_namespace = ? AND out_name = ? AND job_namespace = ? AND job_name = ?`, out.Namespace, out.Name, jk.Namespace, jk.Name); err != nil {
-			return nil, false, err
+		if b.mayHaveColEdges(jk, out) {
+			if _, err := tx.Exec(ctx, `DELETE FROM lineage_column_edges WHERE out_namespace = ? AND out_name = ? AND job_namespace = ? AND job_name = ?`, out.Namespace, out.Name, jk.Namespace, jk.Name); err != nil {
+				return nil, err
+			}
 		}
+		b.colSet[[2]DatasetKey{jk, out}] = true
 		if len(edges) > 0 {
 			q := strings.Builder{}
 			q.WriteString(`INSERT INTO lineage_column_edges (out_namespace, out_name, out_field, in_namespace, in_name, in_field, job_namespace, job_name, run_id, masking) VALUES `)
@@ -507,11 +603,11 @@ func (s *Service) apply(ctx context.Context, tx *metastore.Tx, principal, now st
 			}
 			q.WriteString(" ON CONFLICT DO NOTHING")
 			if _, err := tx.Exec(ctx, q.String(), args...); err != nil {
-				return nil, false, err
+				return nil, err
 			}
 		}
 	}
-	return c, false, nil
+	return c, nil
 }
 
 func appendKey(l []DatasetKey, k DatasetKey) []DatasetKey {
