@@ -47,25 +47,25 @@ func (in *interner) intern(s string) string {
 	return v
 }
 
-// ftrie is a frozen trie: nodes in one array, children found through one
-// open-addressing table keyed by (parent node, segment).
+// ftrie is a frozen trie: its nodes live in one open-addressing table
+// keyed by (parent node, segment), so that finding a child touches one
+// table entry rather than a map and then a node.
 type ftrie struct {
-	nodes []fnode // nodes[0] is the root; empty for an empty trie
-	slots []fslot // len is a power of two; node+1, 0 = empty
-	pols  []int32 // candidate lists of all nodes
-	seed  maphash.Seed
+	tab  []fnode // len is a power of two; entries with used set are nodes
+	root uint32  // index of the root in tab; noNode for an empty trie
+	pols []int32 // candidate lists of all nodes
+	seed maphash.Seed
 }
+
+const noNode = ^uint32(0)
 
 type fnode struct {
-	polOff, polN uint32
-	user         uint32 // the {USER} child's index, 0 for none
+	hash         uint32 // high bits of the key's hash
+	used, isUser bool   // isUser: the {USER} child of parent, not found by text
 	parent       uint32
+	polOff, polN uint32
+	user         uint32 // index of the {USER} child, noNode for none
 	seg          string
-}
-
-type fslot struct {
-	hash uint32 // high bits of the key's hash
-	node uint32 // node index + 1; 0 = empty
 }
 
 func (f *ftrie) key(parent uint32, seg string) uint64 {
@@ -74,7 +74,7 @@ func (f *ftrie) key(parent uint32, seg string) uint64 {
 
 // freeze builds the frozen form of t.
 func freeze(t *trie, in *interner) ftrie {
-	f := ftrie{seed: maphash.MakeSeed()}
+	f := ftrie{seed: maphash.MakeSeed(), root: noNode}
 	if t.children == nil && t.user == nil && len(t.pols) == 0 {
 		return f
 	}
@@ -84,59 +84,68 @@ func freeze(t *trie, in *interner) ftrie {
 		seg    string
 		user   bool
 	}
-	queue := []edge{{t: t}}
-	nchild := 0
-	for i := 0; i < len(queue); i++ {
-		e := queue[i]
-		id := uint32(len(f.nodes))
-		f.nodes = append(f.nodes, fnode{polOff: uint32(len(f.pols)), polN: uint32(len(e.t.pols)), parent: e.parent, seg: in.intern(e.seg)})
+	// Count the nodes to size the table.
+	count := 0
+	var walk func(*trie)
+	walk = func(n *trie) {
+		count++
+		for _, c := range n.children {
+			walk(c)
+		}
+		if n.user != nil {
+			walk(n.user)
+		}
+	}
+	walk(t)
+	size := 8
+	for size < 2*count {
+		size *= 2
+	}
+	f.tab = make([]fnode, size)
+	mask := uint64(size - 1)
+	place := func(e edge) uint32 {
+		h := f.key(e.parent, e.seg)
+		i := h & mask
+		for f.tab[i].used {
+			i = (i + 1) & mask
+		}
+		f.tab[i] = fnode{hash: uint32(h >> 32), used: true, isUser: e.user, parent: e.parent,
+			polOff: uint32(len(f.pols)), polN: uint32(len(e.t.pols)), user: noNode, seg: in.intern(e.seg)}
 		f.pols = append(f.pols, e.t.pols...)
+		return uint32(i)
+	}
+	queue := []edge{{t: t, parent: noNode}}
+	for len(queue) > 0 {
+		e := queue[0]
+		queue = queue[1:]
+		id := place(e)
+		if e.parent == noNode {
+			f.root = id
+		}
 		if e.user {
-			f.nodes[e.parent].user = id
+			f.tab[e.parent].user = id
 		}
 		for seg, c := range e.t.children {
 			queue = append(queue, edge{t: c, parent: id, seg: seg})
-			nchild++
 		}
 		if e.t.user != nil {
-			queue = append(queue, edge{t: e.t.user, parent: id, user: true})
-		}
-	}
-	size := 8
-	for size < 2*nchild {
-		size *= 2
-	}
-	f.slots = make([]fslot, size)
-	mask := uint64(size - 1)
-	for id := 1; id < len(f.nodes); id++ {
-		n := &f.nodes[id]
-		if f.nodes[n.parent].user == uint32(id) {
-			continue // {USER} children are not keyed by text
-		}
-		h := f.key(n.parent, n.seg)
-		for i := h & mask; ; i = (i + 1) & mask {
-			if f.slots[i].node == 0 {
-				f.slots[i] = fslot{hash: uint32(h >> 32), node: uint32(id) + 1}
-				break
-			}
+			queue = append(queue, edge{t: e.t.user, parent: id, seg: macroUser, user: true})
 		}
 	}
 	return f
 }
 
-// child returns the child of node parent for seg, or 0.
+// child returns the child of node parent for seg, or noNode.
 func (f *ftrie) child(parent uint32, seg string) uint32 {
 	h := f.key(parent, seg)
-	mask := uint64(len(f.slots) - 1)
+	mask := uint64(len(f.tab) - 1)
 	for i := h & mask; ; i = (i + 1) & mask {
-		s := f.slots[i]
-		if s.node == 0 {
-			return 0
+		n := &f.tab[i]
+		if !n.used {
+			return noNode
 		}
-		if s.hash == uint32(h>>32) {
-			if n := &f.nodes[s.node-1]; n.parent == parent && n.seg == seg {
-				return s.node - 1
-			}
+		if n.hash == uint32(h>>32) && n.parent == parent && !n.isUser && n.seg == seg {
+			return uint32(i)
 		}
 	}
 }
@@ -144,15 +153,15 @@ func (f *ftrie) child(parent uint32, seg string) uint32 {
 // collect appends to out the policies hanging on the path's walk, like
 // (*trie).collect.
 func (f *ftrie) collect(s, user string, sep byte, out []int32) []int32 {
-	if len(f.nodes) == 0 {
+	if f.root == noNode {
 		return out
 	}
-	return f.collectFrom(0, s, false, user, sep, out)
+	return f.collectFrom(f.root, s, false, user, sep, out)
 }
 
 func (f *ftrie) collectFrom(id uint32, s string, done bool, user string, sep byte, out []int32) []int32 {
 	for {
-		n := &f.nodes[id]
+		n := &f.tab[id]
 		out = append(out, f.pols[n.polOff:n.polOff+n.polN]...)
 		if done {
 			return out
@@ -163,18 +172,15 @@ func (f *ftrie) collectFrom(id uint32, s string, done bool, user string, sep byt
 		} else {
 			seg, s = s[:i], s[i+1:]
 		}
-		if n.user != 0 && user != "" && seg == user {
-			u := &f.nodes[n.user]
+		if n.user != noNode && user != "" && seg == user {
+			u := &f.tab[n.user]
 			if done {
 				out = append(out, f.pols[u.polOff:u.polOff+u.polN]...)
 			} else {
 				out = f.collectFrom(n.user, s, done, user, sep, out)
 			}
 		}
-		if len(f.slots) == 0 {
-			return out
-		}
-		if id = f.child(id, seg); id == 0 {
+		if id = f.child(id, seg); id == noNode {
 			return out
 		}
 	}

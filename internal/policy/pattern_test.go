@@ -89,7 +89,7 @@ func TestFrozenTrie(t *testing.T) {
 	}
 	var in interner
 	f := freeze(&tr, &in)
-	paths := []string{"", "b", "b/", "b/k", "b/k/x.parquet", "b/alice", "b/alice/x", "b/alice/x/y", "b/bob/x", "c/q/d", "b//e", "z"}
+	paths := []string{"", "b", "b/", "b/k", "b/k/x.parquet", "b/alice", "b/alice/x", "b/alice/x/y", "b/bob/x", "c/q/d", "b//e", "z", "b/{USER}/x", "b/{USER}"}
 	for _, user := range []string{"", "alice", "k"} {
 		for _, path := range paths {
 			want := tr.collect(path, user, '/', nil)
