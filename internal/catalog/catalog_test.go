@@ -8,11 +8,27 @@ import (
 	"github.com/stewardhq/steward"
 	"github.com/stewardhq/steward/internal/metastore"
 	"github.com/stewardhq/steward/internal/policy"
+	"github.com/stewardhq/steward/internal/testutil/pgtest"
 )
 
 func newTestService(t *testing.T, dec Decider) *Service {
 	t.Helper()
-	db, err := metastore.Open(context.Background(), "", t.TempDir())
+	return newTestServiceOn(t, "", dec)
+}
+
+// backends are the metastore DSNs the persistence tests run on: SQLite
+// and PostgreSQL (a fresh database on the test server).
+var backends = []struct {
+	name string
+	dsn  func(t *testing.T) string
+}{
+	{"sqlite", func(*testing.T) string { return "" }},
+	{"postgres", func(t *testing.T) string { return pgtest.Start(t) }},
+}
+
+func newTestServiceOn(t *testing.T, dsn string, dec Decider) *Service {
+	t.Helper()
+	db, err := metastore.Open(context.Background(), dsn, t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,8 +94,13 @@ func TestIDRoundTrip(t *testing.T) {
 }
 
 func TestCRUD(t *testing.T) {
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) { testCRUD(t, newTestServiceOn(t, b.dsn(t), nil)) })
+	}
+}
+
+func testCRUD(t *testing.T, s *Service) {
 	ctx := context.Background()
-	s := newTestService(t, nil)
 	d := register(t, s, Dataset{Namespace: "s3://bank", Name: "sales/mortgages", Description: "Mortgages by country", Owners: []string{"bob"}, Classification: "C3"})
 	if d.ID == "" || d.Bucket != "bank" || d.Prefix != "sales/mortgages/" || d.Version != 1 {
 		t.Fatalf("registered: %+v", d)
@@ -251,8 +272,13 @@ func names(r SearchResult) []string {
 // A second replica's index sees changes made through another by polling
 // the catalog version.
 func TestIndexAcrossReplicas(t *testing.T) {
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) { testIndexAcrossReplicas(t, newTestServiceOn(t, b.dsn(t), nil)) })
+	}
+}
+
+func testIndexAcrossReplicas(t *testing.T, s *Service) {
 	ctx := context.Background()
-	s := newTestService(t, nil)
 	other := NewIndex(s.Store, nil)
 	if err := other.Refresh(ctx); err != nil {
 		t.Fatal(err)
@@ -283,8 +309,13 @@ func TestIndexAcrossReplicas(t *testing.T) {
 }
 
 func TestChangeMarks(t *testing.T) {
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) { testChangeMarks(t, newTestServiceOn(t, b.dsn(t), nil)) })
+	}
+}
+
+func testChangeMarks(t *testing.T, s *Service) {
 	ctx := context.Background()
-	s := newTestService(t, nil)
 	s.ObjectChanged("bank", "a/b/c.csv")
 	s.ObjectChanged("bank", "a/b/year=2024/d.csv")
 	s.ObjectChanged("bank", "top.csv")
