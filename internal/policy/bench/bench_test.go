@@ -496,9 +496,9 @@ func slowest(w *world) []int {
 	return idx[:n/100]
 }
 
-// BenchmarkDecideTail replays only the slowest 1% of the requests, to
+// BenchmarkSlowestRequests replays only the slowest 1% of the requests, to
 // profile the tail.
-func BenchmarkDecideTail(b *testing.B) {
+func BenchmarkSlowestRequests(b *testing.B) {
 	w := getWorld(b, 100_000, false)
 	idx := slowest(w)
 	var d policy.Decision
