@@ -91,6 +91,7 @@ func NewRoot(stdio IO) *cobra.Command {
 		newPolicyCmd(stdio),
 		newAccessCmd(stdio),
 		newSearchCmd(stdio), newDatasetCmd(stdio),
+		newSQLCmd(stdio),
 		newLineageCmd(stdio),
 		&cobra.Command{
 			Use:   "version",

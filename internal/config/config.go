@@ -34,6 +34,7 @@ type Config struct {
 	DataDir       string        `yaml:"data_dir" usage:"directory holding all state (metastore, audit trail, objects, keys)"`
 	HTTPAddr      string        `yaml:"http_addr" usage:"listen address of the HTTP server (API, portal, OpenID provider)"`
 	S3Addr        string        `yaml:"s3_addr" usage:"listen address of the S3 gateway"`
+	PGAddr        string        `yaml:"pg_addr" usage:"listen address of the PostgreSQL wire protocol for governed SQL (empty: off)"`
 	PublicURL     string        `yaml:"public_url" usage:"URL users reach the HTTP server at (default http://HTTP_ADDR)"`
 	Metastore     string        `yaml:"metastore" usage:"metastore DSN: empty for SQLite in the data dir, sqlite:PATH, or postgres://..."`
 	LogLevel      string        `yaml:"log_level" usage:"log level: debug, info, warn or error"`

@@ -69,6 +69,8 @@ type Server struct {
 	closeOnce sync.Once
 	closers   []func() error
 
+	sql sqlParts // sql.go
+
 	cat catalogParts // catalog.go
 
 	lin lineageParts // lineage.go
@@ -248,6 +250,10 @@ func New(ctx context.Context, cfg config.Config, opts Options) (_ *Server, err e
 	if cfg.OIDC.Builtin {
 		cliClient = "steward-cli"
 	}
+	sqlSvc, err := s.wireSQL()
+	if err != nil {
+		return nil, err
+	}
 	s.api = api.New(api.Deps{
 		Identities:    s.store,
 		Auditor:       s.audit,
@@ -263,6 +269,8 @@ func New(ctx context.Context, cfg config.Config, opts Options) (_ *Server, err e
 		// Policy administration, access requests and decisions.
 		Policies:     s.policies,
 		PolicyEngine: s.engine,
+
+		SQL: sqlSvc, // sql.go
 
 		Catalog: s.cat.svc,
 	})
@@ -308,6 +316,7 @@ func (s *Server) Run(ctx context.Context) error {
 	go func() { defer wg.Done(); s.engine.Run(bg, policystore.DefaultRefreshInterval) }()
 	wg.Add(1)
 	go func() { defer wg.Done(); s.sts.Run(bg) }()
+	s.runSQL(bg, &wg)
 	s.runCatalog(bg, &wg)
 	errc := make(chan error, 2)
 	go func() { errc <- s.httpSrv.Serve(s.httpLn) }()
