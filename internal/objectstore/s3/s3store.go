@@ -65,6 +65,7 @@ type Config struct {
 // Store forwards every call to the upstream. It is safe for concurrent use.
 type Store struct {
 	c      *s3.Client
+	hc     *http.Client
 	prefix string
 	log    *slog.Logger
 }
@@ -109,7 +110,14 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Store, error) {
 	if cfg.Endpoint != "" {
 		opts.BaseEndpoint = aws.String(strings.TrimRight(cfg.Endpoint, "/"))
 	}
-	return &Store{c: s3.New(opts), prefix: cfg.BucketPrefix, log: logger}, nil
+	return &Store{c: s3.New(opts), hc: hc, prefix: cfg.BucketPrefix, log: logger}, nil
+}
+
+// Close drops the idle connections to the upstream. Calls still under
+// way finish; the Store must not be used afterwards.
+func (s *Store) Close() error {
+	s.hc.CloseIdleConnections()
+	return nil
 }
 
 // newTransport keeps many connections to the upstream alive: every

@@ -29,6 +29,7 @@ func newStore(t testing.TB, prefix string) *s3store.Store {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { s.Close() })
 	return s
 }
 
