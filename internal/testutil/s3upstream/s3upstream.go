@@ -122,7 +122,12 @@ func BinDir() string {
 // Binary returns the path of the versitygw binary, building it first if
 // it is not cached yet.
 func Binary() (string, error) {
-	dir := filepath.Join(BinDir(), "versitygw-"+Version)
+	return build(filepath.Join(BinDir(), "versitygw-"+Version), Version)
+}
+
+// build returns dir/versitygw, installing version of versitygw there first
+// if it is missing; env is added to the go command's environment.
+func build(dir, version string, env ...string) (string, error) {
 	bin := filepath.Join(dir, "versitygw")
 	if _, err := os.Stat(bin); err == nil {
 		return bin, nil
@@ -153,12 +158,13 @@ func Binary() (string, error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, goBin, "install", Module+"/cmd/versitygw@"+Version)
+	cmd := exec.CommandContext(ctx, goBin, "install", Module+"/cmd/versitygw@"+version)
 	cmd.Dir = tmp // outside any module: `go install pkg@version` ignores ours
 	cmd.Env = append(os.Environ(), "GOBIN="+tmp, "GOTOOLCHAIN=local", "GOFLAGS=-buildvcs=false", "CGO_ENABLED=0", "GOWORK=off")
+	cmd.Env = append(cmd.Env, env...)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
-		return "", fmt.Errorf("building versitygw %s with `go install` failed (it needs the Go module proxy): %v\n%s", Version, err, out)
+		return "", fmt.Errorf("building versitygw %s with `go install` failed (it needs the Go module proxy): %v\n%s", version, err, out)
 	}
 	if err := os.Rename(filepath.Join(tmp, "versitygw"), bin); err != nil {
 		return "", err

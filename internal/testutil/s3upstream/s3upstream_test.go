@@ -34,3 +34,13 @@ func TestStartServesOnLoopback(t *testing.T) {
 		t.Fatalf("anonymous ListBuckets = %d, want 403", resp.StatusCode)
 	}
 }
+
+// TestBuildFailureIsClear: when versitygw cannot be built the error says
+// what was being built and why (here: the module proxy is turned off).
+func TestBuildFailureIsClear(t *testing.T) {
+	dir := t.TempDir()
+	_, err := build(dir, "v0.0.0-no-such-version", "GOPROXY=off")
+	if err == nil || !strings.Contains(err.Error(), "building versitygw v0.0.0-no-such-version") || !strings.Contains(err.Error(), "GOPROXY=off") {
+		t.Fatalf("build error = %v", err)
+	}
+}
