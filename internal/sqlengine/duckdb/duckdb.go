@@ -134,9 +134,12 @@ var allowedTableFuncs = map[string]bool{"range": true, "generate_series": true, 
 var deniedFuncs = map[string]bool{
 	"getenv": true, "current_setting": true, "getvariable": true, "setvariable": true,
 	"query": true, "query_table": true, "read_text": true, "read_blob": true, "glob": true,
-	"nextval": true, "setval": true, "currval": true, "current_database": false,
+	"nextval": true, "setval": true, "currval": true,
 	"json_serialize_sql": true, "json_deserialize_sql": true, "json_execute_serialized_sql": true,
 	"sql_auto_complete": true, "checkpoint": true, "force_checkpoint": true,
+	// error() raises on purpose: a predicate that errors on rows outside a
+	// row filter would reveal them if the optimizer evaluated it first.
+	"error": true,
 }
 
 const maxDepth = 2000

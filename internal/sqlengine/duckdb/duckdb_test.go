@@ -299,6 +299,7 @@ func TestEscapeAttempts(t *testing.T) {
 		"PRAGMA enable_external_access",
 		"CALL pragma_version()",
 		"SELECT getenv('HOME')",
+		"SELECT * FROM bank.crm.customers WHERE CASE WHEN name = 'Carol' THEN error('found') ELSE true END",
 		"SELECT current_setting('allowed_directories')",
 		"SELECT * FROM duckdb_settings()",
 		"SELECT * FROM duckdb_views",
