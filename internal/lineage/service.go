@@ -216,7 +216,7 @@ func (s *Service) Ingest(ctx context.Context, principal string, events []*Event)
 		changes = changes[:0]
 		res = IngestResult{}
 		// Writers hold wmu, so s.g is stable here without mu.
-		b := &batch{g: s.g, cur: map[JobKey][2]string{}, dirty: map[JobKey]bool{}, ds: map[DatasetKey]bool{}, jobs: map[JobKey]bool{}, runIO: map[string]*runIO{}, colSet: map[[2]DatasetKey]bool{}}
+		b := &batch{g: s.g, cur: map[JobKey][2]string{}, dirty: map[JobKey]bool{}, ds: map[DatasetKey]bool{}, jobs: map[JobKey]bool{}, runIO: map[string]*runIO{}, colSet: map[[2]DatasetKey]bool{}, colRows: map[[2]DatasetKey][]any{}}
 		fresh, err := recordKeys(ctx, tx, principal, now, events)
 		if err != nil {
 			return err
@@ -233,7 +233,7 @@ func (s *Service) Ingest(ctx context.Context, principal string, events []*Event)
 			res.Accepted++
 			changes = append(changes, c)
 		}
-		return b.flushJobs(ctx, tx, now)
+		return b.flush(ctx, tx, now)
 	})
 	if err != nil {
 		if steward.KindOf(err) != steward.EInternal {
@@ -261,6 +261,54 @@ type batch struct {
 	runIO map[string]*runIO // runs created in this transaction: their io so far
 	// colSet: (job, output) pairs given column edges in this transaction.
 	colSet map[[2]DatasetKey]bool
+	// Rows written in one statement at the end (or before a read).
+	ioRows   []any // run_id, direction, namespace, name
+	colRows  map[[2]DatasetKey][]any
+	colOrder [][2]DatasetKey
+}
+
+// insertRows writes rows (width values each) with multi-row INSERTs.
+func insertRows(ctx context.Context, tx *metastore.Tx, head string, width int, vals []any) error {
+	const maxRows = 500
+	ph := "(" + strings.TrimSuffix(strings.Repeat("?, ", width), ", ") + ")"
+	for len(vals) > 0 {
+		n := min(len(vals)/width, maxRows)
+		var q strings.Builder
+		q.WriteString(head)
+		for i := 0; i < n; i++ {
+			if i > 0 {
+				q.WriteString(", ")
+			}
+			q.WriteString(ph)
+		}
+		q.WriteString(" ON CONFLICT DO NOTHING")
+		if _, err := tx.Exec(ctx, q.String(), vals[:n*width]...); err != nil {
+			return err
+		}
+		vals = vals[n*width:]
+	}
+	return nil
+}
+
+func (b *batch) flushIO(ctx context.Context, tx *metastore.Tx) error {
+	err := insertRows(ctx, tx, `INSERT INTO lineage_run_io (run_id, direction, namespace, name) VALUES `, 4, b.ioRows)
+	b.ioRows = b.ioRows[:0]
+	return err
+}
+
+// flush writes what the batch buffered.
+func (b *batch) flush(ctx context.Context, tx *metastore.Tx, now string) error {
+	if err := b.flushIO(ctx, tx); err != nil {
+		return err
+	}
+	var cols []any
+	for _, p := range b.colOrder {
+		cols = append(cols, b.colRows[p]...)
+	}
+	if err := insertRows(ctx, tx, `INSERT INTO lineage_column_edges (out_namespace, out_name, out_field, in_namespace, in_name, in_field, job_namespace, job_name, run_id, masking) VALUES `, 10, cols); err != nil {
+		return err
+	}
+	return b.flushJobs(ctx, tx, now)
 }
 
 // mayHaveColEdges reports whether job may already have column edges into
@@ -504,23 +552,12 @@ func (s *Service) apply(ctx context.Context, tx *metastore.Tx, now string, ev *E
 		runID = "job-event:" + eventKey(ev)[len("JobEvent:"):][:16]
 	}
 	if n := len(ev.Inputs) + len(ev.Outputs); n > 0 {
-		q := strings.Builder{}
-		q.WriteString(`INSERT INTO lineage_run_io (run_id, direction, namespace, name) VALUES `)
-		args := make([]any, 0, 4*n)
 		for i, d := range append(append([]Dataset(nil), ev.Inputs...), ev.Outputs...) {
-			if i > 0 {
-				q.WriteString(", ")
-			}
-			q.WriteString("(?, ?, ?, ?)")
 			dir := "in"
 			if i >= len(ev.Inputs) {
 				dir = "out"
 			}
-			args = append(args, runID, dir, d.Namespace, d.Name)
-		}
-		q.WriteString(" ON CONFLICT DO NOTHING")
-		if _, err := tx.Exec(ctx, q.String(), args...); err != nil {
-			return nil, err
+			b.ioRows = append(b.ioRows, runID, dir, d.Namespace, d.Name)
 		}
 		if io := b.runIO[runID]; io != nil {
 			for _, d := range ev.Inputs {
@@ -550,6 +587,9 @@ func (s *Service) apply(ctx context.Context, tx *metastore.Tx, now string, ev *E
 			io.outs = append([]DatasetKey(nil), known.outs...)
 			c.jobIO = io
 		} else if cr[0] == runID && len(ev.Inputs)+len(ev.Outputs) > 0 || cr[0] != runID {
+			if err := b.flushIO(ctx, tx); err != nil {
+				return nil, err
+			}
 			rows, err := tx.Query(ctx, `SELECT direction, namespace, name FROM lineage_run_io WHERE run_id = ?`, runID)
 			if err != nil {
 				return nil, err
@@ -589,23 +629,16 @@ func (s *Service) apply(ctx context.Context, tx *metastore.Tx, now string, ev *E
 				return nil, err
 			}
 		}
-		b.colSet[[2]DatasetKey{jk, out}] = true
-		if len(edges) > 0 {
-			q := strings.Builder{}
-			q.WriteString(`INSERT INTO lineage_column_edges (out_namespace, out_name, out_field, in_namespace, in_name, in_field, job_namespace, job_name, run_id, masking) VALUES `)
-			args := make([]any, 0, 10*len(edges))
-			for i, e := range edges {
-				if i > 0 {
-					q.WriteString(", ")
-				}
-				q.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
-				args = append(args, out.Namespace, out.Name, e.outField, e.in.Namespace, e.in.Name, e.inField, jk.Namespace, jk.Name, runID, boolInt(e.masking))
-			}
-			q.WriteString(" ON CONFLICT DO NOTHING")
-			if _, err := tx.Exec(ctx, q.String(), args...); err != nil {
-				return nil, err
-			}
+		pair := [2]DatasetKey{jk, out}
+		b.colSet[pair] = true
+		rows := make([]any, 0, 10*len(edges))
+		for _, e := range edges {
+			rows = append(rows, out.Namespace, out.Name, e.outField, e.in.Namespace, e.in.Name, e.inField, jk.Namespace, jk.Name, runID, boolInt(e.masking))
 		}
+		if _, ok := b.colRows[pair]; !ok {
+			b.colOrder = append(b.colOrder, pair)
+		}
+		b.colRows[pair] = rows // replaces rows of an earlier event in this batch
 	}
 	return c, nil
 }
