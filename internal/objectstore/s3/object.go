@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -198,6 +199,8 @@ func (s *Store) checkWrite(bucket, key string, opts objectstore.PutOptions) erro
 // multipart upload of parts this large.
 const unsizedPart = 8 << 20
 
+var partBufs = sync.Pool{New: func() any { b := make([]byte, unsizedPart); return &b }}
+
 // fill reads into buf until it is full or the body ends (nil error); any
 // other read error is returned (io.ReadFull would turn a reader's own
 // io.ErrUnexpectedEOF into a short, successful read).
@@ -219,7 +222,9 @@ func fill(r io.Reader, buf []byte) (int, error) {
 // putUnsized sends a body of unknown length. S3 needs a length for every
 // request, so the body is cut into parts held one at a time.
 func (s *Store) putUnsized(ctx context.Context, bucket, key string, body io.Reader, opts objectstore.PutOptions) (objectstore.ObjectInfo, error) {
-	buf := make([]byte, unsizedPart)
+	bp := partBufs.Get().(*[]byte)
+	defer partBufs.Put(bp)
+	buf := *bp
 	n, err := fill(body, buf)
 	if err != nil {
 		return objectstore.ObjectInfo{}, bodyErr(err)
