@@ -31,6 +31,63 @@ type Backend struct {
 	once    sync.Once
 	parser  *sql.DB
 	initErr error
+
+	// Opening a DuckDB instance takes tens of milliseconds; a few fresh,
+	// never-used instances wait here so that a query does not pay for it.
+	// An instance serves one query and is closed after it.
+	poolOnce sync.Once
+	pool     chan *sql.DB
+	stop     chan struct{}
+	stopOnce sync.Once
+	filler   sync.WaitGroup
+}
+
+// PoolSize is how many fresh DuckDB instances a Backend keeps ready.
+const PoolSize = 2
+
+// fresh returns a never-used in-memory database.
+func (b *Backend) fresh() (*sql.DB, error) {
+	b.poolOnce.Do(func() {
+		b.pool = make(chan *sql.DB, PoolSize)
+		b.filler.Add(1)
+		go b.fill()
+	})
+	select {
+	case db := <-b.pool:
+		return db, nil
+	default:
+		return open()
+	}
+}
+
+func open() (*sql.DB, error) {
+	c, err := duckdbdrv.NewConnector("", nil)
+	if err != nil {
+		return nil, err
+	}
+	return sql.OpenDB(c), nil
+}
+
+func (b *Backend) fill() {
+	defer b.filler.Done()
+	for {
+		select {
+		case <-b.stop:
+			return
+		default:
+		}
+		db, err := open()
+		if err != nil {
+			b.log.Error("cannot open DuckDB", "err", err)
+			return
+		}
+		select {
+		case b.pool <- db:
+		case <-b.stop:
+			db.Close()
+			return
+		}
+	}
 }
 
 var _ sqlengine.Backend = (*Backend)(nil)
@@ -40,11 +97,24 @@ func New(log *slog.Logger) *Backend {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Backend{log: log}
+	return &Backend{log: log, stop: make(chan struct{})}
 }
 
-// Close releases the parser database.
+// Close releases the parser database and the ready instances.
 func (b *Backend) Close() error {
+	b.stopOnce.Do(func() { close(b.stop) })
+	b.filler.Wait()
+	if b.pool != nil {
+		for {
+			select {
+			case db := <-b.pool:
+				db.Close()
+				continue
+			default:
+			}
+			break
+		}
+	}
 	if b.parser != nil {
 		return b.parser.Close()
 	}

@@ -2,7 +2,6 @@ package duckdb
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"regexp"
@@ -22,11 +21,10 @@ var safeType = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_ ,()]*$`)
 
 // Run implements sqlengine.Backend.
 func (b *Backend) Run(ctx context.Context, r *sqlengine.Run, sink sqlengine.RowSink) (int64, error) {
-	c, err := duckdbdrv.NewConnector("", nil)
+	db, err := b.fresh()
 	if err != nil {
 		return 0, steward.WrapError(steward.EInternal, "duckdb.Run", err, "SQL engine unavailable")
 	}
-	db := sql.OpenDB(c)
 	defer db.Close()
 	conn, err := db.Conn(ctx)
 	if err != nil {
