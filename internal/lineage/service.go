@@ -221,6 +221,9 @@ func (s *Service) Ingest(ctx context.Context, principal string, events []*Event)
 		if err != nil {
 			return err
 		}
+		if err := b.insertRuns(ctx, tx, events, fresh); err != nil {
+			return err
+		}
 		for i, ev := range events {
 			if !fresh[i] {
 				res.Duplicates++
@@ -265,6 +268,63 @@ type batch struct {
 	ioRows   []any // run_id, direction, namespace, name
 	colRows  map[[2]DatasetKey][]any
 	colOrder [][2]DatasetKey
+	// newRun: runs this batch created, with the event that created them.
+	newRun map[string]*Event
+}
+
+// insertRuns inserts, in one statement per 500, the runs of the batch that
+// the store does not know yet, each as its first event of the batch says.
+func (b *batch) insertRuns(ctx context.Context, tx *metastore.Tx, events []*Event, fresh []bool) error {
+	b.newRun = map[string]*Event{}
+	var cand []*Event
+	seen := map[string]bool{}
+	for i, ev := range events {
+		if !fresh[i] || ev.Kind != KindRun || seen[ev.Run.RunID] {
+			continue
+		}
+		seen[ev.Run.RunID] = true
+		cand = append(cand, ev)
+	}
+	for len(cand) > 0 {
+		n := min(len(cand), 500)
+		part := cand[:n]
+		cand = cand[n:]
+		var q strings.Builder
+		q.WriteString(`INSERT INTO lineage_runs (run_id, job_namespace, job_name, state, state_time, first_time, producer) VALUES `)
+		args := make([]any, 0, 7*n)
+		byID := map[string]*Event{}
+		for i, ev := range part {
+			if i > 0 {
+				q.WriteString(", ")
+			}
+			q.WriteString("(?, ?, ?, ?, ?, ?, ?)")
+			t := ev.EventTime.UTC().Format(time.RFC3339Nano)
+			st, stt := ev.EventType, t
+			if st == StateOther {
+				st, stt = "", ""
+			}
+			args = append(args, ev.Run.RunID, ev.Job.Namespace, ev.Job.Name, st, stt, t, ev.Producer)
+			byID[ev.Run.RunID] = ev
+		}
+		q.WriteString(` ON CONFLICT (run_id) DO NOTHING RETURNING run_id`)
+		rows, err := tx.Query(ctx, q.String(), args...)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return err
+			}
+			b.newRun[id] = byID[id]
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // insertRows writes rows (width values each) with multi-row INSERTs.
@@ -510,20 +570,11 @@ func (s *Service) apply(ctx context.Context, tx *metastore.Tx, now string, ev *E
 		if state == StateOther {
 			state = ""
 		}
-		// Insert or update the run by the documented rules.
-		st, stt := state, ""
-		if st != "" {
-			stt = evTime
-		}
-		r, err := tx.Exec(ctx, `INSERT INTO lineage_runs (run_id, job_namespace, job_name, state, state_time, first_time, producer) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (run_id) DO NOTHING`,
-			runID, jk.Namespace, jk.Name, st, stt, evTime, ev.Producer)
-		if err != nil {
-			return nil, err
-		}
+		// Insert or update the run by the documented rules. Runs new to
+		// the store were inserted by insertRuns with their first event of
+		// the batch.
 		first := evTime
-		if n, err := r.RowsAffected(); err != nil {
-			return nil, err
-		} else if n == 1 {
+		if b.newRun[runID] == ev {
 			b.runIO[runID] = &runIO{}
 		} else {
 			var oldState, oldTime string
