@@ -3,7 +3,6 @@ package sqlengine
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net/netip"
 	"os"
@@ -303,5 +302,3 @@ func (s *Service) showTables(ctx context.Context, p *steward.Principal, sink Row
 	}
 	return nil
 }
-
-var _ = fmt.Sprint

@@ -16,6 +16,7 @@ package sqlengine
 
 import (
 	"context"
+	"errors"
 	"io"
 	"strings"
 	"time"
@@ -176,10 +177,8 @@ func Errorf(kind steward.ErrorKind, state, format string, args ...any) *steward.
 // SQLState returns the SQLSTATE for err: the one it carries, or one for its
 // kind.
 func SQLState(err error) string {
-	var e *steward.Error
 	for x := err; x != nil; {
 		if se, ok := x.(*steward.Error); ok {
-			e = se
 			if len(se.Op) == 5 && isState(se.Op) {
 				return se.Op
 			}
@@ -190,10 +189,9 @@ func SQLState(err error) string {
 		}
 		x = u.Unwrap()
 	}
-	if err != nil && (err == context.Canceled || err == context.DeadlineExceeded) {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return StateCanceled
 	}
-	_ = e
 	switch steward.KindOf(err) {
 	case steward.EInvalid:
 		return StateSyntax

@@ -13,7 +13,6 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
-	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
@@ -305,5 +304,3 @@ func containsFold(l []string, s string) bool {
 	}
 	return false
 }
-
-var _ = fmt.Sprint
