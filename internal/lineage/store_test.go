@@ -398,3 +398,85 @@ func TestRecordCopyAndRun(t *testing.T) {
 		t.Fatal("job without name accepted")
 	}
 }
+
+func TestRunStates(t *testing.T) {
+	tests := []struct {
+		name   string
+		events []string // type@hour
+		want   string
+	}{
+		{"in order", []string{"START@0", "RUNNING@1", "COMPLETE@2"}, "COMPLETE"},
+		{"complete before start", []string{"COMPLETE@2", "START@0"}, "COMPLETE"},
+		{"running after fail", []string{"START@0", "FAIL@1", "RUNNING@2"}, "FAIL"},
+		{"abort after complete, later", []string{"START@0", "COMPLETE@1", "ABORT@2"}, "ABORT"},
+		{"other changes nothing", []string{"START@0", "OTHER@3"}, "START"},
+		{"only other", []string{"OTHER@0"}, ""},
+		{"late running", []string{"RUNNING@2", "START@0"}, "RUNNING"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := context.Background()
+			db := openStore(t, "sqlite:"+filepath.Join(t.TempDir(), "m.db"))
+			s := newService(t, db)
+			for _, e := range tt.events {
+				typ, h, _ := strings.Cut(e, "@")
+				hour := int(h[0] - '0')
+				if _, err := s.Ingest(ctx, "svc", []*Event{runEvent(t, typ, "run", "j", t0.Add(time.Duration(hour)*time.Hour), nil, nil)}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var state string
+			if err := db.QueryRow(ctx, `SELECT state FROM lineage_runs WHERE run_id = 'run'`).Scan(&state); err != nil || state != tt.want {
+				t.Fatalf("state %q (%v), want %q", state, err, tt.want)
+			}
+		})
+	}
+}
+
+func TestDatasetAndJobEvents(t *testing.T) {
+	ctx := context.Background()
+	s := newService(t, openStore(t, "sqlite:"+filepath.Join(t.TempDir(), "m.db")))
+	dsEv := `{"eventTime":"2026-01-01T00:00:00Z","producer":"p","schemaURL":"https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/DatasetEvent",
+	 "dataset":{"namespace":"crm","name":"customers","facets":{
+	  "schema":{"_producer":"p","_schemaURL":"u","fields":[{"name":"id","type":"int"},{"name":"email","type":"string"}]},
+	  "tags":{"_producer":"p","_schemaURL":"u","tags":[{"key":"PII","value":"C4","field":"email"}]},
+	  "ownership":{"_producer":"p","_schemaURL":"u","owners":[{"name":"bob"}]}}}}`
+	jobEv := `{"eventTime":"2026-01-01T00:00:00Z","producer":"p","schemaURL":"https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/JobEvent",
+	 "job":{"namespace":"etl","name":"static"},"inputs":[{"namespace":"crm","name":"customers"}],"outputs":[{"namespace":"dw","name":"static_out"}]}`
+	var evs []*Event
+	for _, raw := range []string{dsEv, jobEv} {
+		ev, err := Decode([]byte(raw))
+		if err != nil {
+			t.Fatal(err)
+		}
+		evs = append(evs, ev)
+	}
+	if _, err := s.Ingest(ctx, "svc", evs); err != nil {
+		t.Fatal(err)
+	}
+	own := s.OwnTags(ctx, "crm", "customers")
+	if len(own) != 2 {
+		t.Fatalf("own tags %+v", own)
+	}
+	tags, cls, _ := s.InheritedTags(ctx, "dw", "static_out")
+	if cls != policy.C4 || names(tags) != "PII" {
+		t.Fatalf("static lineage: %+v %v", tags, cls)
+	}
+	g, err := s.Graph(ctx, GraphQuery{NodeID: "dataset:crm:customers", Depth: 1})
+	if err != nil || len(g.Graph) != 3 {
+		t.Fatalf("graph %+v %v", g, err)
+	}
+	for _, n := range g.Graph {
+		if n.ID == "dataset:crm:customers" {
+			d := n.Data.(DatasetData)
+			if len(d.Fields) == 0 || d.Classification != "C4" {
+				t.Fatalf("dataset data %+v", d)
+			}
+		}
+	}
+	// A replayed DatasetEvent is a duplicate.
+	res, err := s.Ingest(ctx, "svc", evs[:1])
+	if err != nil || res.Duplicates != 1 {
+		t.Fatalf("replay %+v %v", res, err)
+	}
+}
