@@ -66,13 +66,19 @@ func CanDiscover(dec Decider, v Viewer, d *Dataset) bool {
 	if v.Admin || v.Owns(d) {
 		return true
 	}
+	return discover(dec, v, d, PolicyName(d.Namespace, d.Name), d.PolicyTags())
+}
+
+// discover is CanDiscover for non-owners, with the policy name and tags
+// computed by the caller (the index keeps them).
+func discover(dec Decider, v Viewer, d *Dataset, name string, tags []policy.Tag) bool {
 	var dd policy.Decision
 	if dec != nil {
 		dec.Decide(&policy.Request{
 			User: v.User, Groups: v.Groups, Roles: v.Roles,
 			Access:         policy.AccessDiscover,
-			Resource:       policy.Resource{Kind: policy.ResourceDataset, Name: PolicyName(d.Namespace, d.Name)},
-			Tags:           d.PolicyTags(),
+			Resource:       policy.Resource{Kind: policy.ResourceDataset, Name: name},
+			Tags:           tags,
 			Classification: d.Level(),
 			Time:           time.Now(),
 		}, &dd)

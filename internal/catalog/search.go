@@ -9,6 +9,8 @@ import (
 	"sync"
 	"time"
 	"unicode"
+
+	"github.com/stewardhq/steward/internal/policy"
 )
 
 // Index is this replica's in-memory search index over the catalog. It is
@@ -25,15 +27,26 @@ type Index struct {
 	mu       sync.RWMutex
 	version  int64
 	docs     map[Key]*doc
-	postings map[string]map[*doc]float32 // term -> doc -> field weight
-	deletes  map[string][]string         // one-deletion variant -> terms
-	terms    map[string]int              // term -> number of docs
-	pop      map[Key]float64             // popularity scores (see SetPopularity)
+	byID     []*doc               // doc ID -> doc (nil when free)
+	free     []int32              // free doc IDs
+	postings map[string][]posting // term -> docs with the field weight
+	deletes  map[string][]string  // one-deletion variant -> terms
+	terms    map[string]int       // term -> number of docs
+	pop      map[Key]float64      // popularity scores (see SetPopularity)
 }
 
 type doc struct {
-	ds    *Dataset
-	terms map[string]float32
+	ds     *Dataset
+	id     int32
+	ref    string // NAMESPACE/NAME, the tie-break
+	policy string // the policy name
+	tags   []policy.Tag
+	terms  map[string]float32
+}
+
+type posting struct {
+	id int32
+	w  float32
 }
 
 // Field weights: a match in the name counts most.
@@ -51,7 +64,7 @@ func NewIndex(s *Store, log *slog.Logger) *Index {
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &Index{store: s, log: log, now: time.Now, version: -1,
-		docs: map[Key]*doc{}, postings: map[string]map[*doc]float32{}, deletes: map[string][]string{}, terms: map[string]int{}, pop: map[Key]float64{}}
+		docs: map[Key]*doc{}, postings: map[string][]posting{}, deletes: map[string][]string{}, terms: map[string]int{}, pop: map[Key]float64{}}
 }
 
 // Version is the catalog version the index reflects (-1 before the first
@@ -126,7 +139,15 @@ func (ix *Index) SetPopularity(p map[Key]float64) {
 }
 
 func (ix *Index) add(d *Dataset) {
-	dc := &doc{ds: d, terms: map[string]float32{}}
+	dc := &doc{ds: d, terms: map[string]float32{}, ref: Ref(d.Namespace, d.Name), policy: PolicyName(d.Namespace, d.Name), tags: d.PolicyTags()}
+	if n := len(ix.free); n > 0 {
+		dc.id = ix.free[n-1]
+		ix.free = ix.free[:n-1]
+		ix.byID[dc.id] = dc
+	} else {
+		dc.id = int32(len(ix.byID))
+		ix.byID = append(ix.byID, dc)
+	}
 	put := func(text string, w float32) {
 		for _, t := range Tokenize(text) {
 			if dc.terms[t] < w {
@@ -154,15 +175,13 @@ func (ix *Index) add(d *Dataset) {
 	})
 	put(string(d.Format), 0.5)
 	for t, w := range dc.terms {
-		ps := ix.postings[t]
-		if ps == nil {
-			ps = map[*doc]float32{}
-			ix.postings[t] = ps
+		ps, ok := ix.postings[t]
+		if !ok {
 			for _, del := range deletions(t) {
 				ix.deletes[del] = append(ix.deletes[del], t)
 			}
 		}
-		ps[dc] = w
+		ix.postings[t] = append(ps, posting{dc.id, w})
 		ix.terms[t]++
 	}
 	ix.docs[Key{d.Namespace, d.Name}] = dc
@@ -174,9 +193,18 @@ func (ix *Index) remove(k Key) {
 		return
 	}
 	delete(ix.docs, k)
+	ix.byID[dc.id] = nil
+	ix.free = append(ix.free, dc.id)
 	for t := range dc.terms {
 		ps := ix.postings[t]
-		delete(ps, dc)
+		for i := range ps {
+			if ps[i].id == dc.id {
+				ps[i] = ps[len(ps)-1]
+				ps = ps[:len(ps)-1]
+				break
+			}
+		}
+		ix.postings[t] = ps
 		ix.terms[t]--
 		if len(ps) == 0 {
 			delete(ix.postings, t)
@@ -387,47 +415,69 @@ func (ix *Index) Search(dec Decider, v Viewer, q Query) SearchResult {
 	if len(qterms) > MaxQueryTerms {
 		qterms = qterms[:MaxQueryTerms]
 	}
-	scores := map[*doc]float64{}
-	matched := map[*doc]int{}
+	n := len(ix.byID)
+	scores := make([]float32, n)
+	matched := make([]uint8, n)
+	best := make([]float32, n)
+	var touched, termTouched []int32
 	ndocs := float64(len(ix.docs)) + 1
 	if len(qterms) == 0 {
-		for _, dc := range ix.docs {
-			scores[dc] = 1
+		for id, dc := range ix.byID {
+			if dc != nil {
+				scores[id] = 1
+				touched = append(touched, int32(id))
+			}
 		}
 	}
 	for _, qt := range qterms {
-		best := map[*doc]float64{}
+		termTouched = termTouched[:0]
 		for _, m := range ix.expand(qt) {
 			ps := ix.postings[m.term]
 			idf := math.Log(1 + ndocs/float64(len(ps)))
-			for dc, w := range ps {
-				s := m.q * float64(w) * idf
-				if s > best[dc] {
-					best[dc] = s
+			f := float32(m.q * idf)
+			for _, p := range ps {
+				sc := f * p.w
+				if best[p.id] == 0 {
+					termTouched = append(termTouched, p.id)
+				}
+				if sc > best[p.id] {
+					best[p.id] = sc
 				}
 			}
 		}
-		for dc, s := range best {
-			scores[dc] += s
-			matched[dc]++
+		for _, id := range termTouched {
+			if matched[id] == 0 {
+				touched = append(touched, id)
+			}
+			scores[id] += best[id]
+			matched[id]++
+			best[id] = 0
 		}
 	}
 	now := ix.now()
-	var hits []SearchHit
+	type hit struct {
+		dc    *doc
+		score float64
+	}
+	var hits []hit
 	facets := map[string]map[string]int{"tag": {}, "classification": {}, "owner": {}, "format": {}}
-	for dc, s := range scores {
+	for _, id := range touched {
+		dc := ix.byID[id]
 		d := dc.ds
-		if !q.matches(d) || !CanDiscover(dec, v, d) {
+		if !q.matches(d) || !(v.Admin || v.Owns(d) || discover(dec, v, d, dc.policy, dc.tags)) {
 			continue
 		}
+		s := float64(scores[id])
 		if n := len(qterms); n > 0 {
 			// Datasets matching every term come first.
-			s *= math.Pow(float64(matched[dc])/float64(n), 2)
+			s *= math.Pow(float64(matched[id])/float64(n), 2)
 		}
-		s *= 1 + 0.2*math.Log1p(ix.pop[Key{d.Namespace, d.Name}])
+		if p := ix.pop[Key{d.Namespace, d.Name}]; p > 0 {
+			s *= 1 + 0.2*math.Log1p(p)
+		}
 		age := now.Sub(d.Changed).Hours() / 24
 		s *= 1 + 0.1*math.Exp(-math.Max(age, 0)/30)
-		hits = append(hits, SearchHit{Dataset: d, Score: s})
+		hits = append(hits, hit{dc, s})
 		for _, t := range d.Tags {
 			facets["tag"][t.Name]++
 		}
@@ -441,15 +491,18 @@ func (ix *Index) Search(dec Decider, v Viewer, q Query) SearchResult {
 			facets["format"][string(d.Format)]++
 		}
 	}
-	sort.Slice(hits, func(i, j int) bool {
-		if hits[i].Score != hits[j].Score {
-			return hits[i].Score > hits[j].Score
+	less := func(a, b hit) bool {
+		if a.score != b.score {
+			return a.score > b.score
 		}
-		return Ref(hits[i].Dataset.Namespace, hits[i].Dataset.Name) < Ref(hits[j].Dataset.Namespace, hits[j].Dataset.Name)
-	})
+		return a.dc.ref < b.dc.ref
+	}
+	// Only the page needs ordering: keep the best Offset+Limit.
+	k := min(len(hits), q.Offset+q.Limit)
+	top := topK(hits, k, less)
 	res := SearchResult{Total: len(hits), Facets: map[string][]SearchFacet{}}
-	if q.Offset < len(hits) {
-		res.Hits = hits[q.Offset:min(len(hits), q.Offset+q.Limit)]
+	for i := q.Offset; i < len(top); i++ {
+		res.Hits = append(res.Hits, SearchHit{Dataset: top[i].dc.ds, Score: top[i].score})
 	}
 	if res.Hits == nil {
 		res.Hits = []SearchHit{}
@@ -503,4 +556,30 @@ func (q *Query) matches(d *Dataset) bool {
 		}
 	}
 	return true
+}
+
+// topK returns the k smallest elements of xs by less, in order.
+func topK[T any](xs []T, k int, less func(a, b T) bool) []T {
+	if k <= 0 {
+		return nil
+	}
+	if len(xs) <= 4*k || len(xs) < 256 {
+		sort.Slice(xs, func(i, j int) bool { return less(xs[i], xs[j]) })
+		return xs[:min(k, len(xs))]
+	}
+	// Selection by a bounded insertion into a sorted buffer.
+	buf := make([]T, 0, k+1)
+	for _, x := range xs {
+		if len(buf) == k && !less(x, buf[k-1]) {
+			continue
+		}
+		i := sort.Search(len(buf), func(i int) bool { return less(x, buf[i]) })
+		buf = append(buf, x)
+		copy(buf[i+1:], buf[i:])
+		buf[i] = x
+		if len(buf) > k {
+			buf = buf[:k]
+		}
+	}
+	return buf
 }
