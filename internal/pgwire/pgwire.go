@@ -107,7 +107,8 @@ func (s *Server) ServeConn(ctx context.Context, c net.Conn) {
 		c.Close()
 	}()
 	defer c.Close()
-	be := pgproto3.NewBackend(c, c)
+	pb := &pushback{Conn: c}
+	be := pgproto3.NewBackend(pb, c)
 	be.SetMaxBodyLen(sqlengine.MaxQueryLen + 1024)
 	log := s.log.With("client", c.RemoteAddr().String())
 
@@ -145,7 +146,7 @@ func (s *Server) ServeConn(ctx context.Context, c net.Conn) {
 		}
 		switch m := msg.(type) {
 		case *pgproto3.Query:
-			s.simpleQuery(ctx, be, sess, p, c.RemoteAddr().String(), m.String)
+			s.simpleQuery(ctx, be, pb, sess, p, c.RemoteAddr().String(), m.String)
 			be.Send(&pgproto3.ReadyForQuery{TxStatus: 'I'})
 		case *pgproto3.Terminate:
 			return
@@ -261,7 +262,7 @@ func (s *Server) cancel(pid uint32, secret []byte) {
 	sess.mu.Unlock()
 }
 
-func (s *Server) simpleQuery(ctx context.Context, be *pgproto3.Backend, sess *session, p *steward.Principal, addr, q string) {
+func (s *Server) simpleQuery(ctx context.Context, be *pgproto3.Backend, pb *pushback, sess *session, p *steward.Principal, addr, q string) {
 	if strings.TrimSpace(strings.TrimRight(strings.TrimSpace(q), ";")) == "" {
 		be.Send(&pgproto3.EmptyQueryResponse{})
 		return
@@ -276,6 +277,8 @@ func (s *Server) simpleQuery(ctx context.Context, be *pgproto3.Backend, sess *se
 		sess.cancel = nil
 		sess.mu.Unlock()
 	}()
+	stopWatch := pb.watch(cancel)
+	defer stopWatch()
 	sink := &rowWriter{be: be}
 	sum, err := s.q.Query(qctx, sqlengine.Request{Principal: p, SQL: q, ClientAddr: addr}, sink)
 	if sink.err != nil {
@@ -440,4 +443,52 @@ func TextValue(v any, typ string) []byte {
 		}
 	}
 	return []byte(fmt.Sprint(v))
+}
+
+// pushback is the connection as the protocol reader sees it, with room for
+// a byte read while a query ran.
+type pushback struct {
+	net.Conn
+	mu      sync.Mutex
+	pending []byte
+}
+
+func (p *pushback) Read(b []byte) (int, error) {
+	p.mu.Lock()
+	if len(p.pending) > 0 {
+		n := copy(b, p.pending)
+		p.pending = p.pending[n:]
+		p.mu.Unlock()
+		return n, nil
+	}
+	p.mu.Unlock()
+	return p.Conn.Read(b)
+}
+
+// watch cancels a running query when the client goes away: it reads one
+// byte while the query runs (a client sends nothing then, except to
+// leave); a byte that does arrive is kept for the protocol reader. The
+// returned function stops watching.
+func (p *pushback) watch(cancel context.CancelFunc) func() {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		var b [1]byte
+		n, err := p.Conn.Read(b[:])
+		if n > 0 {
+			p.mu.Lock()
+			p.pending = append(p.pending, b[0])
+			p.mu.Unlock()
+			return
+		}
+		var ne net.Error
+		if err != nil && !(errors.As(err, &ne) && ne.Timeout()) {
+			cancel()
+		}
+	}()
+	return func() {
+		p.Conn.SetReadDeadline(time.Now())
+		<-done
+		p.Conn.SetReadDeadline(time.Time{})
+	}
 }

@@ -22,10 +22,14 @@ import (
 
 type fakeQuerier struct{}
 
+// canceled learns of every slow query that ended by cancellation.
+var canceled = make(chan struct{}, 16)
+
 func (fakeQuerier) Query(ctx context.Context, r sqlengine.Request, sink sqlengine.RowSink) (*sqlengine.Summary, error) {
 	switch {
 	case strings.Contains(r.SQL, "slow"):
 		<-ctx.Done()
+		canceled <- struct{}{}
 		return nil, sqlengine.Errorf(steward.EInvalid, sqlengine.StateCanceled, "canceling statement due to user request")
 	case strings.Contains(r.SQL, "secret"):
 		return nil, sqlengine.Errorf(steward.EPermission, sqlengine.StatePrivilege, "permission denied for table bank.crm.secret")
@@ -160,6 +164,28 @@ func TestPgx(t *testing.T) {
 			t.Fatalf("connection unusable: %v", err)
 		}
 	})
+}
+
+// TestClientGoneCancels: a client that disappears mid-query cancels it.
+func TestClientGoneCancels(t *testing.T) {
+	addr := start(t)
+	host, port, _ := net.SplitHostPort(addr)
+	cfg, err := pgx.ParseConfig(fmt.Sprintf("host=%s port=%s user=alice password=tok-alice sslmode=disable", host, port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.DefaultQueryExecMode = pgx.QueryExecModeSimpleProtocol
+	c, err := pgx.ConnectConfig(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for len(canceled) > 0 {
+		<-canceled
+	}
+	go c.Exec(context.Background(), "select slow")
+	time.Sleep(50 * time.Millisecond)
+	c.PgConn().Conn().Close()
+	<-canceled // the server cancelled the query; a hang here fails the test by timeout
 }
 
 func TestPsql(t *testing.T) {
