@@ -19,6 +19,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/stewardhq/steward/internal/testutil/s3upstream"
 )
 
 var binary string
@@ -34,7 +36,13 @@ func TestMain(m *testing.M) {
 		fmt.Fprintf(os.Stderr, "build: %v\n%s", err, out)
 		os.Exit(1)
 	}
+	// Forward mode's upstream (versitygw) is built before m.Run so that a
+	// first build on a fresh machine does not count against -timeout.
+	if _, err := s3upstream.Binary(); err != nil {
+		fmt.Fprintf(os.Stderr, "versitygw build: %v\n", err)
+	}
 	code := m.Run()
+	s3upstream.Stop()
 	os.RemoveAll(dir)
 	os.Exit(code)
 }

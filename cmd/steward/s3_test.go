@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/stewardhq/steward/internal/testutil/s3upstream"
 )
 
 // awsEnv logs user in with a fresh STEWARD_HOME and writes an aws config
@@ -193,5 +195,36 @@ func TestServiceAccountAccessKeys(t *testing.T) {
 	}
 	if out, code := run(t, "", carol, "service-account", "access-key", "list", "etl"); code != 0 || strings.Contains(out, k.ID) || !strings.Contains(out, k2.ID) {
 		t.Errorf("keys after rotation: %s", out)
+	}
+}
+
+// TestForwardMode runs Steward in front of an independent S3 server
+// (versitygw): the aws CLI talks to Steward, which authenticates,
+// authorizes and audits, then re-signs and streams to the upstream.
+func TestForwardMode(t *testing.T) {
+	endpoint, ak, sk := s3upstream.Start(t)
+	prefix := "fwd" + strings.ToLower(strings.ReplaceAll(t.Name(), "/", ""))[:6] + "-"
+	p := serve(t, t.TempDir(), "--objects-upstream-endpoint", endpoint, "--objects-upstream-access-key", ak,
+		"--objects-upstream-secret-key", sk, "--objects-upstream-path-style", "--objects-upstream-bucket-prefix", prefix)
+	env := awsEnv(t, p, "alice")
+	file := filepath.Join(t.TempDir(), "f.txt")
+	os.WriteFile(file, []byte("forwarded\n"), 0o600)
+	if out, code := awsCLI(t, p, env, "s3", "cp", file, "s3://home/alice/f.txt"); code != 0 {
+		t.Fatalf("put through forward mode: %s", out)
+	}
+	if out, code := awsCLI(t, p, env, "s3", "cp", "s3://home/alice/f.txt", "-"); code != 0 || out != "forwarded\n" {
+		t.Fatalf("get through forward mode: %d %q", code, out)
+	}
+	if out, code := awsCLI(t, p, env, "s3", "cp", file, "s3://mortgages/x.txt"); code == 0 || !strings.Contains(out, "AccessDenied") {
+		t.Errorf("denied write reached the upstream or succeeded: %s", out)
+	}
+	// The object is really upstream, in the prefixed bucket.
+	direct := []string{"AWS_ACCESS_KEY_ID=" + ak, "AWS_SECRET_ACCESS_KEY=" + sk, "AWS_DEFAULT_REGION=us-east-1",
+		"AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null", "AWS_EC2_METADATA_DISABLED=true"}
+	cmd := exec.Command("/usr/bin/aws", "--endpoint-url", endpoint, "s3", "cp", "s3://"+prefix+"home/alice/f.txt", "-")
+	cmd.Env = append(os.Environ(), direct...)
+	out, err := cmd.CombinedOutput()
+	if err != nil || string(out) != "forwarded\n" {
+		t.Fatalf("object not found upstream: %v %s", err, out)
 	}
 }

@@ -46,6 +46,7 @@ type Config struct {
 	DemoPassword  string        `yaml:"demo_password" usage:"password of the demo users (generated and printed once if empty)" secret:"true"`
 	OIDC          OIDC          `yaml:"oidc"`
 	Audit         Audit         `yaml:"audit"`
+	Objects       Objects       `yaml:"objects"`
 }
 
 // OIDC configures identity: the built-in provider and an optional external
@@ -63,6 +64,23 @@ type OIDC struct {
 	UsernameClaim     string        `yaml:"username_claim" usage:"claim carrying the username"`
 	GroupsClaim       string        `yaml:"groups_claim" usage:"claim carrying the groups"`
 	RolesClaim        string        `yaml:"roles_claim" usage:"claim carrying the roles (dotted path)"`
+}
+
+// Objects says where object bytes live: the local filesystem store in the
+// data dir (the default), or an upstream S3 (Ceph RGW, MinIO, AWS) that the
+// gateway forwards to with its own service credentials.
+type Objects struct {
+	Upstream Upstream `yaml:"upstream"`
+}
+
+// Upstream is the S3 service forward mode sends requests to.
+type Upstream struct {
+	Endpoint     string `yaml:"endpoint" usage:"upstream S3 URL for forward mode (empty: the local object store)"`
+	Region       string `yaml:"region" usage:"region to sign for upstream"`
+	AccessKey    string `yaml:"access_key" usage:"Steward's access key at the upstream"`
+	SecretKey    string `yaml:"secret_key" usage:"Steward's secret key at the upstream" secret:"true"`
+	PathStyle    bool   `yaml:"path_style" usage:"address upstream buckets path-style (Ceph RGW, MinIO)"`
+	BucketPrefix string `yaml:"bucket_prefix" usage:"prefix of this installation's buckets upstream"`
 }
 
 // Audit configures the audit trail.
@@ -353,6 +371,15 @@ func (c *Config) Validate() error {
 	for _, n := range c.TrinoNetworks {
 		if _, err := netip.ParsePrefix(n); err != nil {
 			return &SettingError{Key: "trino_networks", Msg: fmt.Sprintf("not a CIDR network: %q", n)}
+		}
+	}
+	if u := c.Objects.Upstream; u.Endpoint != "" {
+		pu, err := url.Parse(u.Endpoint)
+		if err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" {
+			return &SettingError{Key: "objects.upstream.endpoint", Msg: fmt.Sprintf("not an http(s) URL: %q", u.Endpoint)}
+		}
+		if u.AccessKey == "" || u.SecretKey == "" {
+			return &SettingError{Key: "objects.upstream.access_key", Msg: "forward mode needs access_key and secret_key"}
 		}
 	}
 	if c.Audit.SegmentMaxBytes < 1<<20 {

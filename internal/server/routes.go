@@ -61,6 +61,9 @@ func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
 	check("metastore", s.store.Ping(ctx))
 	check("audit", s.audit.Err())
 	check("policy", s.engine.Err())
+	if p, ok := s.objects.(interface{ Ping(context.Context) error }); ok {
+		check("objects", p.Ping(ctx))
+	}
 	check("identity", s.readyV.Ready(ctx))
 	w.Header().Set("Content-Type", "application/json")
 	if !ok {

@@ -36,7 +36,9 @@ import (
 	"github.com/stewardhq/steward/internal/identity"
 	"github.com/stewardhq/steward/internal/idp"
 	"github.com/stewardhq/steward/internal/metastore"
+	"github.com/stewardhq/steward/internal/objectstore"
 	fsstore "github.com/stewardhq/steward/internal/objectstore/fs"
+	s3store "github.com/stewardhq/steward/internal/objectstore/s3"
 	"github.com/stewardhq/steward/internal/policystore"
 	"github.com/stewardhq/steward/internal/s3api"
 	"github.com/stewardhq/steward/internal/sts"
@@ -60,7 +62,7 @@ type Server struct {
 	trinoNets []netip.Prefix
 	s3URL     string
 	s3Srv     *http.Server
-	objects   *fsstore.Store
+	objects   objectstore.Store
 	sts       *sts.Service
 	httpSrv   *http.Server
 	url       string
@@ -215,11 +217,24 @@ func New(ctx context.Context, cfg config.Config, opts Options) (_ *Server, err e
 
 	// The S3 gateway: short-term credentials, SigV4, authorization by the
 	// policy engine, audit, and the local object store.
-	s.objects, err = fsstore.Open(filepath.Join(cfg.DataDir, "objects"), s.log)
-	if err != nil {
-		return nil, &config.SettingError{Key: "data_dir", Msg: "object store: " + err.Error()}
+	if up := cfg.Objects.Upstream; up.Endpoint != "" {
+		// Forward mode: authenticate, authorize and audit here, then
+		// re-sign and stream to the upstream S3.
+		st, err := s3store.New(ctx, s3store.Config{Endpoint: up.Endpoint, Region: up.Region, AccessKey: up.AccessKey,
+			SecretKey: steward.Secret(up.SecretKey), PathStyle: up.PathStyle, BucketPrefix: up.BucketPrefix}, s.log)
+		if err != nil {
+			return nil, &config.SettingError{Key: "objects.upstream.endpoint", Msg: err.Error()}
+		}
+		s.objects = st
+		s.closers = append(s.closers, st.Close)
+	} else {
+		st, err := fsstore.Open(filepath.Join(cfg.DataDir, "objects"), s.log)
+		if err != nil {
+			return nil, &config.SettingError{Key: "data_dir", Msg: "object store: " + err.Error()}
+		}
+		s.objects = st
+		s.closers = append(s.closers, st.Close)
 	}
-	s.closers = append(s.closers, s.objects.Close)
 	if err := s.wireCatalog(ctx); err != nil {
 		return nil, err
 	}
