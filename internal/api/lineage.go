@@ -110,6 +110,9 @@ type lineageBlocksInput struct {
 // RegisterLineage adds the lineage endpoints: OpenLineage intake, the
 // Marquez-shaped graph and column lineage, explanations, and the
 // administration of lineage tags and block lists.
+// RoleLineageProducer lets a person's token record lineage events.
+const RoleLineageProducer = "lineage-producer"
+
 func (a *API) RegisterLineage(d LineageDeps) {
 	svc := d.Service
 	op := func(id, method, p, summary string, errs ...int) huma.Operation {
@@ -120,6 +123,17 @@ func (a *API) RegisterLineage(d LineageDeps) {
 		p, err := requireUser(ctx)
 		if err != nil {
 			return nil, a.problem(ctx, action, err)
+		}
+		// Lineage decides what derived data inherits, so only producers may
+		// write it: service accounts (pipelines, engines), holders of the
+		// lineage-producer role, and administrators.
+		if p.Kind != steward.KindService && !p.HasRole(RoleLineageProducer) && !IsAdmin(p, a.d.AdminGroup) {
+			ev := a.event(ctx, p, action, "lineage")
+			ev.Decision, ev.Outcome, ev.Reason = "deny", "failure", "not a lineage producer"
+			if err := a.d.Auditor.Record(ctx, ev); err != nil {
+				return nil, a.problem(ctx, action, steward.WrapError(steward.EUnavailable, action, err, "audit trail unavailable"))
+			}
+			return nil, a.problem(ctx, action, steward.Errorf(steward.EPermission, "only service accounts, lineage producers and administrators may record lineage"))
 		}
 		var evs []*lineage.Event
 		if batch {

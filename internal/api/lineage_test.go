@@ -70,6 +70,9 @@ const customersEvent = `{"eventType":"START","eventTime":"2026-01-01T00:00:00Z",
 func TestLineageAPI(t *testing.T) {
 	e := newLineageEnv(t)
 	var p problem
+	if st := e.call("alice", "POST", "/lineage", json.RawMessage(customersEvent), &p); st != 403 || p.Code != "permission" {
+		t.Errorf("a person without the producer role recorded lineage: %d %+v", st, p)
+	}
 	if st := e.call("", "POST", "/lineage", json.RawMessage(customersEvent), &p); st != 401 {
 		t.Fatalf("anonymous post: %d", st)
 	}
