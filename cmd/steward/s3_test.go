@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stewardhq/steward/internal/testutil/s3upstream"
 )
@@ -226,5 +227,49 @@ func TestForwardMode(t *testing.T) {
 	out, err := cmd.CombinedOutput()
 	if err != nil || string(out) != "forwarded\n" {
 		t.Fatalf("object not found upstream: %v %s", err, out)
+	}
+}
+
+// TestCatalogClassificationReachesTheGateway: a tag policy on
+// classification C4 decides S3 reads of the files of a C4 dataset, because
+// the gateway asks with the dataset's effective tags and classification.
+func TestCatalogClassificationReachesTheGateway(t *testing.T) {
+	p := serve(t, t.TempDir())
+	carol := awsEnv(t, p, "carol")
+	if out, code := awsCLI(t, p, carol, "s3", "cp", "s3://mortgages/risk/credit_exposures/exposures.csv", "-"); code != 0 {
+		t.Fatalf("carol reads C4 data before the tag policy: %s", out)
+	}
+	pol := filepath.Join(t.TempDir(), "c4.yaml")
+	os.WriteFile(pol, []byte(`policies:
+  - id: c4-owners-only
+    tags:
+      - classification: C4
+    deny:
+      - groups: [public]
+        accesses: [read]
+    deny_exceptions:
+      - users: [bob]
+        accesses: [read]
+`), 0o600)
+	if out, code := run(t, "", carol, "policy", "apply", "-f", pol); code != 0 {
+		t.Fatalf("apply: %s", out)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		out, code := awsCLI(t, p, carol, "s3", "cp", "s3://mortgages/risk/credit_exposures/exposures.csv", "-")
+		if code != 0 && strings.Contains(out, "403") || strings.Contains(out, "AccessDenied") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("C4 read still allowed after the tag policy: %s", out)
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+	if out, code := awsCLI(t, p, carol, "s3", "cp", "s3://mortgages/market/mortgages_by_country/mortgages.csv", "-"); code != 0 {
+		t.Errorf("a C2 dataset is denied too: %s", out)
+	}
+	bob := awsEnv(t, p, "bob")
+	if out, code := awsCLI(t, p, bob, "s3", "cp", "s3://mortgages/risk/credit_exposures/exposures.csv", "-"); code != 0 {
+		t.Errorf("the owner lost access: %s", out)
 	}
 }
