@@ -214,6 +214,12 @@ func opListObjectVersions(rc *reqCtx) error {
 		MaxKeys: p.maxKeys, Delimiter: p.enc(p.delimiter), EncodingType: p.encoding, IsTruncated: res.IsTruncated}
 	if res.IsTruncated {
 		out.NextKeyMarker, out.NextVersionIDMarker = p.enc(res.NextKeyMarker), res.NextVersionIDMarker
+		// The store names the null version ""; a page ending on a version
+		// (not on a common prefix) resumes from its id, "null" included.
+		endsOnPrefix := len(res.CommonPrefixes) > 0 && res.CommonPrefixes[len(res.CommonPrefixes)-1] == res.NextKeyMarker
+		if out.NextVersionIDMarker == "" && !endsOnPrefix && len(res.Versions) > 0 {
+			out.NextVersionIDMarker = "null"
+		}
 	}
 	o := rc.owner()
 	for _, v := range res.Versions {
