@@ -16,7 +16,7 @@ build:
 # Build and start Steward with its demo users on loopback. The demo password
 # is printed once at first start; set DEMO_PASSWORD to choose it.
 demo: build
-	./$(BIN) serve --demo --data-dir $(DATA) $(if $(DEMO_PASSWORD),--demo-password "$(DEMO_PASSWORD)")
+	./$(BIN) serve --demo --data-dir $(DATA) --pg-addr 127.0.0.1:5433 $(if $(DEMO_PASSWORD),--demo-password "$(DEMO_PASSWORD)")
 
 # Every test: unit, fuzz seeds, the PostgreSQL metastore suite against a
 # real server the tests start, and end-to-end tests of the real binary.

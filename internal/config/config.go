@@ -386,8 +386,8 @@ func (c *Config) Validate() error {
 		return &SettingError{Key: "audit.segment_max_bytes", Msg: "must be at least 1 MiB"}
 	}
 	if c.Demo {
-		for _, a := range []struct{ key, addr string }{{"http_addr", c.HTTPAddr}, {"s3_addr", c.S3Addr}} {
-			if !IsLoopback(a.addr) {
+		for _, a := range []struct{ key, addr string }{{"http_addr", c.HTTPAddr}, {"s3_addr", c.S3Addr}, {"pg_addr", c.PGAddr}} {
+			if a.addr != "" && !IsLoopback(a.addr) {
 				return &SettingError{Key: a.key, Msg: fmt.Sprintf("demo mode listens on loopback only, not %q", a.addr)}
 			}
 		}
