@@ -70,10 +70,28 @@ func readListParams(q url.Values, maxName string) (listParams, error) {
 
 func (p listParams) enc(s string) string {
 	if p.encoding == "url" {
-		// As S3 does: form encoding (space as '+'), '/' kept.
-		return strings.ReplaceAll(url.QueryEscape(s), "%2F", "/")
+		return urlEncode(s)
 	}
 	return s
+}
+
+// urlEncode is S3's encoding-type=url: RFC 3986 percent-encoding of every
+// byte but the unreserved characters and '/' (a space is %20, '+' is %2B).
+func urlEncode(s string) string {
+	const hex = "0123456789ABCDEF"
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '-', c == '_', c == '.', c == '~', c == '/':
+			b.WriteByte(c)
+		default:
+			b.WriteByte('%')
+			b.WriteByte(hex[c>>4])
+			b.WriteByte(hex[c&15])
+		}
+	}
+	return b.String()
 }
 
 // authorizeList decides list access on bucket/prefix.
@@ -113,9 +131,9 @@ func opListObjectsV2(rc *reqCtx) error {
 	}
 	after := q.Get("start-after")
 	token := q.Get("continuation-token")
-	if q.Has("continuation-token") {
+	if token != "" { // an empty token means none, as S3 does
 		b, err := base64.RawURLEncoding.DecodeString(token)
-		if err != nil || token == "" || !utf8.Valid(b) {
+		if err != nil || !utf8.Valid(b) {
 			return errInvalidArgument.with("The continuation token provided is incorrect")
 		}
 		after = string(b)

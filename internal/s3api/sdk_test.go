@@ -92,7 +92,7 @@ func TestSDKWebIdentityFlow(t *testing.T) {
 		t.Errorf("ListObjectsV2: keys %v prefixes %v", keys, prefixes)
 	}
 	v1, err := c.ListObjects(ctx, &s3.ListObjectsInput{Bucket: aws.String("data"), Prefix: aws.String("dir/"), EncodingType: types.EncodingTypeUrl})
-	if err != nil || len(v1.Contents) != 1 || aws.ToString(v1.Contents[0].Key) != "dir/a+b%2Bc.txt" {
+	if err != nil || len(v1.Contents) != 1 || aws.ToString(v1.Contents[0].Key) != "dir/a%20b%2Bc.txt" {
 		t.Errorf("ListObjects: %v %+v", err, v1)
 	}
 
