@@ -333,6 +333,7 @@ func (s *Server) Run(ctx context.Context) error {
 	go func() { defer wg.Done(); s.sts.Run(bg) }()
 	s.runSQL(bg, &wg)
 	s.runCatalog(bg, &wg)
+	s.syncCatalogTags(bg, &wg)
 	errc := make(chan error, 2)
 	go func() { errc <- s.httpSrv.Serve(s.httpLn) }()
 	go func() { errc <- s.s3Srv.Serve(s.s3Ln) }()
