@@ -179,9 +179,14 @@ type errorBody struct {
 func writeError(w http.ResponseWriter, r *http.Request, e *APIError, resource, requestID string) {
 	h := w.Header()
 	h.Del("Content-Length")
+	if e.Status == http.StatusNotModified {
+		// 304 describes the object (ETag, Last-Modified) as S3 does.
+		w.WriteHeader(e.Status)
+		return
+	}
 	h.Del("ETag")
 	h.Del("Last-Modified")
-	if e.Status == http.StatusNotModified || r.Method == http.MethodHead {
+	if r.Method == http.MethodHead {
 		w.WriteHeader(e.Status)
 		return
 	}

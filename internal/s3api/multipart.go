@@ -131,7 +131,7 @@ func opUploadPartCopy(rc *reqCtx) error {
 	}
 	src, info, err := rc.h.store.Get(rc.ctx, sb, sk, gopts)
 	if err != nil {
-		return err
+		return copySourceError(err)
 	}
 	defer src.Close()
 	size := info.Size

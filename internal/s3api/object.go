@@ -268,11 +268,26 @@ func isStoredHeader(k string) bool {
 	return false
 }
 
-func deleteMarkerHeaders(rc *reqCtx, err error) {
-	// A store reports a delete marker as NoSuchKey/MethodNotAllowed; S3
-	// also says so in a header.
-	if c := toAPIError(err).Code; c == objectstore.CodeMethodNotAllowed {
-		rc.w.Header().Set("X-Amz-Delete-Marker", "true")
+// readErrorHeaders sets the headers S3 sends with a failed read: a
+// delete marker (NoSuchKey for the current version, MethodNotAllowed when
+// named by version) is flagged with its version id, and 304 Not Modified
+// carries the object's ETag and Last-Modified.
+func readErrorHeaders(rc *reqCtx, info objectstore.ObjectInfo, err error) {
+	h := rc.w.Header()
+	switch toAPIError(err).Code {
+	case objectstore.CodeMethodNotAllowed, objectstore.CodeNoSuchKey:
+		if info.DeleteMarker || toAPIError(err).Code == objectstore.CodeMethodNotAllowed {
+			h.Set("X-Amz-Delete-Marker", "true")
+			setVersionHeader(h, info.VersionID)
+		}
+	case objectstore.CodeNotModified:
+		if info.ETag != "" {
+			h.Set("ETag", info.ETag)
+		}
+		if !info.LastModified.IsZero() {
+			h.Set("Last-Modified", info.LastModified.UTC().Format(http.TimeFormat))
+		}
+		setVersionHeader(h, info.VersionID)
 	}
 }
 
@@ -286,10 +301,7 @@ func opGetObject(rc *reqCtx) error {
 	}
 	body, info, err := rc.h.store.Get(rc.ctx, rc.bucket, rc.key, opts)
 	if err != nil {
-		deleteMarkerHeaders(rc, err)
-		if toAPIError(err).Status == http.StatusNotModified {
-			rc.w.Header().Set("ETag", info.ETag)
-		}
+		readErrorHeaders(rc, info, err)
 		return err
 	}
 	defer body.Close()
@@ -328,7 +340,7 @@ func opHeadObject(rc *reqCtx) error {
 	}
 	info, err := rc.h.store.Head(rc.ctx, rc.bucket, rc.key, opts)
 	if err != nil {
-		deleteMarkerHeaders(rc, err)
+		readErrorHeaders(rc, info, err)
 		return err
 	}
 	h := rc.w.Header()
@@ -519,6 +531,16 @@ func copyConditions(h http.Header, o *objectstore.GetOptions) {
 	}
 }
 
+// copySourceError maps a failed read of a copy source: a copy whose
+// x-amz-copy-source-if-none-match or -if-modified-since does not hold is
+// 412 PreconditionFailed in S3, never 304.
+func copySourceError(err error) error {
+	if toAPIError(err).Code == objectstore.CodeNotModified {
+		return errPreconditionFailed
+	}
+	return err
+}
+
 type copyObjectResult struct {
 	XMLName      xml.Name `xml:"http://s3.amazonaws.com/doc/2006-03-01/ CopyObjectResult"`
 	ETag         string   `xml:"ETag"`
@@ -554,7 +576,7 @@ func opCopyObject(rc *reqCtx) error {
 	}
 	src, info, err := rc.h.store.Get(rc.ctx, sb, sk, gopts)
 	if err != nil {
-		return err
+		return copySourceError(err)
 	}
 	defer src.Close()
 	var opts objectstore.PutOptions

@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
 	"github.com/stewardhq/steward/internal/s3api"
 )
@@ -126,4 +127,56 @@ func rawDo(t *testing.T, e *env, method, path string, hdr map[string]string) (*h
 	raw, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	return resp, string(raw)
+}
+
+func TestConditionalReadHeaders(t *testing.T) {
+	ctx := context.Background()
+	e, c := newBucketClient(t, "alice-cond")
+	put, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("alice-cond"), Key: aws.String("k"), Body: body("x")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	future := time.Now().Add(time.Hour).UTC().Format(http.TimeFormat)
+	for _, tc := range []struct {
+		name, method, hdr, val string
+	}{
+		{"GET If-None-Match", http.MethodGet, "If-None-Match", aws.ToString(put.ETag)},
+		{"HEAD If-None-Match", http.MethodHead, "If-None-Match", aws.ToString(put.ETag)},
+		{"GET If-Modified-Since", http.MethodGet, "If-Modified-Since", future},
+		{"HEAD If-Modified-Since", http.MethodHead, "If-Modified-Since", future},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			resp, _ := rawDo(t, e, tc.method, "/alice-cond/k", map[string]string{tc.hdr: tc.val})
+			if resp.StatusCode != http.StatusNotModified || resp.Header.Get("ETag") != aws.ToString(put.ETag) || resp.Header.Get("Last-Modified") == "" {
+				t.Errorf("status %d ETag %q Last-Modified %q", resp.StatusCode, resp.Header.Get("ETag"), resp.Header.Get("Last-Modified"))
+			}
+		})
+	}
+	_, err = c.CopyObject(ctx, &s3.CopyObjectInput{Bucket: aws.String("alice-cond"), Key: aws.String("copy"), CopySource: aws.String("alice-cond/k"),
+		CopySourceIfNoneMatch: put.ETag})
+	if apiCode(err) != "PreconditionFailed" {
+		t.Errorf("CopyObject with a matching copy-source-if-none-match: %v, want PreconditionFailed", err)
+	}
+}
+
+func TestDeleteMarkerReadHeaders(t *testing.T) {
+	ctx := context.Background()
+	e, c := newBucketClient(t, "alice-dm")
+	if _, err := c.PutBucketVersioning(ctx, &s3.PutBucketVersioningInput{Bucket: aws.String("alice-dm"),
+		VersioningConfiguration: &types.VersioningConfiguration{Status: types.BucketVersioningStatusEnabled}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("alice-dm"), Key: aws.String("k"), Body: body("x")}); err != nil {
+		t.Fatal(err)
+	}
+	del, err := c.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String("alice-dm"), Key: aws.String("k")})
+	if err != nil || aws.ToString(del.VersionId) == "" {
+		t.Fatalf("DeleteObject: %v", err)
+	}
+	for _, m := range []string{http.MethodGet, http.MethodHead} {
+		resp, _ := rawDo(t, e, m, "/alice-dm/k", nil)
+		if resp.StatusCode != http.StatusNotFound || resp.Header.Get("X-Amz-Delete-Marker") != "true" || resp.Header.Get("X-Amz-Version-Id") != aws.ToString(del.VersionId) {
+			t.Errorf("%s: status %d marker %q version %q (want %q)", m, resp.StatusCode, resp.Header.Get("X-Amz-Delete-Marker"), resp.Header.Get("X-Amz-Version-Id"), aws.ToString(del.VersionId))
+		}
+	}
 }
