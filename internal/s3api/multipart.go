@@ -204,7 +204,7 @@ func opCompleteMultipartUpload(rc *reqCtx) error {
 	if err != nil {
 		return err
 	}
-	setVersionHeader(rc.w.Header(), info.VersionID)
+	setWriteVersionHeader(rc.w.Header(), info.VersionID)
 	return rc.writeXML(http.StatusOK, completeResult{Location: "/" + rc.bucket + "/" + rc.key, Bucket: rc.bucket, Key: rc.key, ETag: info.ETag})
 }
 

@@ -180,3 +180,37 @@ func TestDeleteMarkerReadHeaders(t *testing.T) {
 		}
 	}
 }
+
+func TestSuspendedVersioningWritesNameNoVersion(t *testing.T) {
+	ctx := context.Background()
+	_, c := newBucketClient(t, "alice-susp")
+	for _, st := range []types.BucketVersioningStatus{types.BucketVersioningStatusEnabled, types.BucketVersioningStatusSuspended} {
+		if _, err := c.PutBucketVersioning(ctx, &s3.PutBucketVersioningInput{Bucket: aws.String("alice-susp"),
+			VersioningConfiguration: &types.VersioningConfiguration{Status: st}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("alice-susp"), Key: aws.String("k"), Body: body("x")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if put.VersionId != nil {
+		t.Errorf("PutObject: version id %q, want none", aws.ToString(put.VersionId))
+	}
+	mp, err := c.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: aws.String("alice-susp"), Key: aws.String("m")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	part, err := c.UploadPart(ctx, &s3.UploadPartInput{Bucket: aws.String("alice-susp"), Key: aws.String("m"), UploadId: mp.UploadId, PartNumber: aws.Int32(1), Body: body("x")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done, err := c.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{Bucket: aws.String("alice-susp"), Key: aws.String("m"), UploadId: mp.UploadId,
+		MultipartUpload: &types.CompletedMultipartUpload{Parts: []types.CompletedPart{{ETag: part.ETag, PartNumber: aws.Int32(1)}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if done.VersionId != nil {
+		t.Errorf("CompleteMultipartUpload: version id %q, want none", aws.ToString(done.VersionId))
+	}
+}
