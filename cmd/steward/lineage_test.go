@@ -70,6 +70,23 @@ func TestDerivedDataInheritsPII(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "PII") || !strings.Contains(out, "retail/customers") {
 		t.Errorf("explanation: %d %s", code, out)
 	}
+	// The owner takes the PII tag off the customers' e-mail column: the
+	// derived dataset no longer inherits it, and the file is readable again.
+	bob := awsEnv(t, p, "bob")
+	if out, code := run(t, "", bob, "dataset", "tag", "s3://mortgages/retail/customers", "PII", "--column", "email", "--remove"); code != 0 {
+		t.Fatalf("remove tag: %s", out)
+	}
+	deadline = time.Now().Add(30 * time.Second)
+	for {
+		out, code := awsCLI(t, p, alice, "s3", "cp", "s3://public/derived/contacts/contacts.csv", "-")
+		if code == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("still denied after the source tag was removed: %s", out)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
 	// Other open data stays open.
 	os.WriteFile(file, []byte("x\n"), 0o600)
 	if out, code := awsCLI(t, p, alice, "s3", "cp", file, "s3://public/other/x.csv"); code != 0 {
