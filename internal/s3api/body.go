@@ -162,9 +162,13 @@ func (e *exactReader) drain() error {
 
 // contentMD5 parses Content-MD5 (nil when absent).
 func contentMD5(h http.Header) ([]byte, error) {
-	v := h.Get("Content-Md5")
-	if v == "" {
+	vs, present := h["Content-Md5"]
+	if !present {
 		return nil, nil
+	}
+	v := ""
+	if len(vs) > 0 {
+		v = vs[0]
 	}
 	b, err := base64.StdEncoding.DecodeString(v)
 	if err != nil || len(b) != md5.Size {

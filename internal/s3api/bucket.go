@@ -83,7 +83,11 @@ func opCreateBucket(rc *reqCtx) error {
 		return err
 	}
 	if err := rc.h.store.CreateBucket(rc.ctx, rc.bucket); err != nil {
-		return err
+		// In us-east-1 S3 answers 200 to creating a bucket one already
+		// owns (BucketAlreadyOwnedByYou elsewhere).
+		if toAPIError(err).Code != objectstore.CodeBucketExists || rc.h.cfg.Region != "us-east-1" {
+			return err
+		}
 	}
 	rc.w.Header().Set("Location", "/"+rc.bucket)
 	rc.w.WriteHeader(http.StatusOK)

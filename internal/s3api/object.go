@@ -172,6 +172,10 @@ func getOptions(r *http.Request) (objectstore.GetOptions, error) {
 		return o, errNotImplemented.with("GET by partNumber is not supported.")
 	}
 	if v := r.Header.Get("Range"); v != "" {
+		if strings.ReplaceAll(v, " ", "") == "bytes=-0" {
+			// An empty suffix range is unsatisfiable, as S3 answers.
+			return o, errInvalidRange
+		}
 		rg, ok := parseRange(v)
 		if ok {
 			o.Range = rg

@@ -214,3 +214,42 @@ func TestSuspendedVersioningWritesNameNoVersion(t *testing.T) {
 		t.Errorf("CompleteMultipartUpload: version id %q, want none", aws.ToString(done.VersionId))
 	}
 }
+
+func TestUSEast1Semantics(t *testing.T) {
+	ctx := context.Background()
+	e, c := newBucketClient(t, "alice-east")
+	t.Run("CreateBucket again", func(t *testing.T) {
+		if _, err := c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("alice-east")}); err != nil {
+			t.Errorf("re-creating an owned bucket in us-east-1: %v, want 200", err)
+		}
+	})
+	if _, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("alice-east"), Key: aws.String("k"), Body: body("hello")}); err != nil {
+		t.Fatal(err)
+	}
+	t.Run("empty Content-MD5", func(t *testing.T) {
+		creds, err := e.session("alice").Retrieve(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req, _ := http.NewRequest(http.MethodPut, e.srv.URL+"/alice-east/md5", nil)
+		req.Header["Content-Md5"] = []string{""}
+		signRequest(t, req, creds)
+		resp, err := e.srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(raw), "<Code>InvalidDigest</Code>") {
+			t.Errorf("status %d: %s", resp.StatusCode, raw)
+		}
+	})
+	t.Run("HEAD Range bytes=-0", func(t *testing.T) {
+		for _, m := range []string{http.MethodHead, http.MethodGet} {
+			resp, _ := rawDo(t, e, m, "/alice-east/k", map[string]string{"Range": "bytes=-0"})
+			if resp.StatusCode != http.StatusRequestedRangeNotSatisfiable {
+				t.Errorf("%s: status %d, want 416", m, resp.StatusCode)
+			}
+		}
+	})
+}
