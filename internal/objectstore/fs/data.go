@@ -14,12 +14,10 @@ import (
 	"hash/crc32"
 	"hash/crc64"
 	"io"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
-	"unicode/utf8"
 
 	"github.com/stewardhq/steward"
 	"github.com/stewardhq/steward/internal/objectstore"
@@ -54,64 +52,15 @@ func NewChecksum(algorithm string) hash.Hash {
 }
 
 // ValidBucketName checks a bucket name against S3's naming rules
-// (InvalidBucketName).
-func ValidBucketName(name string) error {
-	bad := func(why string) error {
-		return objectstore.Errorf(steward.EInvalid, objectstore.CodeInvalidBucketName, "invalid bucket name: %s", why)
-	}
-	if len(name) < 3 || len(name) > 63 {
-		return bad("must be 3 to 63 characters long")
-	}
-	for i := 0; i < len(name); i++ {
-		c := name[i]
-		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '.' || c == '-') {
-			return bad("only lower-case letters, digits, dots and hyphens are allowed")
-		}
-	}
-	alnum := func(c byte) bool { return c >= 'a' && c <= 'z' || c >= '0' && c <= '9' }
-	if !alnum(name[0]) || !alnum(name[len(name)-1]) {
-		return bad("must begin and end with a letter or digit")
-	}
-	if strings.Contains(name, "..") || strings.Contains(name, ".-") || strings.Contains(name, "-.") {
-		return bad("dots may not be adjacent to dots or hyphens")
-	}
-	if a, err := netip.ParseAddr(name); err == nil && a.Is4() {
-		return bad("must not be formatted as an IP address")
-	}
-	for _, p := range []string{"xn--", "sthree-", "amzn-s3-demo-"} {
-		if strings.HasPrefix(name, p) {
-			return bad("reserved prefix " + p)
-		}
-	}
-	for _, sfx := range []string{"-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3"} {
-		if strings.HasSuffix(name, sfx) {
-			return bad("reserved suffix " + sfx)
-		}
-	}
-	return nil
-}
+// (InvalidBucketName); the rules are shared by every store.
+func ValidBucketName(name string) error { return objectstore.ValidBucketName(name) }
 
 // MaxKeyLen is the longest key S3 accepts, in bytes.
-const MaxKeyLen = 1024
+const MaxKeyLen = objectstore.MaxKeyLen
 
-// ValidKey checks an object key: 1 to 1,024 bytes of UTF-8 without NUL
-// (KeyTooLongError, InvalidArgument). Any such key is safe: keys never
-// become file names.
-func ValidKey(key string) error {
-	if key == "" {
-		return objectstore.Errorf(steward.EInvalid, objectstore.CodeInvalidArgument, "object key must not be empty")
-	}
-	if len(key) > MaxKeyLen {
-		return objectstore.Errorf(steward.EInvalid, objectstore.CodeKeyTooLong, "your key is too long (at most %d bytes)", MaxKeyLen)
-	}
-	if !utf8.ValidString(key) {
-		return objectstore.Errorf(steward.EInvalid, objectstore.CodeInvalidArgument, "object key must be valid UTF-8")
-	}
-	if strings.IndexByte(key, 0) >= 0 {
-		return objectstore.Errorf(steward.EInvalid, objectstore.CodeInvalidArgument, "object key must not contain NUL")
-	}
-	return nil
-}
+// ValidKey checks an object key (see objectstore.ValidKey). Any valid key
+// is safe here: keys never become file names.
+func ValidKey(key string) error { return objectstore.ValidKey(key) }
 
 func newID() string {
 	var b [16]byte

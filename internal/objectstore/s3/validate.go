@@ -2,7 +2,6 @@ package s3store
 
 import (
 	"encoding/base64"
-	"net/netip"
 	"sort"
 	"strings"
 	"unicode/utf8"
@@ -15,58 +14,11 @@ import (
 
 var unsignedPayload = v4.SwapComputePayloadSHA256ForUnsignedPayloadMiddleware
 
-// validBucketName checks S3's bucket naming rules (the same rules as the
-// embedded store, so both answer InvalidBucketName alike).
-func validBucketName(name string) error {
-	bad := func(why string) error {
-		return objectstore.Errorf(steward.EInvalid, objectstore.CodeInvalidBucketName, "invalid bucket name: %s", why)
-	}
-	if len(name) < 3 || len(name) > 63 {
-		return bad("must be 3 to 63 characters long")
-	}
-	for i := 0; i < len(name); i++ {
-		c := name[i]
-		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '.' || c == '-') {
-			return bad("only lower-case letters, digits, dots and hyphens are allowed")
-		}
-	}
-	alnum := func(c byte) bool { return c >= 'a' && c <= 'z' || c >= '0' && c <= '9' }
-	if !alnum(name[0]) || !alnum(name[len(name)-1]) {
-		return bad("must begin and end with a letter or digit")
-	}
-	if strings.Contains(name, "..") || strings.Contains(name, ".-") || strings.Contains(name, "-.") {
-		return bad("dots may not be adjacent to dots or hyphens")
-	}
-	if a, err := netip.ParseAddr(name); err == nil && a.Is4() {
-		return bad("must not be formatted as an IP address")
-	}
-	for _, p := range []string{"xn--", "sthree-", "amzn-s3-demo-"} {
-		if strings.HasPrefix(name, p) {
-			return bad("reserved prefix " + p)
-		}
-	}
-	for _, sfx := range []string{"-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3"} {
-		if strings.HasSuffix(name, sfx) {
-			return bad("reserved suffix " + sfx)
-		}
-	}
-	return nil
-}
+// validBucketName and validKey apply the rules every store shares, so
+// that both stores answer alike.
+func validBucketName(name string) error { return objectstore.ValidBucketName(name) }
 
-const maxKeyLen = 1024
-
-func validKey(key string) error {
-	if key == "" {
-		return objectstore.Errorf(steward.EInvalid, objectstore.CodeInvalidArgument, "object key must not be empty")
-	}
-	if len(key) > maxKeyLen {
-		return objectstore.Errorf(steward.EInvalid, objectstore.CodeKeyTooLong, "your key is too long (at most %d bytes)", maxKeyLen)
-	}
-	if !utf8.ValidString(key) || strings.IndexByte(key, 0) >= 0 {
-		return objectstore.Errorf(steward.EInvalid, objectstore.CodeInvalidArgument, "object key must be valid UTF-8 without NUL")
-	}
-	return nil
-}
+func validKey(key string) error { return objectstore.ValidKey(key) }
 
 func validTags(tags map[string]string) error {
 	if len(tags) > 10 {
