@@ -32,7 +32,7 @@ type listBucketResult struct {
 	Prefix                string      `xml:"Prefix"`
 	Marker                *string     `xml:"Marker,omitempty"`
 	NextMarker            string      `xml:"NextMarker,omitempty"`
-	ContinuationToken     string      `xml:"ContinuationToken,omitempty"`
+	ContinuationToken     *string     `xml:"ContinuationToken,omitempty"` // echoed when given, even empty
 	NextContinuationToken string      `xml:"NextContinuationToken,omitempty"`
 	StartAfter            string      `xml:"StartAfter,omitempty"`
 	KeyCount              *int        `xml:"KeyCount,omitempty"`
@@ -142,7 +142,10 @@ func opListObjectsV2(rc *reqCtx) error {
 	if err != nil {
 		return err
 	}
-	out := listBucketResult{Name: rc.bucket, ContinuationToken: token, StartAfter: p.enc(q.Get("start-after"))}
+	out := listBucketResult{Name: rc.bucket, StartAfter: p.enc(q.Get("start-after"))}
+	if q.Has("continuation-token") {
+		out.ContinuationToken = &token
+	}
 	var fo *owner
 	if q.Get("fetch-owner") == "true" {
 		o := rc.owner()

@@ -74,6 +74,15 @@ func TestListObjectsV2EmptyContinuationToken(t *testing.T) {
 	if len(out.Contents) != 1 {
 		t.Errorf("got %d keys, want 1", len(out.Contents))
 	}
+	// S3 echoes the (empty) token it was given (s3-tests
+	// test_bucket_listv2_continuationtoken_empty).
+	if out.ContinuationToken == nil || *out.ContinuationToken != "" {
+		t.Errorf("ContinuationToken not echoed: %v", out.ContinuationToken)
+	}
+	out, err = c.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String("alice-tok")})
+	if err != nil || out.ContinuationToken != nil {
+		t.Errorf("a token appeared that was not given: %v %v", out.ContinuationToken, err)
+	}
 }
 
 func TestListEncodingTypeURL(t *testing.T) {
