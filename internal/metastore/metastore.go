@@ -79,7 +79,7 @@ func Open(ctx context.Context, dsn, dataDir string) (*Store, error) {
 	}
 	pctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
-	if err := s.db.PingContext(pctx); err != nil {
+	if err := s.ping(pctx); err != nil {
 		s.db.Close()
 		return nil, fmt.Errorf("metastore: connect %s: %w", s.dialect, err)
 	}
@@ -88,6 +88,24 @@ func Open(ctx context.Context, dsn, dataDir string) (*Store, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// ping connects. A new SQLite file switching to WAL can answer SQLITE_BUSY
+// to a second process or connection opening it at the same moment without
+// consulting the busy timeout; that is retried until ctx ends.
+func (s *Store) ping(ctx context.Context) error {
+	for delay := 5 * time.Millisecond; ; delay = min(2*delay, 200*time.Millisecond) {
+		err := s.db.PingContext(ctx)
+		var se *sqlite.Error
+		if err == nil || !errors.As(err, &se) || se.Code()&0xff != sqlite3.SQLITE_BUSY {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(delay):
+		}
+	}
 }
 
 // Close closes the connection pool.
