@@ -271,6 +271,25 @@ const userColumns = `username, email, display_name, roles, disabled, created_at,
 
 type rowScanner interface{ Scan(dest ...any) error }
 
+// queryAll runs q and scans every row with scan; the result is never nil,
+// so an empty list encodes as [] rather than null.
+func queryAll[T any](ctx context.Context, q Querier, scan func(rowScanner) (T, error), query string, args ...any) ([]T, error) {
+	rows, err := q.Query(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []T{}
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
+
 func scanUser(r rowScanner) (*steward.User, error) {
 	var u steward.User
 	var roles string
@@ -350,23 +369,10 @@ func (s *Store) GetUser(ctx context.Context, username string) (*steward.User, er
 // ListUsers returns all users sorted by username, each with its groups.
 func (s *Store) ListUsers(ctx context.Context) ([]*steward.User, error) {
 	const op = "metastore.ListUsers"
-	rows, err := s.Query(ctx, `SELECT `+userColumns+` FROM users ORDER BY username`)
+	users, err := queryAll(ctx, s, scanUser, `SELECT `+userColumns+` FROM users ORDER BY username`)
 	if err != nil {
 		return nil, internal(op, err)
 	}
-	defer rows.Close()
-	users := []*steward.User{}
-	for rows.Next() {
-		u, err := scanUser(rows)
-		if err != nil {
-			return nil, internal(op, err)
-		}
-		users = append(users, u)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, internal(op, err)
-	}
-	rows.Close()
 	groups, err := s.pairs(ctx, `SELECT m.member, m.group_name FROM group_members m JOIN users u ON u.username = m.member`)
 	if err != nil {
 		return nil, internal(op, err)
@@ -687,23 +693,10 @@ func (s *Store) GetServiceAccount(ctx context.Context, name string) (*steward.Se
 // with its groups.
 func (s *Store) ListServiceAccounts(ctx context.Context) ([]*steward.ServiceAccount, error) {
 	const op = "metastore.ListServiceAccounts"
-	rows, err := s.Query(ctx, `SELECT `+serviceAccountColumns+` FROM service_accounts ORDER BY name`)
+	sas, err := queryAll(ctx, s, scanServiceAccount, `SELECT `+serviceAccountColumns+` FROM service_accounts ORDER BY name`)
 	if err != nil {
 		return nil, internal(op, err)
 	}
-	defer rows.Close()
-	sas := []*steward.ServiceAccount{}
-	for rows.Next() {
-		sa, err := scanServiceAccount(rows)
-		if err != nil {
-			return nil, internal(op, err)
-		}
-		sas = append(sas, sa)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, internal(op, err)
-	}
-	rows.Close()
 	groups, err := s.pairs(ctx, `SELECT m.member, m.group_name FROM group_members m JOIN service_accounts a ON a.name = m.member`)
 	if err != nil {
 		return nil, internal(op, err)
