@@ -25,6 +25,7 @@ type Config struct {
 	Logger  *slog.Logger
 	Limits  Limits // defaults per query; zero fields take DefaultLimits
 	TempDir string // where per-query staging directories go; "" is os.TempDir()
+	Cache   *Cache // remote objects' local copies (forward mode), on TempDir's file system
 	Now     func() time.Time
 }
 
@@ -129,7 +130,7 @@ func (s *Service) query(ctx context.Context, req Request, lim Limits, sink RowSi
 	}
 	defer os.RemoveAll(dir)
 	for i := range views {
-		files, err := stage(ctx, s.c.Objects, tables[i], dir, i)
+		files, err := stage(ctx, s.c.Objects, s.c.Cache, tables[i], dir, i)
 		if err != nil {
 			return err
 		}

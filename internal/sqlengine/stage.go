@@ -2,13 +2,14 @@ package sqlengine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path"
 	"path/filepath"
 	"strings"
-
-	"os"
+	"syscall"
 
 	"github.com/stewardhq/steward"
 	"github.com/stewardhq/steward/internal/objectstore"
@@ -17,10 +18,27 @@ import (
 // MaxFiles bounds the files of one table in one query.
 const MaxFiles = 100_000
 
-// stage copies t's data files from the object store into dir/t<i>/ and
-// returns their absolute paths. Keys are written through an os.Root, so no
-// key can escape the directory.
-func stage(ctx context.Context, objs ObjectReader, t *Table, dir string, i int) ([]string, error) {
+// LocalFiler is an optional capability of an ObjectReader whose objects
+// are files on this machine (the embedded fs store). Staging hard-links
+// those files into the query's directory instead of copying them.
+type LocalFiler interface {
+	// LocalFile returns the path of a local file holding the latest
+	// version of bucket/key and that version's ETag; "" for an empty
+	// object. The file is never modified in place (a new version is a new
+	// file), so a hard link to it is an immutable snapshot. It may vanish
+	// before the caller links it; the caller then asks again. Errors as
+	// Get's (ENotFound for a missing key).
+	LocalFile(ctx context.Context, bucket, key string) (path, etag string, err error)
+}
+
+// stage makes t's data files visible in dir/t<i>/ and returns their
+// absolute paths. Each file is a hard link to the object store's own file
+// (LocalFiler), to a cache entry (cache, for a remote store), or else a
+// copy; a link to an immutable inode means that a concurrent overwrite of
+// an object cannot change a running query's input. Parent directories are
+// made through an os.Root, and keys are checked by belongs, so no key can
+// escape the directory.
+func stage(ctx context.Context, objs ObjectReader, cache *Cache, t *Table, dir string, i int) ([]string, error) {
 	sub := filepath.Join(dir, fmt.Sprintf("t%d", i))
 	if err := os.Mkdir(sub, 0o700); err != nil {
 		return nil, steward.WrapError(steward.EInternal, "sqlengine.stage", err, "cannot stage data")
@@ -34,6 +52,7 @@ func stage(ctx context.Context, objs ObjectReader, t *Table, dir string, i int) 
 	if prefix != "" {
 		prefix += "/"
 	}
+	lf, local := objs.(LocalFiler)
 	var files []string
 	after := ""
 	for {
@@ -49,10 +68,24 @@ func stage(ctx context.Context, objs ObjectReader, t *Table, dir string, i int) 
 			if len(files) >= MaxFiles {
 				return nil, Errorf(steward.ETooLarge, StateLimit, "table %s has more than %d files", t.Name, MaxFiles)
 			}
-			if err := copyObject(ctx, objs, root, t.Bucket, o.Key, rel); err != nil {
+			if d := path.Dir(rel); d != "." {
+				if err := root.MkdirAll(d, 0o700); err != nil {
+					return nil, steward.WrapError(steward.EInternal, "sqlengine.stage", err, "cannot stage data")
+				}
+			}
+			dst := filepath.Join(sub, filepath.FromSlash(rel))
+			switch {
+			case local:
+				err = linkLocal(ctx, lf, root, t.Bucket, o.Key, rel, dst)
+			case cache != nil:
+				err = cache.Link(ctx, objs, o, dst)
+			default:
+				err = copyObject(ctx, objs, root, t.Bucket, o.Key, rel)
+			}
+			if err != nil {
 				return nil, err
 			}
-			files = append(files, filepath.Join(sub, filepath.FromSlash(rel)))
+			files = append(files, dst)
 		}
 		if !res.IsTruncated || res.NextAfter == "" {
 			break
@@ -94,24 +127,66 @@ func belongs(rel, format string) bool {
 	return false
 }
 
-func copyObject(ctx context.Context, objs ObjectReader, root *os.Root, bucket, key, rel string) error {
-	if d := path.Dir(rel); d != "." {
-		if err := root.MkdirAll(d, 0o700); err != nil {
-			return steward.WrapError(steward.EInternal, "sqlengine.stage", err, "cannot stage data")
+// linkLocal hard-links the store's file for bucket/key to dst (inside
+// root, at rel). If the file was replaced between the look-up and the link
+// it looks again; across file systems (EXDEV) it copies.
+func linkLocal(ctx context.Context, lf LocalFiler, root *os.Root, bucket, key, rel, dst string) error {
+	for attempt := 0; ; attempt++ {
+		src, _, err := lf.LocalFile(ctx, bucket, key)
+		if err != nil {
+			return steward.WrapError(steward.EUnavailable, "sqlengine.stage", err, "cannot read table data")
 		}
+		if src == "" { // empty object
+			f, err := root.OpenFile(rel, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+			if err != nil {
+				return steward.WrapError(steward.EInternal, "sqlengine.stage", err, "cannot stage data")
+			}
+			return f.Close()
+		}
+		err = os.Link(src, dst)
+		switch {
+		case err == nil:
+			return nil
+		case errors.Is(err, os.ErrNotExist) && attempt < 10:
+			continue
+		case errors.Is(err, syscall.EXDEV) || errors.Is(err, syscall.EPERM) || errors.Is(err, syscall.EMLINK):
+			// Another file system (or one without hard links): copy. The
+			// open file keeps the version even if it is replaced now.
+			return copyFile(root, src, rel)
+		}
+		return steward.WrapError(steward.EInternal, "sqlengine.stage", err, "cannot stage data")
 	}
+}
+
+func copyFile(root *os.Root, src, rel string) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return steward.WrapError(steward.EUnavailable, "sqlengine.stage", err, "cannot read table data")
+	}
+	defer in.Close()
+	return writeFile(root, rel, in)
+}
+
+func copyObject(ctx context.Context, objs ObjectReader, root *os.Root, bucket, key, rel string) error {
 	body, _, err := objs.Get(ctx, bucket, key, objectstore.GetOptions{})
 	if err != nil {
 		return steward.WrapError(steward.EUnavailable, "sqlengine.stage", err, "cannot read table data")
 	}
 	defer body.Close()
+	return writeFile(root, rel, body)
+}
+
+func writeFile(root *os.Root, rel string, r io.Reader) error {
 	f, err := root.OpenFile(rel, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
 	if err != nil {
 		return steward.WrapError(steward.EInternal, "sqlengine.stage", err, "cannot stage data")
 	}
-	if _, err := io.Copy(f, body); err != nil {
+	if _, err := io.Copy(f, r); err != nil {
 		f.Close()
 		return steward.WrapError(steward.EUnavailable, "sqlengine.stage", err, "cannot read table data")
 	}
-	return f.Close()
+	if err := f.Close(); err != nil {
+		return steward.WrapError(steward.EInternal, "sqlengine.stage", err, "cannot stage data")
+	}
+	return nil
 }
