@@ -1,0 +1,591 @@
+// Command sqlbench measures Steward's governed SQL beside raw DuckDB on the
+// same Parquet files, in one run.
+//
+// It generates the demo bank's transactions shape (transactions scaled to
+// -rows rows in twelve monthly files, and their customers) deterministically
+// with DuckDB, stores the files in an embedded Steward object store
+// (objectstore/fs) under -dir, and describes them to a sqlengine.Service as
+// the tables bench.pay.transactions and bench.retail.customers. It then
+// runs scan, filter, aggregate, join and export (many result rows) queries:
+//
+//   - through the sqlengine Service in process, with the policy engine
+//     deciding every table and column and the audit trail on (fsync'd, as
+//     in production);
+//   - through Steward's PostgreSQL wire server with pgx (simple protocol);
+//   - through raw DuckDB (duckdb-go, database/sql) over the same files (the
+//     store's own data files), with the same threads and memory limit.
+//
+// A second user, whose group sees customers' e-mail addresses masked
+// (hash) and transactions without the ATM channel (a row filter), runs the
+// aggregate and join queries again; raw DuckDB runs them with the same mask
+// and filter written into the query.
+//
+// Each query runs -reps times per path, the paths interleaved, after one
+// warm-up; the figure is the median. The result is a Markdown table on
+// standard output; progress goes to standard error.
+//
+// Usage:
+//
+//	sqlbench [-rows 10000000] [-dir DIR] [-reps 5] [-threads 2] [-memory 4GB] [-pg=true]
+//
+// With -dir, the generated store is kept and reused by the next run with
+// the same -rows.
+package main
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"time"
+
+	_ "github.com/duckdb/duckdb-go/v2" // registers the "duckdb" driver
+	"github.com/jackc/pgx/v5"
+
+	"github.com/stewardhq/steward"
+	"github.com/stewardhq/steward/internal/audit"
+	"github.com/stewardhq/steward/internal/identity"
+	"github.com/stewardhq/steward/internal/objectstore"
+	"github.com/stewardhq/steward/internal/objectstore/fs"
+	"github.com/stewardhq/steward/internal/pgwire"
+	"github.com/stewardhq/steward/internal/policy"
+	"github.com/stewardhq/steward/internal/sqlengine"
+	sqlduckdb "github.com/stewardhq/steward/internal/sqlengine/duckdb"
+)
+
+func main() {
+	if err := run(context.Background(), os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "sqlbench:", err)
+		os.Exit(1)
+	}
+}
+
+type options struct {
+	rows    int64
+	dir     string
+	reps    int
+	threads int
+	memory  string
+	pg      bool
+	only    string
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var o options
+	fl := flag.NewFlagSet("sqlbench", flag.ContinueOnError)
+	fl.SetOutput(stderr)
+	fl.Int64Var(&o.rows, "rows", 10_000_000, "transactions rows to generate")
+	fl.StringVar(&o.dir, "dir", "", "directory for the store (kept and reused); a temporary one if empty")
+	fl.IntVar(&o.reps, "reps", 5, "timed runs of each query on each path")
+	fl.IntVar(&o.threads, "threads", 2, "DuckDB threads, for Steward and raw DuckDB alike")
+	fl.StringVar(&o.memory, "memory", "4GB", "DuckDB memory limit, for Steward and raw DuckDB alike")
+	fl.BoolVar(&o.pg, "pg", true, "also run through the PostgreSQL wire server")
+	fl.StringVar(&o.only, "only", "", "run only the queries whose name contains this")
+	if err := fl.Parse(args); err != nil {
+		return err
+	}
+	if o.rows < 1000 || o.reps < 1 || o.threads < 1 {
+		return errors.New("-rows must be at least 1000, -reps and -threads at least 1")
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	if o.dir == "" {
+		d, err := os.MkdirTemp("", "sqlbench-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(d)
+		o.dir = d
+	}
+	b, err := setup(ctx, o, log, stderr)
+	if err != nil {
+		return err
+	}
+	defer b.close()
+	return b.measure(ctx, o, stdout, stderr)
+}
+
+// bench holds the three paths.
+type bench struct {
+	store   *fs.Store
+	auditor *audit.Log
+	backend *sqlduckdb.Backend
+	svc     *sqlengine.Service
+	raw     *sql.DB
+	pg      map[string]*pgx.Conn // by user
+	closers []func()
+}
+
+func (b *bench) close() {
+	for _, c := range slices.Backward(b.closers) {
+		c()
+	}
+}
+
+const bucket = "bench"
+
+// tables are the bench's catalog: the demo bank's transactions and
+// customers.
+func tables() map[string]*sqlengine.Table {
+	col := func(n, t string) sqlengine.Column { return sqlengine.Column{Name: n, Type: t} }
+	return map[string]*sqlengine.Table{
+		"bench.pay.transactions": {Name: "bench.pay.transactions", Bucket: bucket, Prefix: "pay/transactions", Format: "parquet",
+			Columns: []sqlengine.Column{col("tx_id", "BIGINT"), col("account_id", "BIGINT"), col("customer_id", "BIGINT"),
+				col("booked_at", "TIMESTAMP"), col("amount_eur", "DECIMAL(10,2)"), col("channel", "VARCHAR"),
+				col("category", "VARCHAR"), col("counterparty_country", "VARCHAR")}},
+		"bench.retail.customers": {Name: "bench.retail.customers", Bucket: bucket, Prefix: "retail/customers", Format: "parquet",
+			Columns: []sqlengine.Column{col("customer_id", "BIGINT"), col("name", "VARCHAR"), col("email", "VARCHAR"),
+				col("date_of_birth", "DATE"), col("country_code", "VARCHAR")}},
+	}
+}
+
+type tableSource map[string]*sqlengine.Table
+
+func (s tableSource) Table(_ context.Context, name string) (*sqlengine.Table, error) {
+	if t, ok := s[name]; ok {
+		return t, nil
+	}
+	return nil, steward.Errorf(steward.ENotFound, "no table %s", name)
+}
+
+func (s tableSource) Tables(context.Context, *steward.Principal) ([]*sqlengine.Table, error) {
+	var ts []*sqlengine.Table
+	for _, t := range s {
+		ts = append(ts, t)
+	}
+	return ts, nil
+}
+
+// The policies: analysts select everything; the restricted group sees
+// e-mail addresses hashed and no ATM transactions.
+const policies = `
+policies:
+  - id: analysts
+    resources:
+      tables: ["bench.**"]
+      columns: ["*"]
+    allow:
+      - groups: [analysts, restricted]
+        accesses: [select]
+  - id: mask-email
+    kind: masking
+    resources:
+      tables: ["bench.retail.customers"]
+      columns: [email]
+    masks:
+      - groups: [restricted]
+        type: hash
+  - id: no-atm
+    kind: rowfilter
+    resources:
+      tables: ["bench.pay.transactions"]
+    row_filters:
+      - groups: [restricted]
+        filter: "channel <> 'atm'"
+`
+
+var principals = map[string]*steward.Principal{
+	"alice": {Username: "alice", Kind: steward.KindUser, Groups: []string{"analysts"}},
+	"rita":  {Username: "rita", Kind: steward.KindUser, Groups: []string{"restricted"}},
+}
+
+func setup(ctx context.Context, o options, log *slog.Logger, stderr io.Writer) (*bench, error) {
+	b := &bench{pg: map[string]*pgx.Conn{}}
+	ok := false
+	defer func() {
+		if !ok {
+			b.close()
+		}
+	}()
+	st, err := fs.Open(filepath.Join(o.dir, "objects"), log)
+	if err != nil {
+		return nil, err
+	}
+	b.store = st
+	b.closers = append(b.closers, func() { st.Close() })
+	if err := generate(ctx, st, o, stderr); err != nil {
+		return nil, err
+	}
+	pols, err := policy.ParseFile("bench.yaml", []byte(policies))
+	if err != nil {
+		return nil, err
+	}
+	eng, err := policy.Compile(pols, policy.Options{})
+	if err != nil {
+		return nil, err
+	}
+	aud, err := audit.Open(filepath.Join(o.dir, "audit"), audit.Options{}, log)
+	if err != nil {
+		return nil, err
+	}
+	b.auditor = aud
+	b.closers = append(b.closers, func() { aud.Close() })
+	tmp := filepath.Join(o.dir, "tmp")
+	os.RemoveAll(tmp)
+	if err := os.MkdirAll(tmp, 0o700); err != nil {
+		return nil, err
+	}
+	b.backend = sqlduckdb.New(log)
+	b.closers = append(b.closers, func() { b.backend.Close() })
+	b.svc = sqlengine.New(sqlengine.Config{
+		Tables: tableSource(tables()), Decider: eng, Objects: st, Backend: b.backend, Auditor: aud, Logger: log,
+		TempDir: tmp,
+		Limits:  sqlengine.Limits{Timeout: 30 * time.Minute, MaxRows: 1 << 40, Memory: o.memory, Threads: o.threads},
+	})
+	if o.pg {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		verify := identity.TokenVerifierFunc(func(_ context.Context, tok string) (*steward.Principal, error) {
+			if p, ok := principals[strings.TrimPrefix(tok, "token-")]; ok {
+				return p, nil
+			}
+			return nil, steward.Errorf(steward.EUnauthenticated, "bad token")
+		})
+		srv := pgwire.NewServer(b.svc, verify, log)
+		sctx, cancel := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() { srv.Serve(sctx, ln); close(done) }()
+		b.closers = append(b.closers, func() { cancel(); <-done })
+		for u := range principals {
+			cfg, err := pgx.ParseConfig(fmt.Sprintf("postgres://%s:token-%s@%s/steward?sslmode=disable", u, u, ln.Addr()))
+			if err != nil {
+				return nil, err
+			}
+			cfg.DefaultQueryExecMode = pgx.QueryExecModeSimpleProtocol
+			c, err := pgx.ConnectConfig(ctx, cfg)
+			if err != nil {
+				return nil, fmt.Errorf("pgwire connect: %w", err)
+			}
+			b.pg[u] = c
+			b.closers = append(b.closers, func() { c.Close(context.Background()) })
+		}
+	}
+	raw, err := openRaw(ctx, st, o)
+	if err != nil {
+		return nil, err
+	}
+	b.raw = raw
+	b.closers = append(b.closers, func() { raw.Close() })
+	ok = true
+	return b, nil
+}
+
+// openRaw opens a plain DuckDB with views over the store's own data files.
+func openRaw(ctx context.Context, st *fs.Store, o options) (*sql.DB, error) {
+	db, err := sql.Open("duckdb", "")
+	if err != nil {
+		return nil, err
+	}
+	db.SetMaxOpenConns(1)
+	stmts := []string{fmt.Sprintf("SET threads=%d", o.threads), "SET memory_limit=" + sqlengine.QuoteString(o.memory),
+		"ATTACH ':memory:' AS bench", "CREATE SCHEMA bench.pay", "CREATE SCHEMA bench.retail"}
+	for name, t := range tables() {
+		res, err := st.List(ctx, bucket, objectstore.ListOptions{Prefix: t.Prefix + "/"})
+		if err != nil {
+			db.Close()
+			return nil, err
+		}
+		var files []string
+		for _, ob := range res.Objects {
+			p, _, err := st.LocalFile(ctx, bucket, ob.Key)
+			if err != nil {
+				db.Close()
+				return nil, err
+			}
+			files = append(files, sqlengine.QuoteString(p))
+		}
+		stmts = append(stmts, "CREATE VIEW "+name+" AS SELECT * FROM read_parquet(["+strings.Join(files, ", ")+"])")
+	}
+	for _, s := range stmts {
+		if _, err := db.ExecContext(ctx, s); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("%s: %w", s, err)
+		}
+	}
+	return db, nil
+}
+
+// generate writes the bench data into the store unless a previous run
+// with the same row count did.
+func generate(ctx context.Context, st *fs.Store, o options, stderr io.Writer) error {
+	marker := fmt.Sprintf("generated/rows=%d", o.rows)
+	if _, err := st.Head(ctx, bucket, marker, objectstore.GetOptions{}); err == nil {
+		fmt.Fprintf(stderr, "reusing the generated data in %s\n", o.dir)
+		return nil
+	}
+	if err := st.CreateBucket(ctx, bucket); err != nil && steward.KindOf(err) != steward.EConflict {
+		return err
+	}
+	// Remove what another row count left.
+	for {
+		res, err := st.List(ctx, bucket, objectstore.ListOptions{})
+		if err != nil {
+			return err
+		}
+		for _, ob := range res.Objects {
+			if _, err := st.Delete(ctx, bucket, ob.Key, ""); err != nil {
+				return err
+			}
+		}
+		if !res.IsTruncated {
+			break
+		}
+	}
+	gen, err := os.MkdirTemp(o.dir, "gen-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(gen)
+	for _, d := range []string{"retail/customers", "pay/transactions"} {
+		if err := os.MkdirAll(filepath.Join(gen, d), 0o700); err != nil {
+			return err
+		}
+	}
+	start := time.Now()
+	fmt.Fprintf(stderr, "generating %d transactions...\n", o.rows)
+	db, err := sql.Open("duckdb", "")
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	db.SetMaxOpenConns(1)
+	for _, q := range genSQL(gen, o.rows) {
+		if _, err := db.ExecContext(ctx, q); err != nil {
+			return fmt.Errorf("%.60s...: %w", q, err)
+		}
+	}
+	err = filepath.WalkDir(gen, func(p string, e os.DirEntry, err error) error {
+		if err != nil || e.IsDir() {
+			return err
+		}
+		rel, _ := filepath.Rel(gen, p)
+		f, err := os.Open(p)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		fi, err := f.Stat()
+		if err != nil {
+			return err
+		}
+		_, err = st.Put(ctx, bucket, filepath.ToSlash(rel), f, fi.Size(), objectstore.PutOptions{ContentType: "application/vnd.apache.parquet"})
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if _, err := st.Put(ctx, bucket, marker, strings.NewReader(""), 0, objectstore.PutOptions{}); err != nil {
+		return err
+	}
+	fmt.Fprintf(stderr, "generated in %s\n", time.Since(start).Round(time.Second))
+	return nil
+}
+
+// genSQL is the DuckDB script that writes the tables under dir, as the
+// demo bank does: u(i, salt) is a uniform number in [0, 1) drawn from the
+// row number and a salt, so every run writes the same data.
+func genSQL(dir string, rows int64) []string {
+	out := func(name string) string { return sqlengine.QuoteString(filepath.Join(dir, filepath.FromSlash(name))) }
+	const pq = "(FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880)"
+	customers := min(max(rows/50, 200), 200_000)
+	accounts := customers * 3 / 2
+	qs := []string{
+		"SET threads=2",
+		"SET preserve_insertion_order=true",
+		`CREATE MACRO u(i, salt) AS (hash(i, salt) % 1000000)::DOUBLE / 1000000`,
+		`CREATE MACRO pick(xs, i, salt) AS xs[1 + (hash(i, salt) % len(xs))::INTEGER]`,
+		fmt.Sprintf(`COPY (SELECT i AS customer_id,
+			pick(['Alice','Peter','Marie','Jan','Sophie','Lucas','Emma','Thomas'], i, 'first') || ' ' || pick(['Martin','Peeters','Janssens','Dubois','Jacobs','Maes'], i, 'last') AS name,
+			'customer' || i || '@mail.example' AS email,
+			DATE '1940-01-01' + (hash(i, 'dob') %% 23000)::INTEGER AS date_of_birth,
+			pick(['BE','BE','BE','BE','BE','NL','NL','FR','DE','LU'], i, 'country') AS country_code
+			FROM range(1, %d + 1) r(i)) TO %s %s`, customers, out("retail/customers/customers.parquet"), pq),
+	}
+	per := rows / 12
+	for m := int64(1); m <= 12; m++ {
+		n := per
+		if m == 12 {
+			n = rows - 11*per
+		}
+		qs = append(qs, fmt.Sprintf(`COPY (SELECT %d::BIGINT * 1000000000 + i AS tx_id, a AS account_id, 1 + (a - 1) %% %d AS customer_id,
+			make_timestamp(2025, %d, 1 + (hash(i, %d, 'day') %% 28)::BIGINT, (hash(i, %d, 'h') %% 24)::BIGINT, (hash(i, %d, 'min') %% 60)::BIGINT, 0.0) AS booked_at,
+			round(1 + pow(u(i * 13 + %d, 'amt'), 3) * 2500, 2)::DECIMAL(10,2) AS amount_eur,
+			pick(['card','card','card','transfer','transfer','atm','online'], i * 13 + %d, 'channel') AS channel,
+			pick(['groceries','fuel','restaurants','travel','utilities','retail','health','salary'], i * 13 + %d, 'mcc') AS category,
+			pick(['BE','BE','BE','BE','BE','BE','NL','FR','DE','LU'], i * 13 + %d, 'cp') AS counterparty_country
+			FROM (SELECT i, 1 + (hash(i, %d, 'acct') %% %d)::BIGINT AS a FROM range(%d) r(i)))
+			TO %s %s`, m, customers, m, m, m, m, m, m, m, m, m, accounts, n,
+			out(fmt.Sprintf("pay/transactions/transactions-%02d.parquet", m)), pq))
+	}
+	return qs
+}
+
+// query is one measured statement. raw is what raw DuckDB runs (the same
+// SQL unless the user's masks and filters must be written in).
+type query struct {
+	name, user, sql, raw string
+}
+
+const (
+	tx = "bench.pay.transactions"
+	cu = "bench.retail.customers"
+)
+
+func queries() []query {
+	agg := "SELECT category, channel, count(*) AS n, sum(amount_eur) AS total, avg(amount_eur) AS mean FROM %s GROUP BY ALL ORDER BY ALL"
+	join := "SELECT c.country_code, t.category, count(*) AS n, sum(t.amount_eur) AS total FROM %s t JOIN %s c USING (customer_id) GROUP BY ALL ORDER BY ALL"
+	joinEmail := "SELECT c.email, count(*) AS n, sum(t.amount_eur) AS total FROM %s t JOIN %s c USING (customer_id) GROUP BY ALL ORDER BY total DESC, c.email LIMIT 20"
+	filtTx := "(SELECT * FROM " + tx + " WHERE channel <> 'atm')"
+	maskCu := "(SELECT * REPLACE (" + policy.Mask{Type: policy.MaskHash}.SQL(`"email"`) + " AS email) FROM " + cu + ")"
+	qs := []query{
+		{name: "scan", sql: "SELECT count(*), sum(amount_eur), min(booked_at), max(booked_at), count(DISTINCT counterparty_country) FROM " + tx},
+		{name: "filter", sql: "SELECT tx_id, amount_eur, booked_at FROM " + tx + " WHERE amount_eur > 2490 AND channel = 'online' ORDER BY tx_id"},
+		{name: "aggregate", sql: fmt.Sprintf(agg, tx)},
+		{name: "join", sql: fmt.Sprintf(join, tx, cu)},
+		{name: "join+email", sql: fmt.Sprintf(joinEmail, tx, cu)},
+		{name: "export 5%", sql: "SELECT tx_id, customer_id, amount_eur, channel FROM " + tx + " WHERE tx_id % 20 = 0"},
+		{name: "aggregate, masked+filtered", user: "rita", sql: fmt.Sprintf(agg, tx), raw: fmt.Sprintf(agg, filtTx)},
+		{name: "join, masked+filtered", user: "rita", sql: fmt.Sprintf(join, tx, cu), raw: fmt.Sprintf(join, filtTx, maskCu)},
+		{name: "join+email, masked+filtered", user: "rita", sql: fmt.Sprintf(joinEmail, tx, cu), raw: fmt.Sprintf(joinEmail, filtTx, maskCu)},
+	}
+	for i := range qs {
+		if qs[i].user == "" {
+			qs[i].user = "alice"
+		}
+		if qs[i].raw == "" {
+			qs[i].raw = qs[i].sql
+		}
+	}
+	return qs
+}
+
+// countSink counts a result's rows.
+type countSink struct{ n int64 }
+
+func (s *countSink) Columns([]sqlengine.Column) error { return nil }
+func (s *countSink) Row([]any) error                  { s.n++; return nil }
+
+func (b *bench) steward(ctx context.Context, q query) (int64, error) {
+	var s countSink
+	_, err := b.svc.Query(ctx, sqlengine.Request{Principal: principals[q.user], SQL: q.sql, ClientAddr: "127.0.0.1"}, &s)
+	return s.n, err
+}
+
+func (b *bench) pgwire(ctx context.Context, q query) (int64, error) {
+	rows, err := b.pg[q.user].Query(ctx, q.sql)
+	if err != nil {
+		return 0, err
+	}
+	defer rows.Close()
+	var n int64
+	for rows.Next() {
+		rows.RawValues()
+		n++
+	}
+	return n, rows.Err()
+}
+
+// rawDuckDB reads the result the way Steward's backend does: database/sql
+// scanning into []any.
+func (b *bench) rawDuckDB(ctx context.Context, q query) (int64, error) {
+	rows, err := b.raw.QueryContext(ctx, q.raw)
+	if err != nil {
+		return 0, err
+	}
+	defer rows.Close()
+	cols, err := rows.Columns()
+	if err != nil {
+		return 0, err
+	}
+	vals := make([]any, len(cols))
+	ptrs := make([]any, len(cols))
+	for i := range vals {
+		ptrs[i] = &vals[i]
+	}
+	var n int64
+	for rows.Next() {
+		if err := rows.Scan(ptrs...); err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, rows.Err()
+}
+
+type path struct {
+	name string
+	run  func(context.Context, query) (int64, error)
+}
+
+func (b *bench) measure(ctx context.Context, o options, stdout, stderr io.Writer) error {
+	paths := []path{{"raw DuckDB", b.rawDuckDB}, {"Steward", b.steward}}
+	if o.pg {
+		paths = append(paths, path{"Steward pgwire", b.pgwire})
+	}
+	fmt.Fprintf(stdout, "%d transactions, %d timed runs per query and path (median), threads=%d, memory_limit=%s, GOMAXPROCS=%d\n\n",
+		o.rows, o.reps, o.threads, o.memory, runtime.GOMAXPROCS(0))
+	hdr := "| query | user | rows |"
+	sep := "|---|---|---:|"
+	for _, p := range paths {
+		hdr += " " + p.name + " |"
+		sep += "---:|"
+		if p.name != "raw DuckDB" {
+			hdr += " " + p.name + " / raw |"
+			sep += "---:|"
+		}
+	}
+	fmt.Fprintln(stdout, hdr)
+	fmt.Fprintln(stdout, sep)
+	for _, q := range queries() {
+		if o.only != "" && !strings.Contains(q.name, o.only) {
+			continue
+		}
+		times := make([][]time.Duration, len(paths))
+		var rows int64 = -1
+		for rep := 0; rep <= o.reps; rep++ {
+			for i, p := range paths {
+				t0 := time.Now()
+				n, err := p.run(ctx, q)
+				d := time.Since(t0)
+				if err != nil {
+					return fmt.Errorf("%s via %s: %w", q.name, p.name, err)
+				}
+				if rows >= 0 && n != rows {
+					return fmt.Errorf("%s: %s returned %d rows, %s %d", q.name, p.name, n, paths[0].name, rows)
+				}
+				rows = n
+				if rep > 0 { // the first round warms caches
+					times[i] = append(times[i], d)
+				}
+			}
+		}
+		line := fmt.Sprintf("| %s | %s | %d |", q.name, q.user, rows)
+		base := median(times[0])
+		for i, p := range paths {
+			m := median(times[i])
+			line += fmt.Sprintf(" %.0f ms |", float64(m.Microseconds())/1000)
+			if p.name != "raw DuckDB" {
+				line += fmt.Sprintf(" %.2f |", float64(base)/float64(m))
+			}
+		}
+		fmt.Fprintln(stdout, line)
+		fmt.Fprintf(stderr, "%s: %v\n", q.name, times)
+	}
+	return nil
+}
+
+func median(ds []time.Duration) time.Duration {
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
