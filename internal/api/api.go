@@ -180,6 +180,8 @@ type Deps struct {
 
 	// Catalog, if set, enables the catalog: datasets and search.
 	Catalog *catalog.Service
+	// Usage, if set, enables dataset usage, bookmarks and recommendations.
+	Usage *catalog.Usage
 
 	// SQL, if set, enables POST /query (governed SQL).
 	SQL SQLQuerier
@@ -223,6 +225,7 @@ func New(d Deps) *API {
 	if d.Catalog != nil {
 		a.registerCatalog()
 	}
+	a.registerUsage()
 	if d.SQL != nil {
 		a.registerSQL()
 	}

@@ -184,11 +184,16 @@ func intDetail(d map[string]any, k string) (int64, bool) {
 // TableKey returns the dataset a SQL table name ("bank.sales.mortgages",
 // the dataset's PolicyName) stands for: (s3://bank, sales/mortgages).
 func TableKey(table string) (Key, bool) {
-	bucket, rest, ok := strings.Cut(strings.TrimSpace(table), ".")
+	table = strings.TrimSpace(table)
+	bucket, rest, ok := strings.Cut(table, ".")
 	if !ok || bucket == "" || rest == "" {
 		return Key{}, false
 	}
-	return Key{"s3://" + bucket, strings.ReplaceAll(rest, ".", "/")}, true
+	k := Key{"s3://" + bucket, strings.ReplaceAll(rest, ".", "/")}
+	if _, ok := BucketOf(k.Namespace); !ok || PolicyName(k.Namespace, k.Name) != table {
+		return Key{}, false
+	}
+	return k, true
 }
 
 // Observe counts the reads of ev (see ReadsOf). The principal in ctx, if
