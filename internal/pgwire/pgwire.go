@@ -1,21 +1,26 @@
 // Package pgwire is the PostgreSQL wire-protocol front of Steward's
-// governed SQL: psql, DBeaver, BI tools and psycopg connect to it. The
-// password is an OpenID Connect access token, verified like every other
-// token; each query goes to the sqlengine (which decides, masks, filters
-// and audits). It speaks protocol 3.0 with the simple query protocol, text
-// results, SQLSTATE errors and CancelRequest. Message encoding is
-// pgproto3's.
+// governed SQL: psql, DBeaver/JDBC, pgx, psycopg, asyncpg, Npgsql and BI
+// tools connect to it. The password is an OpenID Connect access token (or
+// a service account's key), verified like every other token; each query
+// goes to the sqlengine (which decides, masks, filters and audits). It
+// speaks protocol 3.0: TLS on SSLRequest when configured, the simple and
+// the extended query protocol (parameters rendered as quoted, typed
+// literals into the statement, so the sqlengine sees the whole statement),
+// text and binary results for common types, SQLSTATE errors and
+// CancelRequest. Session commands drivers send (SET and SHOW of harmless
+// settings, transaction control, version(), current_setting) are answered
+// here and never reach DuckDB. Message encoding is pgproto3's.
 package pgwire
 
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"math/big"
 	"net"
@@ -45,9 +50,11 @@ type Server struct {
 	// StartupTimeout bounds the handshake.
 	StartupTimeout time.Duration
 
-	mu       sync.Mutex
-	sessions map[uint32]*session
-	wg       sync.WaitGroup
+	mu         sync.Mutex
+	tls        *tls.Config
+	requireTLS bool
+	sessions   map[uint32]*session
+	wg         sync.WaitGroup
 }
 
 // NewServer returns a Server that verifies passwords with v and runs
@@ -57,6 +64,16 @@ func NewServer(q Querier, v identity.TokenVerifier, log *slog.Logger) *Server {
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &Server{q: q, v: v, log: log, StartupTimeout: 30 * time.Second, sessions: map[uint32]*session{}}
+}
+
+// SetTLS makes the server accept TLS (answering SSLRequest with 'S')
+// with cfg; nil turns TLS off. If requireRemote, a client that is not on
+// a loopback address must use TLS. Safe to call while serving; it applies
+// to new connections.
+func (s *Server) SetTLS(cfg *tls.Config, requireRemote bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.tls, s.requireTLS = cfg, requireRemote && cfg != nil
 }
 
 // Serve accepts connections on ln until ctx is done, then closes ln and
@@ -107,13 +124,11 @@ func (s *Server) ServeConn(ctx context.Context, c net.Conn) {
 		c.Close()
 	}()
 	defer c.Close()
-	pb := &pushback{Conn: c}
-	be := pgproto3.NewBackend(pb, c)
-	be.SetMaxBodyLen(sqlengine.MaxQueryLen + 1024)
 	log := s.log.With("client", c.RemoteAddr().String())
 
 	c.SetDeadline(time.Now().Add(s.StartupTimeout))
-	p, params, ok := s.startup(ctx, be, c, log)
+	pb := &pushback{Conn: c}
+	be, p, params, ok := s.startup(ctx, pb, log)
 	if !ok {
 		return
 	}
@@ -121,9 +136,21 @@ func (s *Server) ServeConn(ctx context.Context, c net.Conn) {
 	sess := s.register()
 	defer s.unregister(sess)
 
+	cn := &conn{s: s, ctx: ctx, be: be, pb: pb, sess: sess, p: p, addr: c.RemoteAddr().String(),
+		database: params["database"], log: log.With("user", p.Username), tx: 'I', loc: time.UTC,
+		settings: defaultSettings(p.Username, params["application_name"]),
+		stmts:    map[string]*statement{}, portals: map[string]*portal{}}
+	if cn.database == "" {
+		cn.database = p.Username
+	}
+	defer func() {
+		for name := range cn.portals {
+			cn.closePortal(name)
+		}
+	}()
 	for _, kv := range [][2]string{
 		{"server_version", "16.0 (Steward)"}, {"server_encoding", "UTF8"}, {"client_encoding", "UTF8"},
-		{"DateStyle", "ISO, MDY"}, {"integer_datetimes", "on"}, {"standard_conforming_strings", "on"},
+		{"DateStyle", "ISO, MDY"}, {"IntervalStyle", "postgres"}, {"integer_datetimes", "on"}, {"standard_conforming_strings", "on"},
 		{"TimeZone", "UTC"}, {"application_name", params["application_name"]}, {"is_superuser", "off"},
 		{"session_authorization", p.Username},
 	} {
@@ -134,76 +161,87 @@ func (s *Server) ServeConn(ctx context.Context, c net.Conn) {
 	if be.Flush() != nil {
 		return
 	}
-	log = log.With("user", p.Username)
-	extendedErr := false // an extended-protocol error was sent; skip until Sync
-	for {
-		msg, err := be.Receive()
-		if err != nil {
-			if !errors.Is(err, io.EOF) && ctx.Err() == nil {
-				log.Debug("pgwire receive", "err", err)
-			}
-			return
-		}
-		switch m := msg.(type) {
-		case *pgproto3.Query:
-			s.simpleQuery(ctx, be, pb, sess, p, c.RemoteAddr().String(), m.String)
-			be.Send(&pgproto3.ReadyForQuery{TxStatus: 'I'})
-		case *pgproto3.Terminate:
-			return
-		case *pgproto3.Sync:
-			extendedErr = false
-			be.Send(&pgproto3.ReadyForQuery{TxStatus: 'I'})
-		case *pgproto3.Parse, *pgproto3.Bind, *pgproto3.Describe, *pgproto3.Execute, *pgproto3.Close, *pgproto3.Flush:
-			if !extendedErr {
-				extendedErr = true
-				be.Send(errResp("ERROR", sqlengine.StateFeature, "the extended query protocol is not supported yet; use the simple query protocol"))
-			}
-		default:
-			be.Send(errResp("FATAL", "08P01", fmt.Sprintf("unexpected message %T", msg)))
-			be.Flush()
-			return
-		}
-		if be.Flush() != nil {
-			return
-		}
-	}
+	cn.loop()
 }
 
-// startup runs the handshake: SSL refusal, cancel requests, the startup
-// message and cleartext-password (token) authentication.
-func (s *Server) startup(ctx context.Context, be *pgproto3.Backend, c net.Conn, log *slog.Logger) (*steward.Principal, map[string]string, bool) {
+// startup runs the handshake: TLS (SSLRequest), GSSAPI refusal, cancel
+// requests, the startup message and cleartext-password (token)
+// authentication. On TLS it swaps pb's connection for the TLS one.
+func (s *Server) startup(ctx context.Context, pb *pushback, log *slog.Logger) (*pgproto3.Backend, *steward.Principal, map[string]string, bool) {
+	be := pgproto3.NewBackend(pb, pb)
+	be.SetMaxBodyLen(sqlengine.MaxQueryLen + 1024)
+	fatal := func(code, msg string) {
+		be.Send(errResp("FATAL", code, msg))
+		be.Flush()
+	}
+	s.mu.Lock()
+	tlsConf, requireTLS := s.tls, s.requireTLS
+	s.mu.Unlock()
+	secure := false
 	for {
 		msg, err := be.ReceiveStartupMessage()
 		if err != nil {
 			log.Debug("pgwire startup", "err", err)
-			return nil, nil, false
+			if !ioError(err) {
+				fatal("08P01", "invalid startup packet")
+			}
+			return nil, nil, nil, false
 		}
 		switch m := msg.(type) {
-		case *pgproto3.SSLRequest, *pgproto3.GSSEncRequest:
-			if _, err := c.Write([]byte{'N'}); err != nil {
-				return nil, nil, false
+		case *pgproto3.SSLRequest:
+			if secure {
+				fatal("08P01", "SSLRequest after TLS was set up")
+				return nil, nil, nil, false
+			}
+			if tlsConf == nil {
+				if _, err := pb.Write([]byte{'N'}); err != nil {
+					return nil, nil, nil, false
+				}
+				continue
+			}
+			if _, err := pb.Write([]byte{'S'}); err != nil {
+				return nil, nil, nil, false
+			}
+			tc := tls.Server(pb.Conn, tlsConf)
+			if err := tc.HandshakeContext(ctx); err != nil {
+				log.Debug("pgwire TLS handshake", "err", err)
+				return nil, nil, nil, false
+			}
+			pb.Conn = tc
+			secure = true
+			be = pgproto3.NewBackend(pb, pb)
+			be.SetMaxBodyLen(sqlengine.MaxQueryLen + 1024)
+		case *pgproto3.GSSEncRequest:
+			if _, err := pb.Write([]byte{'N'}); err != nil {
+				return nil, nil, nil, false
 			}
 		case *pgproto3.CancelRequest:
 			s.cancel(m.ProcessID, m.SecretKey)
-			return nil, nil, false
+			return nil, nil, nil, false
 		case *pgproto3.StartupMessage:
 			params := m.Parameters
+			if requireTLS && !secure && !isLoopback(pb.Conn.RemoteAddr()) {
+				fatal("28000", "this server requires TLS for connections from other hosts (sslmode=require)")
+				return nil, nil, nil, false
+			}
 			if err := be.SetAuthType(pgproto3.AuthTypeCleartextPassword); err != nil {
-				return nil, nil, false
+				return nil, nil, nil, false
 			}
 			be.Send(&pgproto3.AuthenticationCleartextPassword{})
 			if be.Flush() != nil {
-				return nil, nil, false
+				return nil, nil, nil, false
 			}
 			msg, err := be.Receive()
 			if err != nil {
-				return nil, nil, false
+				if !ioError(err) {
+					fatal("08P01", "invalid password packet")
+				}
+				return nil, nil, nil, false
 			}
 			pw, ok := msg.(*pgproto3.PasswordMessage)
 			if !ok {
-				be.Send(errResp("FATAL", "08P01", "expected a password message"))
-				be.Flush()
-				return nil, nil, false
+				fatal("08P01", "expected a password message")
+				return nil, nil, nil, false
 			}
 			user := params["user"]
 			p, err := s.v.Verify(ctx, pw.Password)
@@ -212,16 +250,24 @@ func (s *Server) startup(ctx context.Context, be *pgproto3.Backend, c net.Conn, 
 			}
 			if err != nil {
 				log.Info("pgwire authentication failed", "user", user, "err", err)
-				be.Send(errResp("FATAL", sqlengine.StateAuth, "password authentication failed for user \""+user+"\" (the password is an OpenID access token: steward token)"))
-				be.Flush()
-				return nil, nil, false
+				fatal(sqlengine.StateAuth, "password authentication failed for user \""+user+"\" (the password is an OpenID access token: steward token)")
+				return nil, nil, nil, false
 			}
 			be.Send(&pgproto3.AuthenticationOk{})
-			return p, params, true
+			return be, p, params, true
 		default:
-			return nil, nil, false
+			fatal("08P01", "unexpected startup message")
+			return nil, nil, nil, false
 		}
 	}
+}
+
+func isLoopback(a net.Addr) bool {
+	if ta, ok := a.(*net.TCPAddr); ok {
+		return ta.IP.IsLoopback()
+	}
+	_, isUnix := a.(*net.UnixAddr)
+	return isUnix
 }
 
 func (s *Server) register() *session {
@@ -262,87 +308,8 @@ func (s *Server) cancel(pid uint32, secret []byte) {
 	sess.mu.Unlock()
 }
 
-func (s *Server) simpleQuery(ctx context.Context, be *pgproto3.Backend, pb *pushback, sess *session, p *steward.Principal, addr, q string) {
-	if strings.TrimSpace(strings.TrimRight(strings.TrimSpace(q), ";")) == "" {
-		be.Send(&pgproto3.EmptyQueryResponse{})
-		return
-	}
-	qctx, cancel := context.WithCancel(steward.WithPrincipal(ctx, p))
-	defer cancel()
-	sess.mu.Lock()
-	sess.cancel = cancel
-	sess.mu.Unlock()
-	defer func() {
-		sess.mu.Lock()
-		sess.cancel = nil
-		sess.mu.Unlock()
-	}()
-	stopWatch := pb.watch(cancel)
-	defer stopWatch()
-	sink := &rowWriter{be: be}
-	sum, err := s.q.Query(qctx, sqlengine.Request{Principal: p, SQL: q, ClientAddr: addr}, sink)
-	if sink.err != nil {
-		return // the client is gone
-	}
-	if err != nil {
-		be.Send(errResp("ERROR", sqlengine.SQLState(err), steward.MessageOf(err)))
-		return
-	}
-	if !sink.described {
-		be.Send(&pgproto3.RowDescription{})
-	}
-	n := int64(0)
-	if sum != nil {
-		n = sum.Rows
-	}
-	be.Send(&pgproto3.CommandComplete{CommandTag: []byte("SELECT " + strconv.FormatInt(n, 10))})
-}
-
 func errResp(sev, code, msg string) *pgproto3.ErrorResponse {
 	return &pgproto3.ErrorResponse{Severity: sev, SeverityUnlocalized: sev, Code: code, Message: msg}
-}
-
-// rowWriter sends a result as RowDescription and DataRows in text format,
-// flushing as it goes so that memory stays flat.
-type rowWriter struct {
-	be        *pgproto3.Backend
-	types     []string
-	described bool
-	pending   int
-	err       error
-}
-
-func (w *rowWriter) Columns(cols []sqlengine.Column) error {
-	rd := &pgproto3.RowDescription{Fields: make([]pgproto3.FieldDescription, len(cols))}
-	w.types = make([]string, len(cols))
-	for i, c := range cols {
-		oid, size := TypeOID(c.Type)
-		rd.Fields[i] = pgproto3.FieldDescription{Name: []byte(c.Name), DataTypeOID: oid, DataTypeSize: size, TypeModifier: -1}
-		w.types[i] = strings.ToUpper(c.Type)
-	}
-	w.described = true
-	w.be.Send(rd)
-	return nil
-}
-
-func (w *rowWriter) Row(vals []any) error {
-	dr := &pgproto3.DataRow{Values: make([][]byte, len(vals))}
-	for i, v := range vals {
-		typ := ""
-		if i < len(w.types) {
-			typ = w.types[i]
-		}
-		dr.Values[i] = TextValue(v, typ)
-	}
-	w.be.Send(dr)
-	if w.pending++; w.pending >= 256 {
-		w.pending = 0
-		if err := w.be.Flush(); err != nil {
-			w.err = err
-			return err
-		}
-	}
-	return nil
 }
 
 // TypeOID maps a DuckDB type name to a PostgreSQL type OID and size.
