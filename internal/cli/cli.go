@@ -90,7 +90,8 @@ func NewRoot(stdio IO) *cobra.Command {
 		newAuditCmd(stdio),
 		newPolicyCmd(stdio),
 		newAccessCmd(stdio),
-		newSearchCmd(stdio), newDatasetCmd(stdio),
+		newSearchCmd(stdio), withUsageCmd(newDatasetCmd(stdio), stdio),
+		newBookmarkCmd(stdio), newRecommendCmd(stdio),
 		newSQLCmd(stdio),
 		newLineageCmd(stdio),
 		&cobra.Command{
