@@ -22,7 +22,7 @@ if [ -f "$W/steward.pid" ] && kill -0 "$(cat "$W/steward.pid")" 2>/dev/null; the
 fi
 rm -rf "$W/data" "$W/home"
 mkdir -p "$W/data" "$W/home"
-"$W/bin/steward" serve --demo --demo-password "$PASSWORD" --data-dir "$W/data" \
+"$W/bin/steward" serve --demo --demo-rows 10000 --demo-password "$PASSWORD" --data-dir "$W/data" \
   --http-addr "127.0.0.1:$HTTP_PORT" --s3-addr "127.0.0.1:$S3_PORT" --log-level warn \
   >"$W/steward.log" 2>&1 &
 echo $! >"$W/steward.pid"

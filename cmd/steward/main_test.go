@@ -86,7 +86,7 @@ func (s *syncBuffer) String() string {
 func serve(t *testing.T, dataDir string, extra ...string) *proc {
 	t.Helper()
 	addr, s3addr := freePort(t), freePort(t)
-	args := append([]string{"serve", "--demo", "--demo-password", "correct-horse-battery", "--data-dir", dataDir, "--http-addr", addr, "--s3-addr", s3addr, "--shutdown-grace", "10s"}, extra...)
+	args := append([]string{"serve", "--demo", "--demo-password", "correct-horse-battery", "--demo-rows", "10000", "--data-dir", dataDir, "--http-addr", addr, "--s3-addr", s3addr, "--shutdown-grace", "10s"}, extra...)
 	p := &proc{cmd: exec.Command(binary, args...), url: "http://" + addr, s3URL: "http://" + s3addr, stdout: &syncBuffer{}, stderr: &syncBuffer{}}
 	p.cmd.Stdout, p.cmd.Stderr = p.stdout, p.stderr
 	if err := p.cmd.Start(); err != nil {

@@ -236,7 +236,7 @@ func TestForwardMode(t *testing.T) {
 func TestCatalogClassificationReachesTheGateway(t *testing.T) {
 	p := serve(t, t.TempDir())
 	carol := awsEnv(t, p, "carol")
-	if out, code := awsCLI(t, p, carol, "s3", "cp", "s3://mortgages/risk/credit_exposures/exposures.csv", "-"); code != 0 {
+	if out, code := awsCLI(t, p, carol, "s3", "cp", "s3://mortgages/risk/credit_exposures/exposures.parquet", "-"); code != 0 {
 		t.Fatalf("carol reads C4 data before the tag policy: %s", out)
 	}
 	pol := filepath.Join(t.TempDir(), "c4.yaml")
@@ -256,7 +256,7 @@ func TestCatalogClassificationReachesTheGateway(t *testing.T) {
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		out, code := awsCLI(t, p, carol, "s3", "cp", "s3://mortgages/risk/credit_exposures/exposures.csv", "-")
+		out, code := awsCLI(t, p, carol, "s3", "cp", "s3://mortgages/risk/credit_exposures/exposures.parquet", "-")
 		if code != 0 && strings.Contains(out, "403") || strings.Contains(out, "AccessDenied") {
 			break
 		}
@@ -269,7 +269,7 @@ func TestCatalogClassificationReachesTheGateway(t *testing.T) {
 		t.Errorf("a C2 dataset is denied too: %s", out)
 	}
 	bob := awsEnv(t, p, "bob")
-	if out, code := awsCLI(t, p, bob, "s3", "cp", "s3://mortgages/risk/credit_exposures/exposures.csv", "-"); code != 0 {
+	if out, code := awsCLI(t, p, bob, "s3", "cp", "s3://mortgages/risk/credit_exposures/exposures.parquet", "-"); code != 0 {
 		t.Errorf("the owner lost access: %s", out)
 	}
 }

@@ -25,6 +25,7 @@ func startServer(t *testing.T) *server.Server {
 	cfg.HTTPAddr = "127.0.0.1:0"
 	cfg.Demo = true
 	cfg.DemoPassword = demoPassword
+	cfg.DemoRows = 10_000
 	cfg.ShutdownGrace = 5 * time.Second
 	ctx, cancel := context.WithCancel(context.Background())
 	s, err := server.New(ctx, cfg, server.Options{Version: "test"})

@@ -44,6 +44,7 @@ type Config struct {
 	TrinoNetworks []string      `yaml:"trino_networks" usage:"networks (CIDR) allowed to call the Trino access-control endpoints under /trino/v1"`
 	Demo          bool          `yaml:"demo" usage:"seed demo users and data (loopback only)"`
 	DemoPassword  string        `yaml:"demo_password" usage:"password of the demo users (generated and printed once if empty)" secret:"true"`
+	DemoRows      int64         `yaml:"demo_rows" usage:"rows of the demo bank's transactions table (written once, as Parquet)"`
 	OIDC          OIDC          `yaml:"oidc"`
 	Audit         Audit         `yaml:"audit"`
 	Objects       Objects       `yaml:"objects"`
@@ -111,7 +112,8 @@ func Default() Config {
 			GroupsClaim:     "groups",
 			RolesClaim:      "realm_access.roles",
 		},
-		Audit: Audit{SegmentMaxBytes: 64 << 20},
+		Audit:    Audit{SegmentMaxBytes: 64 << 20},
+		DemoRows: 5_000_000,
 	}
 }
 
@@ -384,6 +386,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Audit.SegmentMaxBytes < 1<<20 {
 		return &SettingError{Key: "audit.segment_max_bytes", Msg: "must be at least 1 MiB"}
+	}
+	if c.DemoRows < 1000 || c.DemoRows > 1_000_000_000 {
+		return &SettingError{Key: "demo_rows", Msg: "must be between 1000 and 1000000000"}
 	}
 	if c.Demo {
 		for _, a := range []struct{ key, addr string }{{"http_addr", c.HTTPAddr}, {"s3_addr", c.S3Addr}, {"pg_addr", c.PGAddr}} {

@@ -28,6 +28,7 @@ func start(t *testing.T, mutate ...func(*config.Config)) *server.Server {
 	cfg.S3Addr = "127.0.0.1:0"
 	cfg.Demo = true
 	cfg.DemoPassword = demoPassword
+	cfg.DemoRows = 10_000
 	cfg.ShutdownGrace = 5 * time.Second
 	for _, m := range mutate {
 		m(&cfg)
