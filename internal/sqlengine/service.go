@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -24,9 +25,18 @@ type Config struct {
 	Auditor steward.Auditor
 	Logger  *slog.Logger
 	Limits  Limits // defaults per query; zero fields take DefaultLimits
-	TempDir string // where per-query staging directories go; "" is os.TempDir()
-	Cache   *Cache // remote objects' local copies (forward mode), on TempDir's file system
-	Now     func() time.Time
+	// GroupLimits are limits per group: a query runs with the most
+	// generous limit, field by field, among the groups of its user that
+	// have one (zero fields count as Limits'); without any, Limits.
+	GroupLimits map[string]Limits
+	// Lineage, Registrar and Writer enable CREATE TABLE AS and INSERT
+	// (with a Backend that is a Materializer); see write.go.
+	Lineage   Lineage
+	Registrar Registrar
+	Writer    ObjectWriter
+	TempDir   string // where per-query staging directories go; "" is os.TempDir()
+	Cache     *Cache // remote objects' local copies (forward mode), on TempDir's file system
+	Now       func() time.Time
 }
 
 // Service runs governed queries.
@@ -57,13 +67,20 @@ type Request struct {
 
 // Summary says what a query touched and returned; it is what is audited.
 type Summary struct {
-	Tables   []string          `json:"tables"`
-	Columns  []string          `json:"columns"` // "table#column" visible to the query
-	Denied   []string          `json:"denied_columns,omitempty"`
-	Masks    map[string]string `json:"masks,omitempty"` // "table#column" -> mask type
-	Filters  map[string]string `json:"row_filters,omitempty"`
-	Rows     int64             `json:"rows"`
-	Duration time.Duration     `json:"-"`
+	Tables  []string          `json:"tables"`
+	Columns []string          `json:"columns"` // "table#column" visible to the query
+	Denied  []string          `json:"denied_columns,omitempty"`
+	Masks   map[string]string `json:"masks,omitempty"` // "table#column" -> mask type
+	Filters map[string]string `json:"row_filters,omitempty"`
+	Rows    int64             `json:"rows"`
+	// Written is the table a CREATE TABLE AS or INSERT wrote, and
+	// RowsWritten how many rows (also in Rows).
+	Written     string `json:"written,omitempty"`
+	RowsWritten int64  `json:"rows_written,omitempty"`
+	// Command is the PostgreSQL command tag: "SELECT n" for queries and
+	// CREATE TABLE AS, "INSERT 0 n" for INSERT.
+	Command  string        `json:"command,omitempty"`
+	Duration time.Duration `json:"-"`
 }
 
 // MaxQueryLen bounds statement text.
@@ -78,7 +95,7 @@ func (s *Service) Query(ctx context.Context, req Request, sink RowSink) (*Summar
 	if p == nil {
 		return sum, Errorf(steward.EUnauthenticated, StateAuth, "authentication required")
 	}
-	lim := s.limits(req.Limits)
+	lim := s.limits(p, req.Limits)
 	ctx, cancel := context.WithTimeout(ctx, lim.Timeout)
 	defer cancel()
 
@@ -95,8 +112,8 @@ func (s *Service) Query(ctx context.Context, req Request, sink RowSink) (*Summar
 	return sum, err
 }
 
-func (s *Service) limits(l Limits) Limits {
-	d := s.c.Limits
+func (s *Service) limits(p *steward.Principal, l Limits) Limits {
+	d := GroupLimits(s.c.GroupLimits, p.Groups, s.c.Limits)
 	l = l.or(d)
 	l.Timeout = min(l.Timeout, d.Timeout)
 	l.MaxRows = min(l.MaxRows, d.MaxRows)
@@ -111,6 +128,13 @@ func (s *Service) query(ctx context.Context, req Request, lim Limits, sink RowSi
 	}
 	if isShowTables(q) {
 		return s.showTables(ctx, req.Principal, sink, sum)
+	}
+	ws, err := ParseWrite(q)
+	if err != nil {
+		return err
+	}
+	if ws != nil {
+		return s.write(ctx, req, ws, lim, sum)
 	}
 	an, err := s.c.Backend.Analyze(ctx, q)
 	if err != nil {
@@ -138,6 +162,7 @@ func (s *Service) query(ctx context.Context, req Request, lim Limits, sink RowSi
 	}
 	n, err := s.c.Backend.Run(ctx, &Run{Query: q, Dir: dir, Views: views, Limits: lim}, &limitSink{RowSink: sink, max: lim.MaxRows})
 	sum.Rows = n
+	sum.Command = "SELECT " + strconv.FormatInt(n, 10)
 	return err
 }
 
@@ -148,12 +173,7 @@ func (s *Service) authorize(ctx context.Context, req Request, an *Analysis, sum 
 	var tables []*Table
 	seen := map[string]bool{}
 	now := s.c.Now()
-	var ip netip.Addr
-	if ap, err := netip.ParseAddrPort(req.ClientAddr); err == nil {
-		ip = ap.Addr()
-	} else if a, err := netip.ParseAddr(req.ClientAddr); err == nil {
-		ip = a
-	}
+	ip := clientIP(req.ClientAddr)
 	p := req.Principal
 	for _, ref := range an.Tables {
 		name := ref.Name()
@@ -225,6 +245,16 @@ func (s *Service) authorize(ctx context.Context, req Request, an *Analysis, sum 
 	return views, tables, nil
 }
 
+func clientIP(addr string) netip.Addr {
+	if ap, err := netip.ParseAddrPort(addr); err == nil {
+		return ap.Addr()
+	}
+	if a, err := netip.ParseAddr(addr); err == nil {
+		return a
+	}
+	return netip.Addr{}
+}
+
 func (s *Service) audit(ctx context.Context, action string, req Request, sum *Summary, qerr error) error {
 	if s.c.Auditor == nil {
 		return steward.Errorf(steward.EUnavailable, "audit is not configured")
@@ -242,9 +272,15 @@ func (s *Service) audit(ctx context.Context, action string, req Request, sum *Su
 	if len(sum.Filters) > 0 {
 		ev.Details["row_filters"] = sum.Filters
 	}
+	if sum.Written != "" {
+		ev.Details["written"] = sum.Written
+	}
 	if action == "sql.query" {
 		ev.Details["rows"] = sum.Rows
 		ev.Details["duration_ms"] = sum.Duration.Milliseconds()
+		if sum.Written != "" {
+			ev.Details["rows_written"] = sum.RowsWritten
+		}
 	}
 	if qerr != nil {
 		ev.Outcome, ev.Reason = "failure", steward.MessageOf(qerr)
@@ -302,4 +338,61 @@ func (s *Service) showTables(ctx context.Context, p *steward.Principal, sink Row
 		sum.Rows++
 	}
 	return nil
+}
+
+// GroupLimits returns the limits for a member of groups: the most
+// generous, field by field, among the groups that have limits in byGroup
+// (a group's zero fields count as def's), or def when none has.
+func GroupLimits(byGroup map[string]Limits, groups []string, def Limits) Limits {
+	var out Limits
+	found := false
+	for _, g := range groups {
+		gl, ok := byGroup[g]
+		if !ok {
+			continue
+		}
+		gl = gl.or(def)
+		if !found {
+			out, found = gl, true
+			continue
+		}
+		out.Timeout = max(out.Timeout, gl.Timeout)
+		out.MaxRows = max(out.MaxRows, gl.MaxRows)
+		out.Threads = max(out.Threads, gl.Threads)
+		if a, aerr := ParseSize(out.Memory); aerr == nil {
+			if b, berr := ParseSize(gl.Memory); berr == nil && b > a {
+				out.Memory = gl.Memory
+			}
+		}
+	}
+	if !found {
+		return def
+	}
+	return out
+}
+
+// ParseSize parses a memory size as DuckDB writes it ("512MB", "1GB",
+// "2GiB", "1.5 GB") into bytes.
+func ParseSize(s string) (int64, error) {
+	t := strings.ToUpper(strings.TrimSpace(s))
+	i := 0
+	for i < len(t) && (t[i] >= '0' && t[i] <= '9' || t[i] == '.') {
+		i++
+	}
+	num, unit := t[:i], strings.TrimSpace(t[i:])
+	f, err := strconv.ParseFloat(num, 64)
+	if err != nil || num == "" || f < 0 {
+		return 0, steward.Errorf(steward.EInvalid, "memory size %q: want a number and a unit such as 512MB or 2GB", s)
+	}
+	mult := map[string]float64{"": 1, "B": 1, "BYTES": 1,
+		"KB": 1e3, "MB": 1e6, "GB": 1e9, "TB": 1e12,
+		"KIB": 1 << 10, "MIB": 1 << 20, "GIB": 1 << 30, "TIB": 1 << 40}[unit]
+	if mult == 0 {
+		return 0, steward.Errorf(steward.EInvalid, "memory size %q: unknown unit %q (B, KB, MB, GB, TB, KiB, MiB, GiB, TiB)", s, unit)
+	}
+	v := f * mult
+	if v > 1<<62 {
+		return 0, steward.Errorf(steward.EInvalid, "memory size %q is too large", s)
+	}
+	return int64(v), nil
 }

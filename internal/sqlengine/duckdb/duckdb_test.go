@@ -72,6 +72,16 @@ func (rules) Decide(r *policy.Request, d *policy.Decision) {
 	if r.User != "alice" && r.User != "bob" {
 		return
 	}
+	// Writing: each user may create and write tables in the schema named
+	// after them (bank.<user>.*) and objects under bank/<user>/.
+	if r.Access == policy.AccessCreate || r.Access == policy.AccessWrite {
+		name := r.Resource.Name
+		if r.Resource.Kind == policy.ResourceObject {
+			name = strings.ReplaceAll(r.Resource.Path, "/", ".")
+		}
+		d.Allowed = strings.HasPrefix(name, "bank."+r.User+".")
+		return
+	}
 	switch r.Resource.Name {
 	case "bank.crm.customers":
 		if r.User == "bob" {
@@ -92,6 +102,15 @@ func (rules) Decide(r *policy.Request, d *policy.Decision) {
 		}
 	case "bank.crm.orders", "bank.crm.empty":
 		d.Allowed = true
+	}
+	if strings.HasPrefix(r.Resource.Name, "bank."+r.User+".") || strings.HasPrefix(r.Resource.Name, "bank.bob.") && r.User == "alice" {
+		// Own tables; alice may also read bob's (to test inherited tags).
+		d.Allowed = true
+		for _, tg := range r.Tags {
+			if tg.Name == "PII" && r.User == "alice" {
+				d.Allowed = false // alice has no PII clearance
+			}
+		}
 	}
 }
 
@@ -115,7 +134,7 @@ const (
 	usName       = "Carol"
 )
 
-func fixture(t testing.TB) (*sqlengine.Service, *recorder) {
+func fixture(t testing.TB, opts ...func(*sqlengine.Config)) (*sqlengine.Service, *recorder) {
 	t.Helper()
 	// Write the test data as Parquet with a plain DuckDB.
 	dir := t.TempDir()
@@ -165,8 +184,12 @@ func fixture(t testing.TB) (*sqlengine.Service, *recorder) {
 	b := duckdb.New(nil)
 	t.Cleanup(func() { b.Close() })
 	tmp := t.TempDir()
-	svc := sqlengine.New(sqlengine.Config{Tables: tbls, Decider: rules{}, Objects: objs, Backend: b, Auditor: rec, TempDir: tmp,
-		Limits: sqlengine.Limits{MaxRows: 1000, Timeout: time.Minute, Threads: 1, Memory: "256MB"}})
+	cfg := sqlengine.Config{Tables: tbls, Decider: rules{}, Objects: objs, Backend: b, Auditor: rec, TempDir: tmp,
+		Limits: sqlengine.Limits{MaxRows: 1000, Timeout: time.Minute, Threads: 1, Memory: "256MB"}}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	svc := sqlengine.New(cfg)
 	t.Cleanup(func() {
 		ents, _ := os.ReadDir(tmp)
 		if len(ents) != 0 {

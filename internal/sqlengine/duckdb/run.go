@@ -2,6 +2,7 @@ package duckdb
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"regexp"
@@ -19,18 +20,24 @@ var lit = sqlengine.QuoteString
 // safeType is a type name that can be put into a CAST.
 var safeType = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_ ,()]*$`)
 
-// Run implements sqlengine.Backend.
-func (b *Backend) Run(ctx context.Context, r *sqlengine.Run, sink sqlengine.RowSink) (int64, error) {
+// sandbox opens a fresh database for r: only r.Dir readable (and
+// writable), external access off, no extensions, configuration locked,
+// r.Views created. The caller closes conn and db.
+func (b *Backend) sandbox(ctx context.Context, r *sqlengine.Run) (*sql.DB, *sql.Conn, string, error) {
 	db, err := b.fresh()
 	if err != nil {
-		return 0, steward.WrapError(steward.EInternal, "duckdb.Run", err, "SQL engine unavailable")
+		return nil, nil, "", steward.WrapError(steward.EInternal, "duckdb.Run", err, "SQL engine unavailable")
 	}
-	defer db.Close()
 	conn, err := db.Conn(ctx)
 	if err != nil {
-		return 0, steward.WrapError(steward.EInternal, "duckdb.Run", err, "SQL engine unavailable")
+		db.Close()
+		return nil, nil, "", steward.WrapError(steward.EInternal, "duckdb.Run", err, "SQL engine unavailable")
 	}
-	defer conn.Close()
+	fail := func(err error) (*sql.DB, *sql.Conn, string, error) {
+		conn.Close()
+		db.Close()
+		return nil, nil, "", err
+	}
 	dir := strings.TrimSuffix(r.Dir, "/") + "/"
 	threads := r.Limits.Threads
 	if threads <= 0 {
@@ -66,16 +73,27 @@ func (b *Backend) Run(ctx context.Context, r *sqlengine.Run, sink sqlengine.RowS
 		}
 		vs, err := viewSQL(v, dir)
 		if err != nil {
-			return 0, err
+			return fail(err)
 		}
 		setup = append(setup, vs)
 	}
 	setup = append(setup, "SET lock_configuration=true")
 	for _, s := range setup {
 		if _, err := conn.ExecContext(ctx, s); err != nil {
-			return 0, b.engineErr(ctx, err, dir)
+			return fail(b.engineErr(ctx, err, dir))
 		}
 	}
+	return db, conn, dir, nil
+}
+
+// Run implements sqlengine.Backend.
+func (b *Backend) Run(ctx context.Context, r *sqlengine.Run, sink sqlengine.RowSink) (int64, error) {
+	db, conn, dir, err := b.sandbox(ctx, r)
+	if err != nil {
+		return 0, err
+	}
+	defer db.Close()
+	defer conn.Close()
 	rows, err := conn.QueryContext(ctx, r.Query)
 	if err != nil {
 		return 0, b.engineErr(ctx, err, dir)
