@@ -32,6 +32,10 @@ const ManagedByAccessRequest = "access-request"
 // GrantPrefix starts the ID of every grant policy; apply refuses it.
 const GrantPrefix = "grant:"
 
+// reservedIDs are policy IDs that would be shadowed by fixed REST paths
+// (GET /api/v1/policies/export).
+var reservedIDs = map[string]bool{"export": true, "import": true}
+
 // Limits on one batch.
 const (
 	MaxBatch = 100_000
@@ -211,6 +215,9 @@ func (s *Store) apply(ctx context.Context, file string, policies []*policy.Polic
 		}
 		if strings.HasPrefix(p.ID, GrantPrefix) {
 			return nil, steward.Errorf(steward.EInvalid, "%spolicy %q: id: the prefix %q is reserved for grants of access requests", prefix, p.ID, GrantPrefix)
+		}
+		if reservedIDs[p.ID] {
+			return nil, steward.Errorf(steward.EInvalid, "%spolicy %q: id: reserved (it names an endpoint under /policies/)", prefix, p.ID)
 		}
 		if seen[p.ID] {
 			return nil, steward.Errorf(steward.EInvalid, "%spolicy %q: id: duplicate in the batch", prefix, p.ID)

@@ -180,6 +180,7 @@ func TestApplyBadBatchChangesNothing(t *testing.T) {
 			{"bad expression", strings.Replace(basic, "accesses: [read, list]", "accesses: [read]\n        conditions: {expr: 'user =='}", 1), `bad.yaml: policy "sales-read": allow[0].conditions`, steward.EInvalid},
 			{"duplicate id", basic + "  - id: sales-read\n    resources: {paths: [\"s3://x\"]}\n    allow: [{users: [a], accesses: [read]}]\n", `duplicate`, steward.EInvalid},
 			{"reserved id", basic + "  - id: \"grant:x\"\n    resources: {paths: [\"s3://x\"]}\n    allow: [{users: [a], accesses: [read]}]\n", `reserved`, steward.EInvalid},
+			{"id shadowed by an endpoint", basic + "  - id: export\n    resources: {paths: [\"s3://x\"]}\n    allow: [{users: [a], accesses: [read]}]\n", `reserved`, steward.EInvalid},
 			{"not yaml", "policies: [", "bad.yaml", steward.EInvalid},
 		}
 		for _, tc := range cases {
