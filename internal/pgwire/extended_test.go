@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
+	"os/exec"
 	"strings"
 	"sync"
 	"testing"
@@ -371,3 +373,38 @@ func TestPortalSuspended(t *testing.T) {
 	}
 }
 
+// TestPsqlExtended drives psql's \bind (the extended protocol; psql 16
+// and later) and \d (catalog queries, refused with 0A000) against real
+// DuckDB.
+func TestPsqlExtended(t *testing.T) {
+	if _, err := os.Stat("/usr/bin/psql"); err != nil {
+		t.Fatal("psql is not installed (Debian postgresql-client; scripts/test-deps.sh installs it)")
+	}
+	ver, err := exec.Command("/usr/bin/psql", "--version").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var major int
+	if f := strings.Fields(string(ver)); len(f) >= 3 {
+		fmt.Sscanf(f[2], "%d", &major)
+	}
+	addr, _ := startEngine(t)
+	host, port, _ := net.SplitHostPort(addr)
+	script := "\\d\nSHOW TimeZone;\nSELECT count(*) FROM bank.crm.people WHERE name LIKE 'person 1%';\n"
+	wants := []string{"system catalogs are not available", "UTC\n", "111\n"}
+	if major >= 16 {
+		script += "SELECT $1::int + 1 AS answer \\bind 41 \\g\nSELECT name FROM bank.crm.people WHERE id = $1 \\bind 7 \\g\n"
+		wants = append(wants, "42\n", "person 7\n")
+	} else {
+		t.Logf("psql %d has no \\bind: the extended protocol is covered by the pgx tests only", major)
+	}
+	cmd := exec.Command("/usr/bin/psql", "-X", "-A", "-t", "-h", host, "-p", port, "-U", "alice", "-d", "steward", "-f", "-")
+	cmd.Env = append(os.Environ(), "PGPASSWORD=tok-alice", "PGSSLMODE=disable", "PGCONNECT_TIMEOUT=10")
+	cmd.Stdin = strings.NewReader(script)
+	out, err := cmd.CombinedOutput()
+	for _, want := range wants {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("psql output lacks %q (err %v):\n%s", want, err, out)
+		}
+	}
+}

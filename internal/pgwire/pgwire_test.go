@@ -13,7 +13,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
-	"github.com/jackc/pgx/v5/pgproto3"
 
 	"github.com/stewardhq/steward"
 	"github.com/stewardhq/steward/internal/identity"
@@ -212,48 +211,4 @@ func TestPsql(t *testing.T) {
 	if err == nil || !strings.Contains(out, "password authentication failed") {
 		t.Fatalf("psql bad password: %v\n%s", err, out)
 	}
-}
-
-// FuzzServeConn feeds arbitrary bytes to a connection: the server must
-// neither panic nor hang.
-func FuzzServeConn(f *testing.F) {
-	var seed []byte
-	for _, m := range []pgproto3.FrontendMessage{
-		&pgproto3.StartupMessage{ProtocolVersion: pgproto3.ProtocolVersion30, Parameters: map[string]string{"user": "alice"}},
-		&pgproto3.PasswordMessage{Password: "tok-alice"},
-		&pgproto3.Query{String: "select 1"},
-		&pgproto3.Parse{Query: "select 1"}, &pgproto3.Sync{},
-		&pgproto3.Query{String: ""},
-		&pgproto3.Terminate{},
-	} {
-		b, err := m.Encode(nil)
-		if err != nil {
-			f.Fatal(err)
-		}
-		seed = append(seed, b...)
-		f.Add(append([]byte(nil), seed...))
-	}
-	cancel, _ := (&pgproto3.CancelRequest{ProcessID: 1, SecretKey: []byte{1, 2, 3, 4}}).Encode(nil)
-	f.Add(cancel)
-	ssl, _ := (&pgproto3.SSLRequest{}).Encode(nil)
-	f.Add(append(ssl, seed...))
-	s := NewServer(fakeQuerier{}, verifier(), nil)
-	s.StartupTimeout = 2 * time.Second
-	f.Fuzz(func(t *testing.T, in []byte) {
-		a, b := net.Pipe()
-		done := make(chan struct{})
-		go func() { s.ServeConn(context.Background(), a); close(done) }()
-		go func() {
-			buf := make([]byte, 4096)
-			for {
-				if _, err := b.Read(buf); err != nil {
-					return
-				}
-			}
-		}()
-		b.SetWriteDeadline(time.Now().Add(2 * time.Second))
-		b.Write(in)
-		b.Close()
-		<-done
-	})
 }
