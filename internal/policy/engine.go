@@ -3,6 +3,7 @@ package policy
 import (
 	"cmp"
 	"fmt"
+	"hash/maphash"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -28,10 +29,10 @@ type index struct {
 }
 
 // freeze converts the built index into its flat form (see flat.go).
-func (ix *index) freeze(in *interner) {
-	ix.fobjects, ix.objects = freeze(&ix.objects, in), trie{}
-	ix.fdatasets, ix.datasets = freeze(&ix.datasets, in), trie{}
-	ix.ftables, ix.tables = freeze(&ix.tables, in), trie{}
+func (ix *index) freeze(in *interner, seed maphash.Seed) {
+	ix.fobjects, ix.objects = freeze(&ix.objects, seed), trie{}
+	ix.fdatasets, ix.datasets = freeze(&ix.datasets, seed), trie{}
+	ix.ftables, ix.tables = freeze(&ix.tables, seed), trie{}
 	if ix.tags != nil {
 		n := 0
 		for _, l := range ix.tags {
@@ -45,6 +46,27 @@ func (ix *index) freeze(in *interner) {
 		}
 		ix.tags = tags
 	}
+}
+
+// ftrie returns the frozen trie for resources of kind k, or nil.
+func (ix *index) ftrie(k ResourceKind) *ftrie {
+	switch k {
+	case ResourceObject:
+		return &ix.fobjects
+	case ResourceDataset:
+		return &ix.fdatasets
+	case ResourceTable:
+		return &ix.ftables
+	}
+	return nil
+}
+
+// resourceKey returns the string the tries index for r, and its separator.
+func resourceKey(r *Resource) (string, byte) {
+	if r.Kind == ResourceObject {
+		return r.Path, '/'
+	}
+	return r.Name, '.'
 }
 
 func (ix *index) add(cp *cpolicy) {
@@ -77,15 +99,17 @@ func (ix *index) add(cp *cpolicy) {
 	}
 }
 
-func (ix *index) collect(req *Request, out []int32) []int32 {
+// collect appends the candidates for req to out; pk holds the keys of the
+// request's path (see pathKeys), or is nil to compute them.
+func (ix *index) collect(req *Request, pk *pathKeys, out []int32) []int32 {
 	r := &req.Resource
-	switch r.Kind {
-	case ResourceObject:
-		out = ix.fobjects.collect(r.Path, req.User, '/', out)
-	case ResourceDataset:
-		out = ix.fdatasets.collect(r.Name, req.User, '.', out)
-	case ResourceTable:
-		out = ix.ftables.collect(r.Name, req.User, '.', out)
+	if f := ix.ftrie(r.Kind); f != nil {
+		s, sep := resourceKey(r)
+		if pk == nil {
+			out = f.collect(s, req.User, sep, out)
+		} else {
+			out = f.collectKeys(s, req.User, sep, pk, out)
+		}
 	}
 	if ix.tags != nil {
 		for i := range req.Tags {
@@ -108,6 +132,7 @@ type Engine struct {
 	access  index
 	masking index
 	rows    index
+	seed    maphash.Seed // of the index keys of all tries
 }
 
 // Compile validates policies and builds an Engine. Evaluation order is:
@@ -170,9 +195,10 @@ func Compile(policies []*Policy, opts Options) (*Engine, error) {
 		}
 	}
 	var in interner
-	e.access.freeze(&in)
-	e.masking.freeze(&in)
-	e.rows.freeze(&in)
+	e.seed = maphash.MakeSeed()
+	e.access.freeze(&in, e.seed)
+	e.masking.freeze(&in, e.seed)
+	e.rows.freeze(&in, e.seed)
 	e.internPrincipals(&in)
 	return e, nil
 }
@@ -273,7 +299,21 @@ type tracer struct {
 }
 
 func (e *Engine) decide(req *Request, d *Decision, tr *tracer) {
-	cands := e.access.collect(req, d.scratch.cands[:0])
+	// Touch the index nodes on the request's path in every trie this
+	// decision may walk (see touch.go).
+	d.scratch.sink += touchRequest(req)
+	var pk pathKeys
+	selectTable := req.Access == AccessSelect && req.Resource.Kind == ResourceTable
+	if f := e.access.ftrie(req.Resource.Kind); f != nil {
+		s, sep := resourceKey(&req.Resource)
+		pk.init(e.seed, s, sep)
+		sink := f.touch(&pk)
+		if selectTable {
+			sink += e.masking.ftables.touch(&pk) + e.rows.ftables.touch(&pk)
+		}
+		d.scratch.sink += uint64(sink)
+	}
+	cands := e.access.collect(req, &pk, d.scratch.cands[:0])
 	slices.Sort(cands)
 	cands = slices.Compact(cands)
 	d.scratch.cands = cands
@@ -281,6 +321,9 @@ func (e *Engine) decide(req *Request, d *Decision, tr *tracer) {
 	var tagV, resV verdict
 	var rb reqPrincipals
 	d.scratch.names = rb.init(req, d.scratch.names)
+	if tr == nil {
+		d.scratch.sink += e.touchCands(cands, &rb.bloom)
+	}
 	bit := uint16(1) << req.Access
 	if req.Access == AccessNone || req.Access >= numAccess {
 		bit = 0
@@ -355,9 +398,9 @@ func (e *Engine) decide(req *Request, d *Decision, tr *tracer) {
 	if tr != nil {
 		tr.resolution = resolution(&tagV, &resV, win)
 	}
-	if d.Allowed && req.Access == AccessSelect && req.Resource.Kind == ResourceTable {
-		e.applyMasks(req, &rb, d, tr)
-		e.applyRowFilters(req, &rb, d, tr)
+	if d.Allowed && selectTable {
+		e.applyMasks(req, &pk, &rb, d, tr)
+		e.applyRowFilters(req, &pk, &rb, d, tr)
 	}
 }
 
@@ -549,16 +592,19 @@ func (p *principals) match(req *Request, rp *reqPrincipals) bool {
 // policy in evaluation order (override first, tag-based first, then order)
 // that covers the column and has an item matching the requester decides;
 // within it the first matching item.
-func (e *Engine) applyMasks(req *Request, rb *reqPrincipals, d *Decision, tr *tracer) {
+func (e *Engine) applyMasks(req *Request, pk *pathKeys, rb *reqPrincipals, d *Decision, tr *tracer) {
 	if req.Resource.Column == "" {
 		return
 	}
-	cands := e.masking.collect(req, d.scratch.cands[:0])
+	cands := e.masking.collect(req, pk, d.scratch.cands[:0])
 	slices.Sort(cands)
 	cands = slices.Compact(cands)
 	d.scratch.cands = cands
+	if tr == nil {
+		d.scratch.sink += e.touchCands(cands, nil)
+	}
 	for _, ci := range cands {
-		cp := e.pols[ci]
+		cp := &e.slab[ci]
 		ok, why := cp.applies(req, false, tr != nil)
 		mi := -1
 		if ok {
@@ -595,13 +641,16 @@ func (e *Engine) applyMasks(req *Request, rb *reqPrincipals, d *Decision, tr *tr
 
 // applyRowFilters sets the row filter of the table: the first row-filter
 // policy in evaluation order whose item matches the requester decides.
-func (e *Engine) applyRowFilters(req *Request, rb *reqPrincipals, d *Decision, tr *tracer) {
-	cands := e.rows.collect(req, d.scratch.cands[:0])
+func (e *Engine) applyRowFilters(req *Request, pk *pathKeys, rb *reqPrincipals, d *Decision, tr *tracer) {
+	cands := e.rows.collect(req, pk, d.scratch.cands[:0])
 	slices.Sort(cands)
 	cands = slices.Compact(cands)
 	d.scratch.cands = cands
+	if tr == nil {
+		d.scratch.sink += e.touchCands(cands, nil)
+	}
 	for _, ci := range cands {
-		cp := e.pols[ci]
+		cp := &e.slab[ci]
 		ok, why := cp.applies(req, true, tr != nil)
 		ri := -1
 		if ok {

@@ -4,4 +4,5 @@ package policy
 type scratch struct {
 	cands []int32
 	names []hname // the request's hashed groups and roles
+	sink  uint64  // results of touch passes (see touch.go), so that they are not optimized away
 }
