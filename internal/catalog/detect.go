@@ -369,12 +369,31 @@ func DetectValues(column string, sample []string, now time.Time) (Detection, boo
 	if best == KindBirthDate && (!named || nd.Kind != KindBirthDate) {
 		return Detection{}, false
 	}
+	// Key columns (tx_id, account_key) are long numbers too: digits alone
+	// do not make them phone numbers unless the name says so.
+	if best == KindPhone && (!named || nd.Kind != KindPhone) && isKeyName(column) {
+		return Detection{}, false
+	}
 	conf := 0.5 + 0.45*share
 	if named && nd.Kind == best {
 		conf = min(0.99, conf+0.1)
 	}
 	return Detection{Column: column, Kind: best, Confidence: conf,
 		Reason: fmt.Sprintf("%d of %d sampled values look like %s", bestN, n, strings.ReplaceAll(best, "_", " "))}, true
+}
+
+// isKeyName reports whether a column name marks an identifier or key.
+func isKeyName(column string) bool {
+	c := strings.ToLower(column)
+	if c == "id" || c == "key" {
+		return true
+	}
+	for _, suf := range []string{"_id", "_key", "_nr", "_no", "id"} {
+		if strings.HasSuffix(c, suf) {
+			return true
+		}
+	}
+	return false
 }
 
 // Detect combines the name and the values of a column.

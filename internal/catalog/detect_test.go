@@ -56,6 +56,9 @@ func TestDetect(t *testing.T) {
 		{"amount", []string{"12.5", "13", "14"}, ""},
 		{"holder", []string{"Alice Martin", "Peter Jansen", "Marie Dubois"}, KindPersonName},
 		{"note", []string{"a@x.com", "hello", "world", "again"}, ""},
+		{"tx_id", []string{"1000000001", "1000000002", "12000416673"}, ""},
+		{"mobile", []string{"0471234567", "0472345678"}, KindPhone},
+		{"callback", []string{"0471234567", "0472345678"}, KindPhone},
 	} {
 		t.Run(tc.column, func(t *testing.T) {
 			d, ok := Detect(tc.column, tc.sample, testNow)
