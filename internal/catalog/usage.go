@@ -280,6 +280,12 @@ func (u *Usage) Flush(ctx context.Context) error {
 // RecomputeEvery (pushing it to Popularity) until ctx is done; then it
 // flushes once more.
 func (u *Usage) Run(ctx context.Context) {
+	if u.FlushEvery <= 0 {
+		u.FlushEvery = 5 * time.Second
+	}
+	if u.RecomputeEvery <= 0 {
+		u.RecomputeEvery = time.Minute
+	}
 	flush := time.NewTicker(u.FlushEvery)
 	defer flush.Stop()
 	recompute := time.NewTicker(u.RecomputeEvery)

@@ -350,3 +350,35 @@ func TestRecommend(t *testing.T) {
 		})
 	}
 }
+
+func TestUsageRun(t *testing.T) {
+	s := newTestService(t, nil)
+	register(t, s, Dataset{Namespace: "s3://bank", Name: "risk/mortgages"})
+	u := newTestUsage(t, s)
+	u.FlushEvery, u.RecomputeEvery = 5*time.Millisecond, 10*time.Millisecond
+	pushed := make(chan map[Key]float64, 100)
+	u.Popularity = func(p map[Key]float64) { pushed <- p }
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); u.Run(ctx) }()
+	read(t, u, s3Get("alice", "bank/risk/mortgages/a.parquet", 0))
+	for p := range pushed {
+		if p[Key{"s3://bank", "risk/mortgages"}] > 0 {
+			break
+		}
+	}
+	cancel()
+	<-done
+	// Counts still buffered when Run stops are flushed.
+	u.FlushEvery, u.RecomputeEvery, u.Popularity = time.Hour, time.Hour, nil
+	ctx, cancel = context.WithCancel(context.Background())
+	done = make(chan struct{})
+	go func() { defer close(done); u.Run(ctx) }()
+	read(t, u, s3Get("bob", "bank/risk/mortgages/a.parquet", 0))
+	cancel()
+	<-done
+	got, err := u.DatasetUsage(context.Background(), admin, "s3://bank", "risk/mortgages", 1)
+	if err != nil || got.Readers != 2 {
+		t.Fatalf("after Run stopped: %+v %v", got, err)
+	}
+}
