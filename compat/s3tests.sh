@@ -20,14 +20,14 @@ W=${W:-/tmp/steward-compat}
 . "$W/env"
 
 conf="$W/s3tests.conf"
-section() { # name key secret
+section() { # name steward-user key secret (user_id: the Owner ID the gateway reports)
   cat <<SEC
 [$1]
-display_name = $1
-user_id = $1
-email = $1@example.com
-access_key = $2
-secret_key = $3
+display_name = $2
+user_id = $2
+email = $2@example.com
+access_key = $3
+secret_key = $4
 SEC
 }
 {
@@ -42,12 +42,12 @@ ssl_verify = False
 bucket prefix = s3t-{random}-
 
 CONF
-  section "s3 main" "$MAIN_KEY" "$MAIN_SECRET"; echo
-  section "s3 alt" "$ALT_KEY" "$ALT_SECRET"; echo
-  section "s3 tenant" "$ALT_KEY" "$ALT_SECRET"; echo "tenant = none"; echo
-  section "iam" "$ALT_KEY" "$ALT_SECRET"; echo
-  section "iam root" "$ALT_KEY" "$ALT_SECRET"; echo
-  section "iam alt root" "$ALT_KEY" "$ALT_SECRET"
+  section "s3 main" s3main "$MAIN_KEY" "$MAIN_SECRET"; echo
+  section "s3 alt" s3alt "$ALT_KEY" "$ALT_SECRET"; echo
+  section "s3 tenant" s3alt "$ALT_KEY" "$ALT_SECRET"; echo "tenant = none"; echo
+  section "iam" s3alt "$ALT_KEY" "$ALT_SECRET"; echo
+  section "iam root" s3alt "$ALT_KEY" "$ALT_SECRET"; echo
+  section "iam alt root" s3alt "$ALT_KEY" "$ALT_SECRET"
 } >"$conf"
 
 MARKERS='not (lifecycle or lifecycle_expiration or lifecycle_transition or cloud_transition or cloud_restore

@@ -83,10 +83,10 @@ func (rc *reqCtx) prepareBody() (*body, error) {
 		if trailerHdr != "" {
 			return nil, errInvalidRequest.with("x-amz-trailer needs a trailer payload mode.")
 		}
-		if r.ContentLength < 0 {
+		b.size = r.ContentLength
+		if b.size < 0 && !isChunkedTE(r) {
 			return nil, errMissingContentLength
 		}
-		b.size = r.ContentLength
 		b.r = r.Body
 		if mode != unsignedPayload {
 			b.r = newHashingReader(r.Body, mode)
@@ -96,8 +96,39 @@ func (rc *reqCtx) prepareBody() (*body, error) {
 		return nil, errEntityTooLarge
 	}
 	b.count = &countingReader{r: b.r}
+	if b.size < 0 {
+		// Transfer-Encoding: chunked without a length: the body ends
+		// where the chunks do, and may not outgrow an object.
+		b.r = &capReader{r: b.count, left: rc.h.cfg.MaxObjectSize}
+		return b, nil
+	}
 	b.r = &exactReader{r: b.count, left: b.size}
 	return b, nil
+}
+
+// isChunkedTE says whether the body comes with HTTP/1.1 chunked transfer
+// coding (and so its length is known only at its end).
+func isChunkedTE(r *http.Request) bool {
+	return len(r.TransferEncoding) > 0 && r.TransferEncoding[0] == "chunked"
+}
+
+// capReader reads a body of unknown length, failing with EntityTooLarge
+// once it has delivered more than left bytes.
+type capReader struct {
+	r    io.Reader
+	left int64
+}
+
+func (c *capReader) Read(p []byte) (int, error) {
+	if int64(len(p)) > c.left+1 {
+		p = p[:c.left+1]
+	}
+	n, err := c.r.Read(p)
+	c.left -= int64(n)
+	if c.left < 0 {
+		return 0, errEntityTooLarge
+	}
+	return n, err
 }
 
 // exactReader delivers exactly the declared number of bytes. When the

@@ -1,9 +1,14 @@
 package s3api
 
 import (
+	"encoding/base64"
 	"encoding/xml"
 	"net/http"
+	"sort"
+	"strconv"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/stewardhq/steward/internal/objectstore"
 	"github.com/stewardhq/steward/internal/policy"
@@ -21,9 +26,11 @@ type bucketXML struct {
 }
 
 type listAllMyBucketsResult struct {
-	XMLName xml.Name    `xml:"http://s3.amazonaws.com/doc/2006-03-01/ ListAllMyBucketsResult"`
-	Owner   owner       `xml:"Owner"`
-	Buckets []bucketXML `xml:"Buckets>Bucket"`
+	XMLName           xml.Name    `xml:"http://s3.amazonaws.com/doc/2006-03-01/ ListAllMyBucketsResult"`
+	Owner             owner       `xml:"Owner"`
+	Buckets           []bucketXML `xml:"Buckets>Bucket"`
+	ContinuationToken string      `xml:"ContinuationToken,omitempty"`
+	Prefix            string      `xml:"Prefix,omitempty"`
 }
 
 func s3Time(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z") }
@@ -33,15 +40,38 @@ func (rc *reqCtx) owner() owner {
 }
 
 // opListBuckets lists the buckets the principal may list; the others stay
-// invisible.
+// invisible. max-buckets pages by name (the continuation token is the
+// last name shown, which the principal may see), prefix filters.
 func opListBuckets(rc *reqCtx) error {
+	q := rc.r.URL.Query()
+	maxN := 10000
+	if v := q.Get("max-buckets"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 10000 {
+			return errInvalidArgument.with("Argument max-buckets must be an integer between 1 and 10000.")
+		}
+		maxN = n
+	}
+	after := ""
+	if t := q.Get("continuation-token"); t != "" {
+		b, err := base64.RawURLEncoding.DecodeString(t)
+		if err != nil || !utf8.Valid(b) {
+			return errInvalidArgument.with("The continuation token provided is incorrect")
+		}
+		after = string(b)
+	}
+	prefix := q.Get("prefix")
 	bs, err := rc.h.store.ListBuckets(rc.ctx)
 	if err != nil {
 		return err
 	}
-	res := listAllMyBucketsResult{Owner: rc.owner(), Buckets: []bucketXML{}}
+	sort.Slice(bs, func(i, j int) bool { return bs[i].Name < bs[j].Name })
+	res := listAllMyBucketsResult{Owner: rc.owner(), Buckets: []bucketXML{}, Prefix: prefix}
 	hidden := 0
 	for _, b := range bs {
+		if b.Name <= after || !strings.HasPrefix(b.Name, prefix) {
+			continue
+		}
 		d, err := rc.decide("s3:ListBucket", policy.AccessList, b.Name, "")
 		if err != nil {
 			return err
@@ -49,6 +79,10 @@ func opListBuckets(rc *reqCtx) error {
 		if !d.Allowed {
 			hidden++
 			continue
+		}
+		if len(res.Buckets) == maxN {
+			res.ContinuationToken = base64.RawURLEncoding.EncodeToString([]byte(res.Buckets[maxN-1].Name))
+			break
 		}
 		res.Buckets = append(res.Buckets, bucketXML{Name: b.Name, CreationDate: s3Time(b.Created), BucketRegion: rc.h.cfg.Region})
 	}

@@ -56,6 +56,7 @@ var (
 	errMethodNotAllowed      = apiErr("MethodNotAllowed", 405, "The specified method is not allowed against this resource.")
 	errInvalidBucketName     = apiErr("InvalidBucketName", 400, "The specified bucket is not valid.")
 	errKeyTooLong            = apiErr("KeyTooLongError", 400, "Your key is too long.")
+	errInvalidURI            = apiErr("InvalidURI", 400, "Couldn't parse the specified URI.")
 	errInvalidArgument       = apiErr("InvalidArgument", 400, "Invalid argument.")
 	errInvalidDigest         = apiErr("InvalidDigest", 400, "The Content-MD5 you specified is not valid.")
 	errBadDigest             = apiErr("BadDigest", 400, "The Content-MD5 or checksum you specified did not match what we received.")

@@ -315,6 +315,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		rc.fail(errNotImplemented)
 		return
 	}
+	if err := rc.checkExpectedOwner(); err != nil {
+		rc.fail(err)
+		return
+	}
 	if err := fn(rc); err != nil {
 		rc.fail(err)
 	}
@@ -416,14 +420,15 @@ func validBucketName(b string) bool {
 func isAlnum(c byte) bool { return c >= 'a' && c <= 'z' || c >= '0' && c <= '9' }
 
 // validKey refuses keys that are too long, not UTF-8, carry control
-// characters that no path should, or have "." or ".." segments (which a
+// characters that no path should (NUL, the C1 controls U+0080-U+009F), or have "." or ".." segments (which a
 // filesystem or a path policy could resolve differently).
 func validKey(k string) error {
 	if len(k) > maxKeyLen {
 		return errKeyTooLong
 	}
-	if !utf8.ValidString(k) || strings.ContainsRune(k, 0) {
-		return errInvalidArgument.with("Object key must be valid UTF-8 without NUL characters.")
+	if !utf8.ValidString(k) || strings.ContainsFunc(k, func(r rune) bool { return r == 0 || r >= 0x80 && r <= 0x9f }) {
+		// S3 refuses such a key in the URI before anything else.
+		return errInvalidURI
 	}
 	for seg := range strings.SplitSeq(k, "/") {
 		if seg == "." || seg == ".." {
@@ -501,3 +506,19 @@ func (rc *reqCtx) decide(action string, access policy.Access, bucket, key string
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// checkExpectedOwner refuses a request whose x-amz-expected-bucket-owner
+// (or x-amz-source-expected-bucket-owner, for the source of a copy) names
+// another owner than the one the gateway reports for the bucket (Owner ID
+// in listings: the requesting principal, as buckets have no other owner in
+// Steward), as S3 does: 403 AccessDenied.
+func (rc *reqCtx) checkExpectedOwner() error {
+	id := rc.owner().ID
+	for _, k := range []string{"X-Amz-Expected-Bucket-Owner", "X-Amz-Source-Expected-Bucket-Owner"} {
+		if v, ok := rc.r.Header[k]; ok && (len(v) != 1 || v[0] != id) {
+			rc.decision, rc.reason = "deny", "expected bucket owner does not match"
+			return errAccessDenied
+		}
+	}
+	return nil
+}

@@ -178,6 +178,7 @@ func opListObjects(rc *reqCtx) error {
 	out := listBucketResult{Name: rc.bucket, Marker: &m}
 	o := rc.owner()
 	p.fill(&out, res, &o)
+	out.Prefix = p.prefix // ListObjects (v1) does not encode Prefix; clients do not decode it
 	if res.IsTruncated {
 		out.NextMarker = p.enc(res.NextAfter)
 	}

@@ -74,6 +74,9 @@ func opUploadPart(rc *reqCtx) error {
 	if err != nil {
 		return err
 	}
+	if b.size < 0 {
+		return errMissingContentLength // a part's length is part of its identity
+	}
 	opts.Checksums = b.checksums
 	if err := rc.begin(); err != nil {
 		return err
@@ -188,14 +191,22 @@ func opCompleteMultipartUpload(rc *reqCtx) error {
 		if p.PartNumber < 1 || p.PartNumber > maxParts {
 			return errInvalidPartNumber
 		}
-		if i > 0 && p.PartNumber <= req.Parts[i-1].PartNumber {
+		if i > 0 && p.PartNumber < req.Parts[i-1].PartNumber {
 			return apiErr(objectstore.CodeInvalidPartOrder, 400, "The list of parts was not in ascending order.")
 		}
 		etag := p.ETag
 		if !strings.HasPrefix(etag, "\"") {
 			etag = "\"" + etag + "\""
 		}
-		parts = append(parts, objectstore.CompletePart{Number: p.PartNumber, ETag: etag})
+		cp := objectstore.CompletePart{Number: p.PartNumber, ETag: etag}
+		if i > 0 && p.PartNumber == req.Parts[i-1].PartNumber {
+			// A part sent twice is listed twice by clients that record
+			// each answer; the copy listed last is the one uploaded last
+			// (the one the store kept), as in RGW.
+			parts[len(parts)-1] = cp
+			continue
+		}
+		parts = append(parts, cp)
 	}
 	if err := rc.begin(); err != nil {
 		return err

@@ -57,15 +57,24 @@ func putOptions(h http.Header) (objectstore.PutOptions, error) {
 	return o, nil
 }
 
+// stripAWSChunked removes the aws-chunked coding (a transfer detail of
+// the request) from a Content-Encoding list; a list without it is kept
+// exactly as sent.
 func stripAWSChunked(v string) string {
 	var out []string
+	removed := false
 	for p := range strings.SplitSeq(v, ",") {
 		p = strings.TrimSpace(p)
-		if p != "" && !strings.EqualFold(p, "aws-chunked") {
+		if strings.EqualFold(p, "aws-chunked") {
+			removed = true
+		} else if p != "" {
 			out = append(out, p)
 		}
 	}
-	return strings.Join(out, ",")
+	if !removed {
+		return v
+	}
+	return strings.Join(out, ", ")
 }
 
 // parseTagQuery parses x-amz-tagging ("k1=v1&k2=v2").
@@ -283,7 +292,8 @@ func isStoredHeader(k string) bool {
 
 // readErrorHeaders sets the headers S3 sends with a failed read: a
 // delete marker (NoSuchKey for the current version, MethodNotAllowed when
-// named by version) is flagged with its version id, and 304 Not Modified
+// named by version) is flagged with its version id, another NoSuchKey
+// with x-amz-delete-marker: false, and 304 Not Modified
 // carries the object's ETag and Last-Modified.
 func readErrorHeaders(rc *reqCtx, info objectstore.ObjectInfo, err error) {
 	h := rc.w.Header()
@@ -292,6 +302,10 @@ func readErrorHeaders(rc *reqCtx, info objectstore.ObjectInfo, err error) {
 		if info.DeleteMarker || toAPIError(err).Code == objectstore.CodeMethodNotAllowed {
 			h.Set("X-Amz-Delete-Marker", "true")
 			setVersionHeader(h, info.VersionID)
+		} else {
+			// The key has no current version and no delete marker (as
+			// after a delete in a bucket without versioning).
+			h.Set("X-Amz-Delete-Marker", "false")
 		}
 	case objectstore.CodeNotModified:
 		if info.ETag != "" {

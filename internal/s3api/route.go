@@ -11,7 +11,7 @@ type opFunc func(rc *reqCtx) error
 // them is NotImplemented rather than a silent fall-through to another
 // operation.
 var unsupported = []string{
-	"acl", "policy", "policyStatus", "cors", "lifecycle", "website", "encryption", "logging",
+	"policy", "policyStatus", "cors", "lifecycle", "website", "encryption", "logging",
 	"notification", "replication", "requestPayment", "object-lock", "retention", "legal-hold",
 	"ownershipControls", "publicAccessBlock", "accelerate", "analytics", "inventory", "metrics",
 	"intelligent-tiering", "restore", "select", "torrent", "attributes", "session", "renameObject",
@@ -24,6 +24,9 @@ func route(method, bucket, key string, q url.Values, h http.Header) (string, opF
 		if q.Has(s) {
 			return "Unsupported:" + s, nil
 		}
+	}
+	if q.Has("acl") && bucket != "" {
+		return routeACL(method, key)
 	}
 	if bucket == "" {
 		if method == http.MethodGet {
@@ -114,4 +117,19 @@ func route(method, bucket, key string, q url.Values, h http.Header) (string, opF
 		return "PostObject", nil
 	}
 	return "Unknown", nil
+}
+
+// routeACL routes ?acl (see acl.go).
+func routeACL(method, key string) (string, opFunc) {
+	switch {
+	case method == http.MethodGet && key == "":
+		return "GetBucketAcl", opGetBucketACL
+	case method == http.MethodPut && key == "":
+		return "PutBucketAcl", opPutBucketACL
+	case method == http.MethodGet:
+		return "GetObjectAcl", opGetObjectACL
+	case method == http.MethodPut:
+		return "PutObjectAcl", opPutObjectACL
+	}
+	return "Unsupported:acl", nil
 }

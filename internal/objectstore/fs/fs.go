@@ -32,6 +32,7 @@ import (
 	"sort"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 
@@ -111,6 +112,15 @@ CREATE TABLE IF NOT EXISTS parts(
 	PRIMARY KEY(upload_id, number)
 );
 CREATE INDEX IF NOT EXISTS parts_file ON parts(file);
+CREATE TABLE IF NOT EXISTS completed_uploads(
+	upload_id TEXT PRIMARY KEY,
+	bucket TEXT NOT NULL,
+	key BLOB NOT NULL,
+	etag TEXT NOT NULL,
+	version_id TEXT NOT NULL,
+	completed INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS completed_uploads_time ON completed_uploads(completed);
 `
 
 // Open opens (creating if needed) the store in dir. It takes an exclusive
@@ -572,13 +582,35 @@ func (s *Store) SetVersioning(ctx context.Context, bucket string, v objectstore.
 	return s.refreshBucket(ctx, bucket)
 }
 
+// bytesMapPrefix marks a map stored byte for byte: JSON turns bytes that
+// are not UTF-8 (latin-1 metadata, which HTTP allows) into U+FFFD, so
+// such a map is kept as base64 pairs instead.
+const bytesMapPrefix = "b:"
+
 func marshal(v any) string {
 	if v == nil {
 		return "{}"
+	}
+	if m, ok := v.(map[string]string); ok && !allUTF8(m) {
+		pairs := make([][2][]byte, 0, len(m))
+		for k, v := range m {
+			pairs = append(pairs, [2][]byte{[]byte(k), []byte(v)})
+		}
+		b, _ := json.Marshal(pairs)
+		return bytesMapPrefix + string(b)
 	}
 	b, err := json.Marshal(v)
 	if err != nil {
 		return "{}"
 	}
 	return string(b)
+}
+
+func allUTF8(m map[string]string) bool {
+	for k, v := range m {
+		if !utf8.ValidString(k) || !utf8.ValidString(v) {
+			return false
+		}
+	}
+	return true
 }

@@ -197,6 +197,9 @@ func (s *Store) CompleteMultipart(ctx context.Context, bucket, key, uploadID str
 	}
 	u, err := getUpload(ctx, s.db, bucket, key, uploadID)
 	if err != nil {
+		if info, ok := s.completedUpload(ctx, bucket, key, uploadID, parts); ok {
+			return info, nil
+		}
 		return objectstore.ObjectInfo{}, internal("fs.CompleteMultipart", err)
 	}
 	if len(parts) == 0 {
@@ -275,13 +278,58 @@ func (s *Store) CompleteMultipart(ctx context.Context, bucket, key, uploadID str
 		}
 		_, err = tx.ExecContext(ctx, `DELETE FROM uploads WHERE upload_id = ?`, uploadID)
 		return err
+	}, func(ctx context.Context, tx *sql.Tx, info objectstore.ObjectInfo) error {
+		now := info.LastModified.UnixNano()
+		if _, err := tx.ExecContext(ctx, `DELETE FROM completed_uploads WHERE completed < ?`, now-int64(CompletedUploadTTL)); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO completed_uploads(upload_id, bucket, key, etag, version_id, completed) VALUES(?, ?, ?, ?, ?, ?)`,
+			uploadID, bucket, []byte(key), info.ETag, info.VersionID, now)
+		return err
 	})
 	if err != nil {
 		s.removeFiles([]string{w.file})
+		if info, ok := s.completedUpload(ctx, bucket, key, uploadID, parts); ok {
+			return info, nil // a concurrent completion of the same parts won
+		}
 		return info, internal("fs.CompleteMultipart", err)
 	}
 	s.removeFiles(partFiles)
 	return info, nil
+}
+
+// CompletedUploadTTL is how long a completed upload is remembered: within
+// it, completing the upload again with the same parts answers the same
+// result, as S3 does for a client that retries a completion whose answer
+// it lost.
+const CompletedUploadTTL = 24 * time.Hour
+
+// completedUpload finds uploadID among the uploads completed within
+// CompletedUploadTTL with the same parts (their ETags give the object's
+// multipart ETag) and returns what the completion answered.
+func (s *Store) completedUpload(ctx context.Context, bucket, key, uploadID string, parts []objectstore.CompletePart) (objectstore.ObjectInfo, bool) {
+	if len(parts) == 0 {
+		return objectstore.ObjectInfo{}, false
+	}
+	var etag, vid string
+	var at int64
+	err := s.db.QueryRowContext(ctx, `SELECT etag, version_id, completed FROM completed_uploads WHERE upload_id = ? AND bucket = ? AND key = ?`,
+		uploadID, bucket, []byte(key)).Scan(&etag, &vid, &at)
+	if err != nil || time.Since(time.Unix(0, at)) > CompletedUploadTTL {
+		return objectstore.ObjectInfo{}, false
+	}
+	sums := md5.New()
+	for _, p := range parts {
+		raw, err := hex.DecodeString(strings.Trim(p.ETag, `"`))
+		if err != nil || len(raw) != md5.Size {
+			return objectstore.ObjectInfo{}, false
+		}
+		sums.Write(raw)
+	}
+	if fmt.Sprintf(`"%x-%d"`, sums.Sum(nil), len(parts)) != etag {
+		return objectstore.ObjectInfo{}, false
+	}
+	return objectstore.ObjectInfo{Bucket: bucket, Key: key, ETag: etag, VersionID: vid, IsLatest: true, LastModified: time.Unix(0, at).UTC()}, true
 }
 
 // AbortMultipart discards an upload and its parts (NoSuchBucket,

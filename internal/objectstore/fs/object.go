@@ -54,6 +54,15 @@ func unmarshalMap(s string) map[string]string {
 	if s == "" || s == "{}" || s == "null" {
 		return nil
 	}
+	if b, ok := strings.CutPrefix(s, bytesMapPrefix); ok {
+		var pairs [][2][]byte
+		json.Unmarshal([]byte(b), &pairs)
+		m := make(map[string]string, len(pairs))
+		for _, p := range pairs {
+			m[string(p[0])] = string(p[1])
+		}
+		return m
+	}
 	var m map[string]string
 	json.Unmarshal([]byte(s), &m)
 	return m
@@ -210,7 +219,7 @@ func (s *Store) Put(ctx context.Context, bucket, key string, body io.Reader, siz
 		tags:        marshal(opts.Tags),
 		file:        w.file,
 	}
-	info, err := s.commitVersion(ctx, bucket, r, &opts, nil)
+	info, err := s.commitVersion(ctx, bucket, r, &opts, nil, nil)
 	if err != nil {
 		s.removeFiles([]string{w.file})
 		return info, internal("fs.Put", err)
@@ -222,8 +231,10 @@ func (s *Store) Put(ctx context.Context, bucket, key string, body io.Reader, siz
 // following the bucket's versioning: with versioning Enabled it gets a new
 // version ID; otherwise it replaces the "null" version. Files no longer
 // referenced are removed after the commit.
-// extra, if set, runs first in the same transaction.
-func (s *Store) commitVersion(ctx context.Context, bucket string, r row, cond *objectstore.PutOptions, extra func(context.Context, *sql.Tx) error) (objectstore.ObjectInfo, error) {
+// extra, if set, runs first in the same transaction; after, if set, runs
+// last in it with the new version's info.
+func (s *Store) commitVersion(ctx context.Context, bucket string, r row, cond *objectstore.PutOptions, extra func(context.Context, *sql.Tx) error,
+	after func(context.Context, *sql.Tx, objectstore.ObjectInfo) error) (objectstore.ObjectInfo, error) {
 	var old []string
 	var v objectstore.Versioning
 	err := s.writeTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
@@ -272,6 +283,9 @@ func (s *Store) commitVersion(ctx context.Context, bucket string, r row, cond *o
 			return err
 		}
 		r.id, _ = res.LastInsertId()
+		if after != nil {
+			return after(ctx, tx, r.info(bucket, v))
+		}
 		return nil
 	})
 	if err != nil {
