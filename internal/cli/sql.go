@@ -1,16 +1,17 @@
 package cli
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"strings"
-	"text/tabwriter"
+	"unicode/utf8"
 
+	"github.com/chzyer/readline"
 	"github.com/spf13/cobra"
 
 	"github.com/stewardhq/steward"
@@ -22,7 +23,8 @@ func newSQLCmd(stdio IO) *cobra.Command {
 		Use:   "sql [-c QUERY]",
 		Short: "Query catalog tables with SQL, with your masks and row filters applied",
 		Long: "Runs governed SQL through the server's REST API with your stored login. Tables are named " +
-			"namespace.schema.table (see SHOW TABLES). Without -c, reads statements ending in ';' from standard input.",
+			"namespace.schema.table (see SHOW TABLES). Without -c, reads statements ending in ';' from standard input; " +
+			"on a terminal, interactively with line editing and history (" + `\q quits, \dt lists tables` + ").",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			sf, _ := cmd.Flags().GetString("server")
@@ -30,55 +32,30 @@ func newSQLCmd(stdio IO) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if outputJSON(cmd) {
+			switch o, _ := cmd.Flags().GetString("output"); {
+			case o == "json":
 				format = "jsonl"
+			case o == "csv":
+				format = "csv"
 			}
+			run := func(ctx context.Context, stmt string) error { return cl.sql(ctx, stdio.Out, stmt, format) }
 			if command != "" {
-				return cl.sql(cmd.Context(), stdio.Out, command, format)
+				return run(cmd.Context(), command)
 			}
-			return sqlLoop(cmd.Context(), stdio, cl, format)
+			if f, ok := stdio.In.(*os.File); ok && readline.IsTerminal(int(f.Fd())) {
+				lr, err := newTerminalReader(stdio, cl.token)
+				if err != nil {
+					return err
+				}
+				defer lr.Close()
+				return sqlLoop(cmd.Context(), stdio, lr, run, true)
+			}
+			return sqlLoop(cmd.Context(), stdio, newScanReader(stdio.In), run, false)
 		},
 	}
 	cmd.Flags().StringVarP(&command, "command", "c", "", "run this one query and exit")
-	cmd.Flags().StringVar(&format, "format", "table", "result format: table, csv or jsonl")
+	cmd.Flags().StringVar(&format, "format", "table", "result format: table, csv or jsonl (or --output csv|json)")
 	return cmd
-}
-
-// sqlLoop reads statements from stdin; an error is reported and the loop
-// goes on, as psql does.
-func sqlLoop(ctx context.Context, stdio IO, cl *client, format string) error {
-	sc := bufio.NewScanner(stdio.In)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	var stmt strings.Builder
-	failed := false
-	for sc.Scan() {
-		line := sc.Text()
-		if stmt.Len() == 0 && (strings.TrimSpace(line) == "" || strings.HasPrefix(strings.TrimSpace(line), "--")) {
-			continue
-		}
-		if t := strings.TrimSpace(line); stmt.Len() == 0 && (t == `\q` || t == "quit" || t == "exit") {
-			break
-		}
-		stmt.WriteString(line)
-		stmt.WriteByte('\n')
-		if strings.HasSuffix(strings.TrimSpace(line), ";") {
-			if err := cl.sql(ctx, stdio.Out, stmt.String(), format); err != nil {
-				fmt.Fprintln(stdio.Err, errorText(err))
-				failed = true
-			}
-			stmt.Reset()
-		}
-	}
-	if strings.TrimSpace(stmt.String()) != "" {
-		if err := cl.sql(ctx, stdio.Out, stmt.String(), format); err != nil {
-			fmt.Fprintln(stdio.Err, errorText(err))
-			failed = true
-		}
-	}
-	if failed {
-		return &exitError{code: 1, msg: "some statements failed"}
-	}
-	return sc.Err()
 }
 
 // sql runs one query and prints its result as it streams in.
@@ -127,12 +104,12 @@ func sqlMessage(msg, state string) string {
 	return msg
 }
 
-// printTable renders the JSON-lines stream as an aligned table.
+// printTable renders the JSON-lines stream as an aligned table, as psql
+// does: it holds the rows to size the columns.
 func printTable(w io.Writer, r io.Reader) error {
 	dec := json.NewDecoder(r)
 	dec.UseNumber()
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	defer tw.Flush()
+	var t table
 	for {
 		var line json.RawMessage
 		if err := dec.Decode(&line); err != nil {
@@ -150,20 +127,25 @@ func printTable(w io.Writer, r io.Reader) error {
 			for i, v := range row {
 				switch x := v.(type) {
 				case nil:
-					cells[i] = "NULL"
+					cells[i] = ""
 				case string:
-					cells[i] = strings.NewReplacer("\t", " ", "\n", " ").Replace(x)
+					cells[i] = x
+				case json.Number:
+					cells[i] = x.String()
+				case bool:
+					cells[i] = map[bool]string{true: "t", false: "f"}[x]
 				default:
 					b, _ := json.Marshal(x)
 					cells[i] = string(b)
 				}
 			}
-			fmt.Fprintln(tw, strings.Join(cells, "\t"))
+			t.rows = append(t.rows, cells)
 			continue
 		}
 		var m struct {
 			Columns []struct {
 				Name string `json:"name"`
+				Type string `json:"type"`
 			} `json:"columns"`
 			Complete *struct {
 				Rows int64 `json:"rows"`
@@ -179,18 +161,87 @@ func printTable(w io.Writer, r io.Reader) error {
 		}
 		switch {
 		case m.Columns != nil:
-			names := make([]string, len(m.Columns))
-			for i, c := range m.Columns {
-				names[i] = c.Name
+			for _, c := range m.Columns {
+				t.names = append(t.names, c.Name)
+				t.right = append(t.right, isNumericType(c.Type))
 			}
-			fmt.Fprintln(tw, strings.Join(names, "\t"))
 		case m.Complete != nil:
-			tw.Flush()
-			fmt.Fprintf(w, "(%d rows)\n", m.Complete.Rows)
+			t.write(w)
 			return nil
 		case m.Error != nil:
-			tw.Flush()
 			return &steward.Error{Kind: steward.ErrorKind(m.Error.Code), Message: sqlMessage(m.Error.Message, m.Error.SQLState)}
 		}
 	}
 }
+
+func isNumericType(t string) bool {
+	t = strings.ToUpper(t)
+	for _, p := range []string{"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT", "UHUGEINT", "FLOAT", "DOUBLE", "DECIMAL", "REAL", "NUMERIC"} {
+		if strings.HasPrefix(t, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// table is a result laid out as psql's aligned format.
+type table struct {
+	names []string
+	right []bool // right-aligned (numbers)
+	rows  [][]string
+}
+
+func (t *table) write(w io.Writer) {
+	width := make([]int, len(t.names))
+	for i, n := range t.names {
+		width[i] = utf8.RuneCountInString(n)
+	}
+	for _, r := range t.rows {
+		for i, c := range r {
+			if i < len(width) {
+				width[i] = max(width[i], displayWidth(c))
+			}
+		}
+	}
+	var b strings.Builder
+	line := func(cells []string, header bool) {
+		var l strings.Builder
+		for i := range width {
+			c := ""
+			if i < len(cells) {
+				c = strings.NewReplacer("\n", " ", "\t", " ", "\r", " ").Replace(cells[i])
+			}
+			pad := width[i] - displayWidth(c)
+			if i > 0 {
+				l.WriteString("|")
+			}
+			l.WriteByte(' ')
+			switch {
+			case header:
+				l.WriteString(strings.Repeat(" ", pad/2) + c + strings.Repeat(" ", pad-pad/2))
+			case t.right[i]:
+				l.WriteString(strings.Repeat(" ", pad) + c)
+			default:
+				l.WriteString(c + strings.Repeat(" ", pad))
+			}
+			l.WriteByte(' ')
+		}
+		b.WriteString(strings.TrimRight(l.String(), " "))
+		b.WriteString("\n")
+	}
+	line(t.names, true)
+	for i, wd := range width {
+		if i > 0 {
+			b.WriteString("+")
+		}
+		b.WriteString(strings.Repeat("-", wd+2))
+	}
+	b.WriteString("\n")
+	for _, r := range t.rows {
+		line(r, false)
+	}
+	fmt.Fprintf(&b, "(%d rows)\n", len(t.rows)) // "(1 rows)" too: scripts and tests match it
+	io.WriteString(w, b.String())
+}
+
+func displayWidth(s string) int { return utf8.RuneCountInString(s) }
