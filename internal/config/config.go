@@ -35,6 +35,9 @@ type Config struct {
 	HTTPAddr      string        `yaml:"http_addr" usage:"listen address of the HTTP server (API, portal, OpenID provider)"`
 	S3Addr        string        `yaml:"s3_addr" usage:"listen address of the S3 gateway"`
 	PGAddr        string        `yaml:"pg_addr" usage:"listen address of the PostgreSQL wire protocol for governed SQL (empty: off)"`
+	PGTLSCert     string        `yaml:"pg_tls_cert" usage:"PEM certificate (chain) file for TLS on the PostgreSQL port (with pg_tls_key; empty: no TLS)"`
+	PGTLSKey      string        `yaml:"pg_tls_key" usage:"PEM private key file for TLS on the PostgreSQL port (with pg_tls_cert)"`
+	PGRequireTLS  bool          `yaml:"pg_require_tls" usage:"refuse PostgreSQL clients on other hosts that do not use TLS"`
 	PublicURL     string        `yaml:"public_url" usage:"URL users reach the HTTP server at (default http://HTTP_ADDR)"`
 	Metastore     string        `yaml:"metastore" usage:"metastore DSN: empty for SQLite in the data dir, sqlite:PATH, or postgres://..."`
 	LogLevel      string        `yaml:"log_level" usage:"log level: debug, info, warn or error"`
@@ -389,6 +392,16 @@ func (c *Config) Validate() error {
 	}
 	if c.DemoRows < 1000 || c.DemoRows > 1_000_000_000 {
 		return &SettingError{Key: "demo_rows", Msg: "must be between 1000 and 1000000000"}
+	}
+	if (c.PGTLSCert == "") != (c.PGTLSKey == "") {
+		key := "pg_tls_key"
+		if c.PGTLSCert == "" {
+			key = "pg_tls_cert"
+		}
+		return &SettingError{Key: key, Msg: "pg_tls_cert and pg_tls_key go together: set both or neither"}
+	}
+	if c.PGRequireTLS && c.PGTLSCert == "" {
+		return &SettingError{Key: "pg_require_tls", Msg: "needs pg_tls_cert and pg_tls_key"}
 	}
 	if c.Demo {
 		for _, a := range []struct{ key, addr string }{{"http_addr", c.HTTPAddr}, {"s3_addr", c.S3Addr}, {"pg_addr", c.PGAddr}} {
