@@ -313,16 +313,26 @@ func (e *Engine) decide(req *Request, d *Decision, tr *tracer) {
 		}
 		d.scratch.sink += uint64(sink)
 	}
-	cands := e.access.collect(req, &pk, d.scratch.cands[:0])
-	slices.Sort(cands)
-	cands = slices.Compact(cands)
+	cands := sortedSet(e.access.collect(req, &pk, d.scratch.cands[:0]))
 	d.scratch.cands = cands
 
 	var tagV, resV verdict
 	var rb reqPrincipals
 	d.scratch.names = rb.init(req, d.scratch.names)
+	// The masking and row-filter candidates are collected now, so that
+	// their data is loaded with the access candidates'; they are used
+	// only if the request is allowed.
+	var mcands, rcands []int32
+	if selectTable {
+		if req.Resource.Column != "" {
+			mcands = sortedSet(e.masking.collect(req, &pk, d.scratch.mcands[:0]))
+			d.scratch.mcands = mcands
+		}
+		rcands = sortedSet(e.rows.collect(req, &pk, d.scratch.rcands[:0]))
+		d.scratch.rcands = rcands
+	}
 	if tr == nil {
-		d.scratch.sink += e.touchCands(cands, &rb.bloom)
+		d.scratch.sink += e.touchCands(cands, &rb.bloom, mcands, rcands)
 	}
 	bit := uint16(1) << req.Access
 	if req.Access == AccessNone || req.Access >= numAccess {
@@ -399,8 +409,8 @@ func (e *Engine) decide(req *Request, d *Decision, tr *tracer) {
 		tr.resolution = resolution(&tagV, &resV, win)
 	}
 	if d.Allowed && selectTable {
-		e.applyMasks(req, &pk, &rb, d, tr)
-		e.applyRowFilters(req, &pk, &rb, d, tr)
+		e.applyMasks(req, mcands, &rb, d, tr)
+		e.applyRowFilters(req, rcands, &rb, d, tr)
 	}
 }
 
@@ -592,16 +602,11 @@ func (p *principals) match(req *Request, rp *reqPrincipals) bool {
 // policy in evaluation order (override first, tag-based first, then order)
 // that covers the column and has an item matching the requester decides;
 // within it the first matching item.
-func (e *Engine) applyMasks(req *Request, pk *pathKeys, rb *reqPrincipals, d *Decision, tr *tracer) {
+//
+// cands are the masking candidates, sorted (see sortedSet).
+func (e *Engine) applyMasks(req *Request, cands []int32, rb *reqPrincipals, d *Decision, tr *tracer) {
 	if req.Resource.Column == "" {
 		return
-	}
-	cands := e.masking.collect(req, pk, d.scratch.cands[:0])
-	slices.Sort(cands)
-	cands = slices.Compact(cands)
-	d.scratch.cands = cands
-	if tr == nil {
-		d.scratch.sink += e.touchCands(cands, nil)
 	}
 	for _, ci := range cands {
 		cp := &e.slab[ci]
@@ -641,14 +646,9 @@ func (e *Engine) applyMasks(req *Request, pk *pathKeys, rb *reqPrincipals, d *De
 
 // applyRowFilters sets the row filter of the table: the first row-filter
 // policy in evaluation order whose item matches the requester decides.
-func (e *Engine) applyRowFilters(req *Request, pk *pathKeys, rb *reqPrincipals, d *Decision, tr *tracer) {
-	cands := e.rows.collect(req, pk, d.scratch.cands[:0])
-	slices.Sort(cands)
-	cands = slices.Compact(cands)
-	d.scratch.cands = cands
-	if tr == nil {
-		d.scratch.sink += e.touchCands(cands, nil)
-	}
+//
+// cands are the row-filter candidates, sorted (see sortedSet).
+func (e *Engine) applyRowFilters(req *Request, cands []int32, rb *reqPrincipals, d *Decision, tr *tracer) {
 	for _, ci := range cands {
 		cp := &e.slab[ci]
 		ok, why := cp.applies(req, true, tr != nil)
@@ -739,6 +739,12 @@ func writeSQLList(b *strings.Builder, l []string) {
 		writeSQLString(b, s)
 	}
 	b.WriteByte(')')
+}
+
+// sortedSet sorts l and drops duplicates: candidates in evaluation order.
+func sortedSet(l []int32) []int32 {
+	slices.Sort(l)
+	return slices.Compact(l)
 }
 
 // Atomic holds the current Engine for a process and swaps in newer ones, so

@@ -40,25 +40,24 @@ func first(s string) uint64 {
 }
 
 // touchCands loads, level by level, what evaluating the candidates will
-// read. With rb set, only the candidates whose items may match the
-// requester (see mayMatch) are followed past their hot records, as the
-// access evaluation does; with rb nil (masking and row-filter policies)
-// all are.
-func (e *Engine) touchCands(cands []int32, rb *bloom) uint64 {
+// read: the access candidates (only those whose items may match the
+// requester, see mayMatch, are followed past their hot records, as the
+// evaluation does) and the masking and row-filter candidates (all of
+// them), together so that their misses overlap too.
+func (e *Engine) touchCands(cands []int32, rb *bloom, masks, rows []int32) uint64 {
 	var sink uint64
 	var buf [maxTouched]int32
 	live := buf[:0]
-	if rb != nil {
-		for _, ci := range cands[:min(len(cands), maxTouched)] {
-			sink += uint64(e.hot[ci].flags)
+	for _, ci := range cands[:min(len(cands), maxTouched)] {
+		sink += uint64(e.hot[ci].flags)
+	}
+	for _, ci := range cands[:min(len(cands), maxTouched)] {
+		if e.mayMatch(ci, rb) {
+			live = append(live, ci)
 		}
-		for _, ci := range cands[:min(len(cands), maxTouched)] {
-			if e.mayMatch(ci, rb) {
-				live = append(live, ci)
-			}
-		}
-	} else {
-		live = append(live, cands[:min(len(cands), maxTouched)]...)
+	}
+	for _, l := range [2][]int32{masks, rows} {
+		live = append(live, l[:min(len(l), maxTouched-len(live))]...)
 	}
 	// The compiled policies.
 	for _, ci := range live {
