@@ -408,3 +408,57 @@ func TestPsqlExtended(t *testing.T) {
 		}
 	}
 }
+
+// TestPsycopg runs Python's psycopg 3 (extended protocol, server-side
+// parameters, text and binary results) and psycopg2 (simple protocol,
+// transactions) when Debian's python3-psycopg / python3-psycopg2 are
+// installed; they are optional.
+func TestPsycopg(t *testing.T) {
+	addr, _ := startEngine(t)
+	host, port, _ := net.SplitHostPort(addr)
+	for _, tc := range []struct{ module, script, want string }{
+		{"psycopg", `
+import datetime, psycopg
+conn = psycopg.connect(host=HOST, port=PORT, user='alice', password='tok-alice', dbname='steward', sslmode='disable')
+cur = conn.cursor()
+cur.execute("SELECT name FROM bank.crm.people WHERE id = %s", (7,))
+print(cur.fetchone()[0])
+cur.execute("SELECT %s::int + 1, %s::text, %s::date", (41, "it's", datetime.date(2024, 2, 29)))
+print(cur.fetchone())
+cur = conn.cursor(binary=True)
+cur.execute("SELECT id, born FROM bank.crm.people WHERE id <= %s AND name <> %s ORDER BY id", (2, "x"))
+print(cur.fetchall())
+conn.commit()
+try:
+    cur.execute("SELECT * FROM bank.crm.nothere")
+except psycopg.errors.UndefinedTable as e:
+    print("undefined table")
+conn.rollback()
+cur.execute("SELECT count(*) FROM bank.crm.people")
+print(cur.fetchone()[0])
+`, "person 7\n(42, \"it's\", datetime.date(2024, 2, 29))\n[(1, datetime.date(2000, 1, 2)), (2, datetime.date(2000, 1, 3))]\nundefined table\n300\n"},
+		{"psycopg2", `
+import psycopg2
+conn = psycopg2.connect(host=HOST, port=PORT, user='alice', password='tok-alice', dbname='steward', sslmode='disable')
+cur = conn.cursor()
+cur.execute("SELECT name FROM bank.crm.people WHERE id = %s", (8,))
+print(cur.fetchone()[0])
+conn.commit()
+`, "person 8\n"},
+	} {
+		t.Run(tc.module, func(t *testing.T) {
+			python := "/usr/bin/python3" // Debian's, which the python3-* packages serve
+			if _, err := os.Stat(python); err != nil {
+				python = "python3"
+			}
+			if exec.Command(python, "-c", "import "+tc.module).Run() != nil {
+				t.Skipf("python3 module %s is not installed (optional: apt-get install python3-%s)", tc.module, tc.module)
+			}
+			script := strings.NewReplacer("HOST", "'"+host+"'", "PORT", port).Replace(tc.script)
+			out, err := exec.Command(python, "-c", script).CombinedOutput()
+			if err != nil || string(out) != tc.want {
+				t.Fatalf("%v\n%s", err, out)
+			}
+		})
+	}
+}
