@@ -51,6 +51,18 @@ type Config struct {
 	OIDC          OIDC          `yaml:"oidc"`
 	Audit         Audit         `yaml:"audit"`
 	Objects       Objects       `yaml:"objects"`
+	// SQLLimits are per-group SQL query limits (YAML only: no flag or
+	// environment form). A query runs with the most generous limit among
+	// its user's groups, field by field; zero fields and users in no
+	// listed group get the defaults (5m, 1,000,000 rows, 1GB).
+	SQLLimits map[string]SQLLimit `yaml:"sql_limits" flag:"-"`
+}
+
+// SQLLimit bounds the SQL queries of one group.
+type SQLLimit struct {
+	Timeout time.Duration `yaml:"timeout"`
+	MaxRows int64         `yaml:"max_rows"`
+	Memory  string        `yaml:"memory"` // DuckDB memory_limit, e.g. 4GB
 }
 
 // OIDC configures identity: the built-in provider and an optional external
@@ -154,6 +166,9 @@ func fields(c *Config) []field {
 		t := v.Type()
 		for i := 0; i < t.NumField(); i++ {
 			sf := t.Field(i)
+			if sf.Tag.Get("flag") == "-" {
+				continue // YAML only
+			}
 			key := prefix + strings.Split(sf.Tag.Get("yaml"), ",")[0]
 			fv := v.Field(i)
 			if fv.Kind() == reflect.Struct && fv.Type() != reflect.TypeOf(time.Duration(0)) {

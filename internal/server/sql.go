@@ -18,6 +18,7 @@ import (
 	"github.com/stewardhq/steward"
 	"github.com/stewardhq/steward/internal/catalog"
 	"github.com/stewardhq/steward/internal/config"
+	"github.com/stewardhq/steward/internal/lineage"
 	"github.com/stewardhq/steward/internal/pgwire"
 	"github.com/stewardhq/steward/internal/policy"
 	"github.com/stewardhq/steward/internal/sqlengine"
@@ -41,14 +42,22 @@ func (s *Server) wireSQL() (*sqlengine.Service, error) {
 	}
 	backend := sqlduckdb.New(s.log.With("component", "sql"))
 	s.closers = append(s.closers, backend.Close)
+	groupLimits, err := sqlGroupLimits(s.cfg.SQLLimits)
+	if err != nil {
+		return nil, err
+	}
 	s.sql.svc = sqlengine.New(sqlengine.Config{
-		Tables:  CatalogTables{Store: catalog.NewStore(s.store), Decider: s.engine},
-		Decider: s.engine,
-		Objects: s.objects,
-		Backend: backend,
-		Auditor: s.audit,
-		Logger:  s.log.With("component", "sql"),
-		TempDir: tmp,
+		Tables:      CatalogTables{Store: catalog.NewStore(s.store), Decider: s.engine, Lineage: lineageTags{s}},
+		Decider:     s.engine,
+		Objects:     s.objects,
+		Backend:     backend,
+		Auditor:     s.audit,
+		Logger:      s.log.With("component", "sql"),
+		TempDir:     tmp,
+		GroupLimits: groupLimits,
+		Lineage:     sqlLineage{s},
+		Registrar:   sqlCatalog{s},
+		Writer:      sqlWriter{s},
 	})
 	if s.cfg.PGAddr != "" {
 		ln, err := net.Listen("tcp", s.cfg.PGAddr)
@@ -87,10 +96,47 @@ func (s *Server) PGAddr() string {
 
 // CatalogTables is the sqlengine.TableSource over the catalog: the SQL
 // name of a dataset is its policy name (s3://bank + sales/mortgages is
-// bank.sales.mortgages).
+// bank.sales.mortgages). A table's tags and classification are its
+// effective ones: the catalog's own and, with Lineage set, what the
+// dataset and each column inherit through lineage.
 type CatalogTables struct {
 	Store   *catalog.Store
 	Decider sqlengine.Decider
+	Lineage InheritedTagger // may be nil
+}
+
+// InheritedTagger says what a dataset inherits through lineage;
+// *lineage.Service implements it.
+type InheritedTagger interface {
+	InheritedTags(ctx context.Context, namespace, name string) ([]lineage.InheritedTag, policy.Classification, error)
+}
+
+// withInherited adds what d inherits through lineage to t.
+func (c CatalogTables) withInherited(ctx context.Context, d *catalog.Dataset, t *sqlengine.Table) (*sqlengine.Table, error) {
+	if c.Lineage == nil {
+		return t, nil
+	}
+	inh, cls, err := c.Lineage.InheritedTags(ctx, d.Namespace, d.Name)
+	if err != nil {
+		return nil, err
+	}
+	t.Classification = max(t.Classification, cls)
+	for _, it := range inh {
+		tag := policy.Tag{Name: it.Name}
+		if it.Value != "" {
+			tag.Attrs = map[string]string{"value": it.Value}
+		}
+		if it.Field == "" {
+			t.Tags = append(t.Tags, tag)
+			continue
+		}
+		for i := range t.Columns {
+			if t.Columns[i].Name == it.Field {
+				t.Columns[i].Tags = append(t.Columns[i].Tags, tag)
+			}
+		}
+	}
+	return t, nil
 }
 
 // Table implements sqlengine.TableSource.
@@ -107,7 +153,7 @@ func (c CatalogTables) Table(ctx context.Context, name string) (*sqlengine.Table
 	if catalog.PolicyName(d.Namespace, d.Name) != name {
 		return nil, steward.Errorf(steward.ENotFound, "no table %s", name)
 	}
-	return tableOf(d), nil
+	return c.withInherited(ctx, d, tableOf(d))
 }
 
 // Tables implements sqlengine.TableSource: the tables p may select.
@@ -118,7 +164,10 @@ func (c CatalogTables) Tables(ctx context.Context, p *steward.Principal) ([]*sql
 	}
 	var out []*sqlengine.Table
 	for _, d := range all {
-		t := tableOf(d)
+		t, err := c.withInherited(ctx, d, tableOf(d))
+		if err != nil {
+			return nil, err
+		}
 		if _, _, _, ok := sqlengine.SplitName(t.Name); !ok {
 			continue
 		}
