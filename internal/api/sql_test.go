@@ -103,6 +103,20 @@ func TestSQLQuery(t *testing.T) {
 			t.Fatalf("%d %s", st, body)
 		}
 	})
+	t.Run("format from the Accept header", func(t *testing.T) {
+		req, _ := http.NewRequest("POST", srv.URL+api.Prefix+"/query", strings.NewReader(`{"sql":"select 1"}`))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", "text/csv")
+		req.Header.Set("X-Test-User", "alice")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/csv") {
+			t.Fatalf("%d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
+		}
+	})
 	t.Run("anonymous", func(t *testing.T) {
 		if st, _, body := post("", `{"sql":"select 1"}`); st != 401 {
 			t.Fatalf("%d %s", st, body)
