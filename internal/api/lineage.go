@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"net/http"
+	"reflect"
 	"strings"
 	"time"
 
@@ -115,6 +116,11 @@ const RoleLineageProducer = "lineage-producer"
 
 func (a *API) RegisterLineage(d LineageDeps) {
 	svc := d.Service
+	// Lineage tags write their classification as "C1".."C4" (see
+	// lineage/tagjson.go): document and validate them so.
+	reg := a.h.OpenAPI().Components.Schemas
+	reg.RegisterTypeAlias(reflect.TypeFor[lineage.LineageTag](), reflect.TypeFor[lineageTag]())
+	reg.RegisterTypeAlias(reflect.TypeFor[lineage.InheritedTag](), reflect.TypeFor[inheritedTag]())
 	op := func(id, method, p, summary string, errs ...int) huma.Operation {
 		return huma.Operation{OperationID: id, Method: method, Path: p, Summary: summary,
 			Tags: []string{"lineage"}, Security: bearer, Errors: append([]int{400, 401}, errs...)}
@@ -259,6 +265,46 @@ func (a *API) RegisterLineage(d LineageDeps) {
 			}
 			return nil, nil
 		})
+}
+
+// lineageClass is a classification in lineage JSON: "C1".."C4" ("" for
+// none); numbers 0..4 are still accepted on input.
+type lineageClass string
+
+// Schema implements huma.SchemaProvider.
+func (lineageClass) Schema(huma.Registry) *huma.Schema {
+	zero, four := 0.0, 4.0
+	return &huma.Schema{
+		Description: `C1..C4 ("" or absent: unclassified); the numbers 0..4 are accepted on input for compatibility.`,
+		OneOf: []*huma.Schema{
+			{Type: huma.TypeString, Enum: []any{"", "C1", "C2", "C3", "C4"}},
+			{Type: huma.TypeInteger, Minimum: &zero, Maximum: &four},
+		},
+	}
+}
+
+// lineageTag documents lineage.LineageTag's JSON form.
+type lineageTag struct {
+	Name           string       `json:"name" minLength:"1" maxLength:"256"`
+	Value          string       `json:"value,omitempty" maxLength:"1024"`
+	Field          string       `json:"field,omitempty" maxLength:"1024"`
+	Classification lineageClass `json:"classification,omitempty" doc:"The classification the tag implies."`
+	Propagate      bool         `json:"propagate" doc:"Whether the tag flows downstream (Apache Atlas's propagate flag)."`
+	Source         string       `json:"source,omitempty" readOnly:"true"`
+}
+
+// inheritedTag documents lineage.InheritedTag's JSON form.
+type inheritedTag struct {
+	Name           string             `json:"name"`
+	Value          string             `json:"value,omitempty"`
+	Classification lineageClass       `json:"classification,omitempty"`
+	Field          string             `json:"field,omitempty" doc:"The column carrying the tag; empty for the dataset."`
+	Origin         lineage.DatasetKey `json:"origin" doc:"The dataset whose own tag this is."`
+	OriginField    string             `json:"origin_field,omitempty"`
+	From           lineage.DatasetKey `json:"from" doc:"The upstream dataset of the last hop."`
+	FromField      string             `json:"from_field,omitempty"`
+	Job            lineage.JobKey     `json:"job" doc:"The job of the last hop."`
+	Run            string             `json:"run,omitempty"`
 }
 
 // discoverFunc returns the caller's discovery decision for datasets,

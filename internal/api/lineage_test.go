@@ -158,4 +158,33 @@ func TestLineageAPI(t *testing.T) {
 	if ex.Classification != "C4" {
 		t.Fatalf("after own tag: %+v", ex)
 	}
+	// Tags write their classification as a C-level, and take one.
+	var raw json.RawMessage
+	e.must("carol", "GET", "/lineage/explain?dataset=dw:contacts", nil, &raw)
+	if !strings.Contains(string(raw), `"classification":"C4","propagate":true`) {
+		t.Fatalf("own tag JSON: %s", raw)
+	}
+	tags = map[string]any{"namespace": "dw", "name": "contacts", "tags": []map[string]any{{"name": "secret", "classification": "C3", "propagate": true}}}
+	e.must("carol", "PUT", "/lineage/tags", tags, nil)
+	if own := ex.Own; len(own) != 1 || own[0].Classification != policy.C4 {
+		t.Fatalf("own tags decoded: %+v", own)
+	}
+	ex = lineage.LineageExplanation{}
+	e.must("carol", "GET", "/lineage/explain?dataset=dw:contacts", nil, &ex)
+	if ex.Classification != "C3" || len(ex.Own) != 1 || ex.Own[0].Classification != policy.C3 {
+		t.Fatalf("after a C3 tag: %+v", ex)
+	}
+	badTag := map[string]any{"namespace": "dw", "name": "contacts", "tags": []map[string]any{{"name": "x", "classification": "C9"}}}
+	if st := e.call("carol", "PUT", "/lineage/tags", badTag, nil); st != 400 && st != 422 {
+		t.Fatalf("classification C9: %d", st)
+	}
+	var doc struct {
+		Components struct {
+			Schemas map[string]json.RawMessage `json:"schemas"`
+		} `json:"components"`
+	}
+	e.must("carol", "GET", "/openapi.json", nil, &doc)
+	if s := string(doc.Components.Schemas["LineageTag"]); !strings.Contains(s, `"C3"`) {
+		t.Fatalf("LineageTag schema: %s", s)
+	}
 }

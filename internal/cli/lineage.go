@@ -111,7 +111,7 @@ func newLineageCmd(stdio IO) *cobra.Command {
 				Classification string   `json:"classification"`
 				Reasons        []string `json:"reasons"`
 				Own            []struct {
-					Name, Value, Field string
+					Name, Value, Field, Classification string
 				} `json:"own"`
 			}
 			ds := strings.TrimPrefix(args[0], "dataset:")
@@ -130,6 +130,9 @@ func newLineageCmd(stdio IO) *cobra.Command {
 				where := ""
 				if t.Field != "" {
 					where = " on column " + t.Field
+				}
+				if t.Classification != "" {
+					where += " (" + t.Classification + ")"
 				}
 				fmt.Fprintf(stdio.Out, "  own %s%s%s\n", t.Name, map[bool]string{true: "=" + t.Value, false: ""}[t.Value != ""], where)
 			}

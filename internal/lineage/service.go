@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/stewardhq/steward"
@@ -37,9 +38,14 @@ type Service struct {
 	db  *metastore.Store
 	log *slog.Logger
 
-	wmu sync.Mutex   // serialises ingest (DB then memory)
+	wmu sync.Mutex   // serialises writers (DB then memory) and Refresh
 	mu  sync.RWMutex // guards g
 	g   *graph
+	// version is the lineage version (lineage_version) the graph reflects.
+	version atomic.Int64
+
+	qmu   sync.Mutex
+	queue []*ingestReq // Ingest calls waiting for a transaction
 
 	keyOnce sync.Once
 	key     []byte // HMAC key of redacted placeholder ids
@@ -57,23 +63,56 @@ func New(ctx context.Context, db *metastore.Store, log *slog.Logger) (*Service, 
 	return s, nil
 }
 
-// Reload rebuilds the in-memory graph from the metastore (at start, or to
-// pick up what other replicas ingested).
+// Reload rebuilds the in-memory graph from the metastore (at start, or
+// when this replica fell too far behind the change feed to catch up).
 func (s *Service) Reload(ctx context.Context) error {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
+	return s.reload(ctx)
+}
+
+// reload reads the graph and its version in one transaction (a snapshot
+// on PostgreSQL), so the change feed continues exactly where it leaves
+// off. The caller holds wmu.
+func (s *Service) reload(ctx context.Context) error {
+	var g *graph
+	var v int64
+	err := s.db.InTx(ctx, func(tx *metastore.Tx) error {
+		if tx.Dialect() == metastore.Postgres {
+			if _, err := tx.Exec(ctx, `SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY`); err != nil {
+				return err
+			}
+		}
+		if err := tx.QueryRow(ctx, `SELECT version FROM lineage_version WHERE id = 1`).Scan(&v); err != nil {
+			return fmt.Errorf("lineage: load version: %w", err)
+		}
+		var err error
+		g, err = loadGraph(ctx, tx)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.g = g
+	s.mu.Unlock()
+	s.version.Store(v)
+	return nil
+}
+
+// loadGraph reads the whole graph and computes inherited tags.
+func loadGraph(ctx context.Context, q metastore.Querier) (*graph, error) {
 	g := newGraph()
-	q := s.db
 	rows, err := q.Query(ctx, `SELECT namespace, name, schema_json FROM lineage_datasets`)
 	if err != nil {
-		return fmt.Errorf("lineage: load datasets: %w", err)
+		return nil, fmt.Errorf("lineage: load datasets: %w", err)
 	}
 	for rows.Next() {
 		var k DatasetKey
 		var schema string
 		if err := rows.Scan(&k.Namespace, &k.Name, &schema); err != nil {
 			rows.Close()
-			return err
+			return nil, err
 		}
 		d := g.dataset(k)
 		d.schema = schema
@@ -85,7 +124,7 @@ func (s *Service) Reload(ctx context.Context) error {
 	rows, err = q.Query(ctx, `SELECT j.namespace, j.name, j.current_run, j.current_start, io.direction, io.namespace, io.name
 		FROM lineage_jobs j LEFT JOIN lineage_run_io io ON io.run_id = j.current_run`)
 	if err != nil {
-		return fmt.Errorf("lineage: load jobs: %w", err)
+		return nil, fmt.Errorf("lineage: load jobs: %w", err)
 	}
 	type jio struct{ ins, outs []*dsNode }
 	ios := map[*jobNode]*jio{}
@@ -95,7 +134,7 @@ func (s *Service) Reload(ctx context.Context) error {
 		var dir, ns, name *string
 		if err := rows.Scan(&k.Namespace, &k.Name, &run, &start, &dir, &ns, &name); err != nil {
 			rows.Close()
-			return err
+			return nil, err
 		}
 		j := g.job(k)
 		j.currentRun, j.currentStart = run, start
@@ -117,7 +156,7 @@ func (s *Service) Reload(ctx context.Context) error {
 	}
 	rows, err = q.Query(ctx, `SELECT out_namespace, out_name, out_field, in_namespace, in_name, in_field, job_namespace, job_name, run_id, masking FROM lineage_column_edges`)
 	if err != nil {
-		return fmt.Errorf("lineage: load column edges: %w", err)
+		return nil, fmt.Errorf("lineage: load column edges: %w", err)
 	}
 	for rows.Next() {
 		var ce colEdge
@@ -125,7 +164,7 @@ func (s *Service) Reload(ctx context.Context) error {
 		var masking int
 		if err := rows.Scan(&ce.out.Namespace, &ce.out.Name, &ce.outField, &ce.in.Namespace, &ce.in.Name, &ce.inField, &jk.Namespace, &jk.Name, &ce.run, &masking); err != nil {
 			rows.Close()
-			return err
+			return nil, err
 		}
 		j, out := g.job(jk), g.dataset(ce.out)
 		e := &edge{from: g.dataset(ce.in).col(ce.inField), to: out.col(ce.outField), job: j, run: ce.run, masking: masking != 0}
@@ -136,7 +175,7 @@ func (s *Service) Reload(ctx context.Context) error {
 	rows.Close()
 	rows, err = q.Query(ctx, `SELECT namespace, name, field, tag, value, classification, propagate, source FROM lineage_tags ORDER BY namespace, name, field, tag, value`)
 	if err != nil {
-		return fmt.Errorf("lineage: load tags: %w", err)
+		return nil, fmt.Errorf("lineage: load tags: %w", err)
 	}
 	for rows.Next() {
 		var k DatasetKey
@@ -144,7 +183,7 @@ func (s *Service) Reload(ctx context.Context) error {
 		var cls, prop int
 		if err := rows.Scan(&k.Namespace, &k.Name, &t.Field, &t.Name, &t.Value, &cls, &prop, &t.Source); err != nil {
 			rows.Close()
-			return err
+			return nil, err
 		}
 		t.Classification, t.Propagate = policy.Classification(cls), prop != 0
 		n := g.dataset(k).n
@@ -156,14 +195,14 @@ func (s *Service) Reload(ctx context.Context) error {
 	rows.Close()
 	rows, err = q.Query(ctx, `SELECT job_namespace, job_name, tag FROM lineage_blocks`)
 	if err != nil {
-		return fmt.Errorf("lineage: load blocks: %w", err)
+		return nil, fmt.Errorf("lineage: load blocks: %w", err)
 	}
 	for rows.Next() {
 		var k JobKey
 		var tag string
 		if err := rows.Scan(&k.Namespace, &k.Name, &tag); err != nil {
 			rows.Close()
-			return err
+			return nil, err
 		}
 		g.job(k).blocks[tag] = true
 	}
@@ -176,10 +215,7 @@ func (s *Service) Reload(ctx context.Context) error {
 		}
 	}
 	g.propagate(all)
-	s.mu.Lock()
-	s.g = g
-	s.mu.Unlock()
-	return nil
+	return g, nil
 }
 
 // IngestResult says what Ingest did with each event.
@@ -205,19 +241,109 @@ type change struct {
 // Ingest records events in one transaction, in order, and then updates the
 // graph and the inherited tags before returning: an output of a run is at
 // least as restricted as its inputs from the first event that names it.
-// Events already seen are skipped (replay changes nothing).
+// Events already seen are skipped (replay changes nothing). The events of
+// one call are accepted or refused together.
+//
+// Concurrent calls are committed together (group commit): while one
+// transaction runs, the calls that arrive queue up and the next writer
+// records them all in one transaction. Each call returns only after the
+// transaction holding its events committed, and each keeps its own
+// outcome: if the shared transaction fails, every call in it is retried
+// in a transaction of its own, so a bad event fails only its own call.
 func (s *Service) Ingest(ctx context.Context, principal string, events []*Event) (IngestResult, error) {
-	var res IngestResult
+	r := &ingestReq{principal: principal, events: events}
+	s.qmu.Lock()
+	s.queue = append(s.queue, r)
+	s.qmu.Unlock()
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
+	for !r.done {
+		// r is still queued: take it and whatever queued behind it.
+		s.qmu.Lock()
+		n, size := 0, 0
+		for n < len(s.queue) && (n == 0 || size+len(s.queue[n].events) <= maxGroupEvents) {
+			size += len(s.queue[n].events)
+			n++
+		}
+		group := append([]*ingestReq(nil), s.queue[:n]...)
+		s.queue = append(s.queue[:0], s.queue[n:]...)
+		s.qmu.Unlock()
+		if len(group) == 0 {
+			// Only if a writer panicked with r in its group.
+			return IngestResult{}, steward.Errorf(steward.EInternal, "lineage write interrupted")
+		}
+		s.commitGroup(ctx, group)
+	}
+	return r.res, r.err
+}
+
+// maxGroupEvents bounds the events of one group-commit transaction.
+const maxGroupEvents = 2000
+
+// ingestReq is one Ingest call waiting for its transaction.
+type ingestReq struct {
+	principal string
+	events    []*Event
+	// Set by the writer that committed (or failed) it, under wmu.
+	done bool
+	res  IngestResult
+	err  error
+}
+
+// commitGroup records the requests in one transaction, or each in its own
+// if that fails. The caller holds wmu.
+func (s *Service) commitGroup(ctx context.Context, group []*ingestReq) {
+	if len(group) > 1 {
+		// The shared transaction must not fail because one caller gave up.
+		ctx = context.WithoutCancel(ctx)
+	}
+	res, err := s.ingestTx(ctx, group)
+	if err == nil || len(group) == 1 {
+		for i, r := range group {
+			r.done, r.err = true, err
+			if err == nil {
+				r.res = res[i]
+			}
+		}
+		return
+	}
+	for _, r := range group {
+		res, err := s.ingestTx(ctx, []*ingestReq{r})
+		r.done, r.err = true, err
+		if err == nil {
+			r.res = res[0]
+		}
+	}
+}
+
+// ingestTx records the requests' events in one transaction and applies
+// them to the graph after the commit. The caller holds wmu.
+func (s *Service) ingestTx(ctx context.Context, reqs []*ingestReq) ([]IngestResult, error) {
+	var events []*Event
+	var principals []string
+	var owner []int // request of each event
+	for i, r := range reqs {
+		events = append(events, r.events...)
+		for range r.events {
+			principals = append(principals, r.principal)
+			owner = append(owner, i)
+		}
+	}
+	res := make([]IngestResult, len(reqs))
 	var changes []*change
+	var version int64
 	now := nowText()
 	err := s.db.InTx(ctx, func(tx *metastore.Tx) error {
 		changes = changes[:0]
-		res = IngestResult{}
+		clear(res)
+		v, err := s.bump(ctx, tx)
+		if err != nil {
+			return err
+		}
+		version = v
 		// Writers hold wmu, so s.g is stable here without mu.
-		b := &batch{g: s.g, cur: map[JobKey][2]string{}, dirty: map[JobKey]bool{}, ds: map[DatasetKey]bool{}, jobs: map[JobKey]bool{}, runIO: map[string]*runIO{}, colSet: map[[2]DatasetKey]bool{}, colRows: map[[2]DatasetKey][]any{}}
-		fresh, err := recordKeys(ctx, tx, principal, now, events)
+		b := newBatch(s.g)
+		fresh, err := recordKeys(ctx, tx, principals, now, events)
 		if err != nil {
 			return err
 		}
@@ -226,23 +352,26 @@ func (s *Service) Ingest(ctx context.Context, principal string, events []*Event)
 		}
 		for i, ev := range events {
 			if !fresh[i] {
-				res.Duplicates++
+				res[owner[i]].Duplicates++
 				continue
 			}
 			c, err := s.apply(ctx, tx, now, ev, b)
 			if err != nil {
 				return err
 			}
-			res.Accepted++
+			res[owner[i]].Accepted++
 			changes = append(changes, c)
 		}
-		return b.flush(ctx, tx, now)
+		if err := b.flush(ctx, tx, now); err != nil {
+			return err
+		}
+		return s.logChange(ctx, tx, v, &logEntry{Events: wireChanges(changes)})
 	})
 	if err != nil {
 		if steward.KindOf(err) != steward.EInternal {
-			return IngestResult{}, err
+			return nil, err
 		}
-		return IngestResult{}, steward.WrapError(steward.EInternal, "lineage.Ingest", err, "could not record lineage")
+		return nil, steward.WrapError(steward.EInternal, "lineage.Ingest", err, "could not record lineage")
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -251,7 +380,13 @@ func (s *Service) Ingest(ctx context.Context, principal string, events []*Event)
 		seeds = append(seeds, s.g.applyChange(c)...)
 	}
 	s.g.propagate(seeds)
+	s.version.Store(version)
 	return res, nil
+}
+
+func newBatch(g *graph) *batch {
+	return &batch{g: g, cur: map[JobKey][2]string{}, dirty: map[JobKey]bool{}, ds: map[DatasetKey]bool{}, jobs: map[JobKey]bool{},
+		runIO: map[string]*runIO{}, colSet: map[[2]DatasetKey]bool{}, colRows: map[[2]DatasetKey][]any{}, dsRows: map[DatasetKey]int{}}
 }
 
 // batch is what one Ingest transaction knows beyond the committed graph.
@@ -268,6 +403,9 @@ type batch struct {
 	ioRows   []any // run_id, direction, namespace, name
 	colRows  map[[2]DatasetKey][]any
 	colOrder [][2]DatasetKey
+	// Datasets to upsert at the end, each once, with its latest schema.
+	dsRows map[DatasetKey]int // index in dsList
+	dsList []dsRow
 	// newRun: runs this batch created, with the event that created them.
 	newRun map[string]*Event
 }
@@ -356,8 +494,54 @@ func (b *batch) flushIO(ctx context.Context, tx *metastore.Tx) error {
 	return err
 }
 
+type dsRow struct {
+	k      DatasetKey
+	schema string // "" keeps the stored schema
+}
+
+// addDataset buffers the upsert of dataset k; a later non-empty schema
+// replaces an earlier one.
+func (b *batch) addDataset(k DatasetKey, schema string) {
+	if i, ok := b.dsRows[k]; ok {
+		if schema != "" {
+			b.dsList[i].schema = schema
+		}
+		return
+	}
+	b.dsRows[k] = len(b.dsList)
+	b.dsList = append(b.dsList, dsRow{k, schema})
+}
+
+// flushDatasets upserts the buffered datasets, 500 a statement.
+func (b *batch) flushDatasets(ctx context.Context, tx *metastore.Tx, now string) error {
+	rows := b.dsList
+	for len(rows) > 0 {
+		n := min(len(rows), 500)
+		var q strings.Builder
+		q.WriteString(`INSERT INTO lineage_datasets (namespace, name, schema_json, created_at, updated_at) VALUES `)
+		args := make([]any, 0, 5*n)
+		for i, r := range rows[:n] {
+			if i > 0 {
+				q.WriteString(", ")
+			}
+			q.WriteString("(?, ?, ?, ?, ?)")
+			args = append(args, r.k.Namespace, r.k.Name, r.schema, now, now)
+		}
+		q.WriteString(` ON CONFLICT (namespace, name) DO UPDATE SET updated_at = excluded.updated_at,
+			schema_json = CASE WHEN excluded.schema_json = '' THEN lineage_datasets.schema_json ELSE excluded.schema_json END`)
+		if _, err := tx.Exec(ctx, q.String(), args...); err != nil {
+			return err
+		}
+		rows = rows[n:]
+	}
+	return nil
+}
+
 // flush writes what the batch buffered.
 func (b *batch) flush(ctx context.Context, tx *metastore.Tx, now string) error {
+	if err := b.flushDatasets(ctx, tx, now); err != nil {
+		return err
+	}
 	if err := b.flushIO(ctx, tx); err != nil {
 		return err
 	}
@@ -420,7 +604,7 @@ func (b *batch) flushJobs(ctx context.Context, tx *metastore.Tx, now string) err
 
 // recordKeys records the events' keys and reports which are new: a replay
 // (or a repeat within the batch) is not.
-func recordKeys(ctx context.Context, tx *metastore.Tx, principal, now string, events []*Event) ([]bool, error) {
+func recordKeys(ctx context.Context, tx *metastore.Tx, principals []string, now string, events []*Event) ([]bool, error) {
 	fresh := make([]bool, len(events))
 	keys := make([]string, len(events))
 	first := map[string]int{}
@@ -449,7 +633,7 @@ func recordKeys(ctx context.Context, tx *metastore.Tx, principal, now string, ev
 				q.WriteString(", ")
 			}
 			q.WriteString("(?, ?, ?)")
-			args = append(args, k, now, principal)
+			args = append(args, k, now, principals[first[k]])
 		}
 		q.WriteString(` ON CONFLICT DO NOTHING RETURNING event_key`)
 		rows, err := tx.Query(ctx, q.String(), args...)
@@ -519,12 +703,7 @@ func (s *Service) apply(ctx context.Context, tx *metastore.Tx, now string, ev *E
 			return nil // nothing to write: the row exists
 		}
 		b.ds[k] = true
-		if _, err := tx.Exec(ctx, `INSERT INTO lineage_datasets (namespace, name, schema_json, created_at, updated_at) VALUES (?, ?, ?, ?, ?)
-			ON CONFLICT (namespace, name) DO UPDATE SET updated_at = excluded.updated_at,
-			schema_json = CASE WHEN excluded.schema_json = '' THEN lineage_datasets.schema_json ELSE excluded.schema_json END`,
-			k.Namespace, k.Name, schema, now, now); err != nil {
-			return err
-		}
+		b.addDataset(k, schema)
 		if tags, ok := facetTags(d.Facets); ok {
 			c.tags[k] = tags
 			if _, err := tx.Exec(ctx, `DELETE FROM lineage_tags WHERE namespace = ? AND name = ? AND source = 'facet'`, k.Namespace, k.Name); err != nil {
@@ -961,7 +1140,13 @@ func (s *Service) SetTags(ctx context.Context, namespace, name, field, source st
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
 	now := nowText()
+	var version int64
 	err := s.db.InTx(ctx, func(tx *metastore.Tx) error {
+		v, err := s.bump(ctx, tx)
+		if err != nil {
+			return err
+		}
+		version = v
 		if _, err := tx.Exec(ctx, `INSERT INTO lineage_datasets (namespace, name, created_at, updated_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING`, namespace, name, now, now); err != nil {
 			return err
 		}
@@ -977,14 +1162,22 @@ func (s *Service) SetTags(ctx context.Context, namespace, name, field, source st
 				return err
 			}
 		}
-		return nil
+		return s.logChange(ctx, tx, v, &logEntry{Tags: &tagsChange{Dataset: DatasetKey{namespace, name}, Field: field, Source: source, Tags: tags}})
 	})
 	if err != nil {
 		return wrapInternal("lineage.SetTags", err)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	d := s.g.dataset(DatasetKey{namespace, name})
+	s.g.propagate(s.g.setTags(DatasetKey{namespace, name}, field, source, tags))
+	s.version.Store(version)
+	return nil
+}
+
+// setTags replaces the own tags of a dataset or column that came from
+// source and returns the node to recompute.
+func (g *graph) setTags(k DatasetKey, field, source string, tags []LineageTag) []*node {
+	d := g.dataset(k)
 	n := d.n
 	if field != "" {
 		n = d.col(field)
@@ -1000,8 +1193,7 @@ func (s *Service) SetTags(ctx context.Context, namespace, name, field, source st
 		t.Field, t.Source = field, source
 		n.own = append(n.own, t)
 	}
-	s.g.propagate([]*node{n})
-	return nil
+	return []*node{n}
 }
 
 // SetBlocks replaces the tags a job blocks on its edges ("*" blocks all):
@@ -1014,7 +1206,13 @@ func (s *Service) SetBlocks(ctx context.Context, job JobKey, tags []string) erro
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
 	now := nowText()
+	var version int64
 	err := s.db.InTx(ctx, func(tx *metastore.Tx) error {
+		v, err := s.bump(ctx, tx)
+		if err != nil {
+			return err
+		}
+		version = v
 		if _, err := tx.Exec(ctx, `INSERT INTO lineage_jobs (namespace, name, created_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`, job.Namespace, job.Name, now); err != nil {
 			return err
 		}
@@ -1026,14 +1224,22 @@ func (s *Service) SetBlocks(ctx context.Context, job JobKey, tags []string) erro
 				return err
 			}
 		}
-		return nil
+		return s.logChange(ctx, tx, v, &logEntry{Blocks: &blocksChange{Job: job, Tags: tags}})
 	})
 	if err != nil {
 		return wrapInternal("lineage.SetBlocks", err)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	j := s.g.job(job)
+	s.g.propagate(s.g.setBlocks(job, tags))
+	s.version.Store(version)
+	return nil
+}
+
+// setBlocks replaces a job's block list and returns the nodes to
+// recompute.
+func (g *graph) setBlocks(job JobKey, tags []string) []*node {
+	j := g.job(job)
 	j.blocks = map[string]bool{}
 	for _, t := range tags {
 		j.blocks[t] = true
@@ -1045,8 +1251,7 @@ func (s *Service) SetBlocks(ctx context.Context, job JobKey, tags []string) erro
 	for _, e := range j.colEdges {
 		seeds = append(seeds, e.to)
 	}
-	s.g.propagate(seeds)
-	return nil
+	return seeds
 }
 
 func wrapInternal(op string, err error) error {
