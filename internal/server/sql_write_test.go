@@ -3,6 +3,9 @@ package server_test
 import (
 	"context"
 	"encoding/json"
+	"net"
+	"os"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +14,7 @@ import (
 	"github.com/stewardhq/steward/internal/config"
 	"github.com/stewardhq/steward/internal/lineage"
 	"github.com/stewardhq/steward/internal/policy"
+	"github.com/stewardhq/steward/internal/server"
 )
 
 // Policies for the write test: analysts may read bob's home tables, but
@@ -39,7 +43,7 @@ const sqlWritePolicies = `policies:
 // the e-mail column; alice, without PII clearance, cannot read the
 // copied addresses through SQL or the policy engine; INSERT appends.
 func TestSQLWritesGovernedTables(t *testing.T) {
-	s := start(t)
+	s := start(t, func(c *config.Config) { c.PGAddr = "127.0.0.1:0" })
 	carol, alice, bob := newCLI(t, s), newCLI(t, s), newCLI(t, s)
 	carol.login("carol")
 	alice.login("alice")
@@ -142,6 +146,16 @@ func TestSQLWritesGovernedTables(t *testing.T) {
 	if got := count(alice, "SELECT sum(n) FROM home.alice.scratch"); got != "3" {
 		t.Errorf("alice's table: %s", got)
 	}
+	// psql: the command tag of CREATE TABLE AS is SELECT n.
+	host, port, _ := net.SplitHostPort(s.PGAddr())
+	cmd := exec.Command("/usr/bin/psql", "-X", "-A", "-t", "-h", host, "-p", port, "-U", "alice", "-d", "steward", "-c", "CREATE TABLE home.alice.fromsql AS SELECT 7 AS x")
+	cmd.Env = append(os.Environ(), "PGPASSWORD="+strings.TrimSpace(alice.must("", "token")), "PGCONNECT_TIMEOUT=10")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Errorf("psql CREATE TABLE AS: %v %s", err, out)
+	}
+	if got := count(alice, "SELECT x FROM home.alice.fromsql"); got != "7" {
+		t.Errorf("psql's table: %s", got)
+	}
 	if _, errs, code := alice.run("", "sql", "-c", "CREATE TABLE mortgages.retail.mine AS SELECT 1 AS x"); code == 0 || !strings.Contains(errs, "42501") {
 		t.Errorf("alice writes into mortgages: %d %s", code, errs)
 	}
@@ -186,5 +200,25 @@ func TestSQLGroupLimits(t *testing.T) {
 	alice.must("", "sql", "-c", "SELECT * FROM range(3)")
 	if out := bob.must("", "sql", "-c", "SELECT * FROM range(5)", "--format", "csv"); strings.Count(out, "\n") != 6 {
 		t.Errorf("bob: %q", out)
+	}
+}
+
+// TestSQLGroupLimitsRefused: a bad limit names its setting at start.
+func TestSQLGroupLimitsRefused(t *testing.T) {
+	cfg := config.Default()
+	cfg.DataDir = t.TempDir()
+	cfg.HTTPAddr, cfg.S3Addr = "127.0.0.1:0", "127.0.0.1:0"
+	if err := config.ParseYAML(&cfg, "limits.yaml", []byte("sql_limits:\n  analysts:\n    memory: lots\n")); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	s, err := server.New(ctx, cfg, server.Options{Version: "test"})
+	if err == nil {
+		s.Close()
+		t.Fatal("server started with memory: lots")
+	}
+	if !strings.Contains(err.Error(), "sql_limits.analysts.memory") {
+		t.Errorf("error %v", err)
 	}
 }

@@ -48,8 +48,12 @@ import (
 	"github.com/stewardhq/steward/internal/policy"
 )
 
-// StateDuplicateTable is PostgreSQL's duplicate_table.
-const StateDuplicateTable = "42P07"
+// SQLSTATEs of writes: PostgreSQL's duplicate_table and
+// invalid_schema_name.
+const (
+	StateDuplicateTable  = "42P07"
+	StateUndefinedSchema = "3F000"
+)
 
 // ColumnLineage is one column-level dependency of a write: Output (a
 // column of the written table) derives from InputColumn of the table
@@ -211,10 +215,12 @@ func (s *Service) write(ctx context.Context, req Request, ws *WriteStatement, li
 			return err
 		}
 		res, err := s.c.Objects.List(ctx, target.Bucket, objectstore.ListOptions{Prefix: target.Prefix + "/", MaxKeys: 1})
-		if err != nil && steward.KindOf(err) != steward.ENotFound {
+		if steward.KindOf(err) == steward.ENotFound {
+			return Errorf(steward.ENotFound, StateUndefinedSchema, "bucket %q does not exist; tables are created in existing buckets", target.Bucket)
+		} else if err != nil {
 			return steward.WrapError(steward.EUnavailable, "sqlengine.write", err, "cannot check the table's location")
 		}
-		if err == nil && len(res.Objects) > 0 {
+		if len(res.Objects) > 0 {
 			return Errorf(steward.EConflict, StateDuplicateTable, "relation %q already exists (files are stored under s3://%s/%s/)", target.Name, target.Bucket, target.Prefix)
 		}
 	} else {

@@ -27,6 +27,7 @@ type store struct {
 	events  []string // "lineage", "catalog", "put" in call order
 	lineage []sqlengine.ColumnLineage
 	inputs  []string
+	failPut bool
 }
 
 func (s *store) Put(_ context.Context, bucket, key string, body io.Reader, size int64, _ objectstore.PutOptions) (objectstore.ObjectInfo, error) {
@@ -36,6 +37,9 @@ func (s *store) Put(_ context.Context, bucket, key string, body io.Reader, size 
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.failPut {
+		return objectstore.ObjectInfo{}, steward.Errorf(steward.EUnavailable, "disk full")
+	}
 	s.objs[bucket+"/"+key] = b
 	s.events = append(s.events, "put")
 	return objectstore.ObjectInfo{Bucket: bucket, Key: key, Size: int64(len(b))}, nil
@@ -278,6 +282,23 @@ func TestWriteRefusals(t *testing.T) {
 				t.Errorf("a refused write stored a file")
 			}
 		})
+	}
+}
+
+// TestFailedCreateLeavesNothing: when the bytes cannot be stored, the
+// catalog entry goes again and the name can be used once more.
+func TestFailedCreateLeavesNothing(t *testing.T) {
+	svc, st, _ := writeFixture(t)
+	st.failPut = true
+	if _, err := exec(t, svc, bob, "CREATE TABLE bank.bob.t AS SELECT 1 AS x"); steward.KindOf(err) != steward.EUnavailable {
+		t.Fatalf("err %v", err)
+	}
+	if st.tables["bank.bob.t"] != nil || st.parts("bank/bob/") != 0 {
+		t.Fatalf("left behind: %v", st.tables["bank.bob.t"])
+	}
+	st.failPut = false
+	if _, err := exec(t, svc, bob, "CREATE TABLE bank.bob.t AS SELECT 1 AS x"); err != nil {
+		t.Fatal(err)
 	}
 }
 
