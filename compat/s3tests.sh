@@ -12,6 +12,8 @@
 # additional checksums), tests that need ACLs to set up (canned ACLs, the
 # alt user denied by ACL) and anonymous access, which Steward refuses by
 # design; conditional writes, which Debian's boto3 1.26 cannot send.
+# S3TESTS_PYTHON picks another Python (with pytest, boto3, munch, isodate)
+# than Debian's /usr/bin/python3, e.g. one with a current botocore.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 W=${W:-/tmp/steward-compat}
@@ -66,6 +68,6 @@ MARKERS=$(echo "$MARKERS" | tr '\n' ' ')
 NAMES=$(echo "$NAMES" | tr '\n' ' ')
 cd "$S3TESTS_DIR"
 set -x
-S3TEST_CONF="$conf" /usr/bin/python3 -m pytest -q -p no:cacheprovider -o addopts= \
+S3TEST_CONF="$conf" "${S3TESTS_PYTHON:-/usr/bin/python3}" -m pytest -q -p no:cacheprovider -o addopts= \
   -m "$MARKERS" -k "$NAMES" \
   s3tests/functional/test_s3.py s3tests/functional/test_headers.py "$@"

@@ -102,6 +102,14 @@ type PutOptions struct {
 	// (PreconditionFailed otherwise); IfMatch writes only over that ETag.
 	IfNoneMatch string
 	IfMatch     string
+	// Initiator names who started a multipart upload (CreateMultipart
+	// keeps it with the upload; ListUploads returns it).
+	Initiator string
+	// VerifiedChecksums, if set, is called once the body has been read to
+	// its end, before the write commits: the checksums it returns were
+	// verified by the caller (the trailing checksum of an aws-chunked
+	// body arrives after the data) and are kept like Checksums.
+	VerifiedChecksums func() map[string]string `json:"-"`
 }
 
 // Range is a byte range of an object; End is inclusive; a negative Start
@@ -183,6 +191,17 @@ type Part struct {
 	Checksums    map[string]string
 }
 
+// ListUploadsOptions page through the multipart uploads in progress, in
+// order of key, then initiation.
+type ListUploadsOptions struct {
+	Prefix string
+	// KeyMarker alone lists uploads of keys after it; with UploadIDMarker,
+	// the uploads of KeyMarker after that one come first.
+	KeyMarker      string
+	UploadIDMarker string
+	MaxUploads     int // 0 means 1000
+}
+
 // CompletePart names a part in CompleteMultipartUpload.
 type CompletePart struct {
 	Number int
@@ -216,5 +235,5 @@ type Store interface {
 	CompleteMultipart(ctx context.Context, bucket, key, uploadID string, parts []CompletePart) (ObjectInfo, error)
 	AbortMultipart(ctx context.Context, bucket, key, uploadID string) error
 	ListParts(ctx context.Context, bucket, key, uploadID string, after, max int) ([]Part, bool, error)
-	ListUploads(ctx context.Context, bucket, prefix string, max int) ([]Upload, error)
+	ListUploads(ctx context.Context, bucket string, opts ListUploadsOptions) ([]Upload, error)
 }

@@ -277,6 +277,15 @@ func (rc *reqCtx) writeXML(status int, v any) error {
 
 const s3NS = "http://s3.amazonaws.com/doc/2006-03-01/"
 
+// verified returns the trailing checksum once it has been verified (for
+// objectstore.PutOptions.VerifiedChecksums).
+func (b *body) verified() map[string]string {
+	if b.trailerValue == "" {
+		return nil
+	}
+	return map[string]string{b.trailer: b.trailerValue}
+}
+
 // checksumHeaders echoes the verified checksums in the response.
 func (b *body) checksumHeaders(h http.Header) {
 	for alg, v := range b.checksums {
@@ -284,5 +293,8 @@ func (b *body) checksumHeaders(h http.Header) {
 	}
 	if b.trailerValue != "" {
 		h.Set(checksumHeader(b.trailer), b.trailerValue)
+	}
+	if len(b.checksums) > 0 || b.trailerValue != "" {
+		h.Set("X-Amz-Checksum-Type", "FULL_OBJECT")
 	}
 }

@@ -39,31 +39,31 @@ var (
 	errInvalidAccessKey      = apiErr("InvalidAccessKeyId", 403, "The AWS Access Key Id you provided does not exist in our records.")
 	errExpiredToken          = apiErr("ExpiredToken", 400, "The provided token has expired.")
 	errInvalidToken          = apiErr("InvalidToken", 400, "The provided token is malformed or otherwise invalid.")
-	errTimeSkewed            = apiErr("RequestTimeTooSkewed", 403, "The difference between the request time and the server's time is too large.")
-	errRequestExpired        = apiErr("AccessDenied", 403, "Request has expired")
+	errTimeSkewed            = apiErr("RequestTimeTooSkewed", 403, "The difference between the request time and the current time is too large.")
+	errRequestExpired        = apiErr("AccessDenied", 403, "Request has expired.")
 	errMissingAuth           = apiErr("AccessDenied", 403, "Anonymous access is not allowed; sign the request with SigV4.")
 	errAuthHeaderMalformed   = apiErr("AuthorizationHeaderMalformed", 400, "The authorization header is malformed.")
 	errAuthQueryMalformed    = apiErr("AuthorizationQueryParametersError", 400, "The presigned query parameters are malformed.")
 	errUnsupportedSig        = apiErr("InvalidRequest", 400, "Only AWS Signature Version 4 (AWS4-HMAC-SHA256) is supported.")
-	errMissingDate           = apiErr("AccessDenied", 403, "AWS authentication requires a valid Date or x-amz-date header")
+	errMissingDate           = apiErr("AccessDenied", 403, "AWS authentication requires a valid Date or x-amz-date header.")
 	errMissingContentSHA     = apiErr("InvalidRequest", 400, "Missing required header for this request: x-amz-content-sha256")
 	errContentSHAMismatch    = apiErr("XAmzContentSHA256Mismatch", 400, "The provided 'x-amz-content-sha256' header does not match what was computed.")
-	errInvalidContentSHA     = apiErr("InvalidArgument", 400, "x-amz-content-sha256 must be UNSIGNED-PAYLOAD, a streaming mode or a SHA-256 hex digest.")
+	errInvalidContentSHA     = apiErr("InvalidArgument", 400, "The value of x-amz-content-sha256 header is invalid.")
 	errHeadersNotSigned      = apiErr("AccessDenied", 403, "There were headers present in the request which were not signed")
 	errMalformedXML          = apiErr("MalformedXML", 400, "The XML you provided was not well-formed or did not validate against our published schema.")
 	errBodyTooLarge          = apiErr("MaxMessageLengthExceeded", 400, "Your request was too big.")
-	errNotImplemented        = apiErr("NotImplemented", 501, "A header or operation you provided implies functionality that is not implemented.")
+	errNotImplemented        = apiErr("NotImplemented", 501, "A header you provided implies functionality that is not implemented.")
 	errMethodNotAllowed      = apiErr("MethodNotAllowed", 405, "The specified method is not allowed against this resource.")
 	errInvalidBucketName     = apiErr("InvalidBucketName", 400, "The specified bucket is not valid.")
 	errKeyTooLong            = apiErr("KeyTooLongError", 400, "Your key is too long.")
 	errInvalidURI            = apiErr("InvalidURI", 400, "Couldn't parse the specified URI.")
 	errInvalidArgument       = apiErr("InvalidArgument", 400, "Invalid argument.")
-	errInvalidDigest         = apiErr("InvalidDigest", 400, "The Content-MD5 you specified is not valid.")
-	errBadDigest             = apiErr("BadDigest", 400, "The Content-MD5 or checksum you specified did not match what we received.")
-	errIncompleteBody        = apiErr("IncompleteBody", 400, "You did not provide the number of bytes specified by the Content-Length HTTP header.")
+	errInvalidDigest         = apiErr("InvalidDigest", 400, "The Content-Md5 you specified is not valid.")
+	errBadDigest             = apiErr("BadDigest", 400, "The Content-MD5 you specified did not match what we received.")
+	errIncompleteBody        = apiErr("IncompleteBody", 400, "You did not provide the number of bytes specified by the Content-Length HTTP header")
 	errMissingContentLength  = apiErr("MissingContentLength", 411, "You must provide the Content-Length HTTP header.")
 	errEntityTooLarge        = apiErr("EntityTooLarge", 400, "Your proposed upload exceeds the maximum allowed object size.")
-	errMetadataTooLarge      = apiErr("MetadataTooLarge", 400, "Your metadata headers exceed the maximum allowed metadata size.")
+	errMetadataTooLarge      = apiErr("MetadataTooLarge", 400, "Your metadata headers exceed the maximum allowed metadata size")
 	errHeaderTooLarge        = apiErr("RequestHeaderSectionTooLarge", 400, "Your request header section exceeds the maximum allowed size.")
 	errInvalidPartNumber     = apiErr("InvalidArgument", 400, "Part number must be an integer between 1 and 10000, inclusive.")
 	errInvalidMaxKeys        = apiErr("InvalidArgument", 400, "Argument max-keys must be an integer between 0 and 2147483647.")
@@ -71,19 +71,19 @@ var (
 	errInvalidCopySource     = apiErr("InvalidArgument", 400, "Copy Source must mention the source bucket and key: sourcebucket/sourcekey.")
 	errInvalidCopyDest       = apiErr("InvalidRequest", 400, "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata.")
 	errInvalidTag            = apiErr("InvalidTag", 400, "The tag provided was not a valid tag.")
-	errInvalidChunk          = apiErr("InvalidChunkSizeError", 400, "Only the last chunk is allowed to have a size less than 8192 bytes, and chunk framing must be valid.")
+	errInvalidChunk          = apiErr("InvalidChunkSizeError", 400, "Only the last chunk is allowed to have a size less than 8192 bytes")
 	errInvalidTrailer        = apiErr("InvalidRequest", 400, "The trailing headers of the aws-chunked body are malformed.")
 	errTooManyDeleteKeys     = apiErr("MalformedXML", 400, "A Delete request may name at most 1000 objects.")
 	errInvalidRange          = apiErr("InvalidRange", 416, "The requested range is not satisfiable")
 	errServiceUnavailable    = apiErr("ServiceUnavailable", 503, "Please reduce your request rate.")
 	errAuditUnavailable      = apiErr("ServiceUnavailable", 503, "The audit trail is unavailable; the request was not performed.")
 	errInternal              = apiErr("InternalError", 500, "We encountered an internal error. Please try again.")
-	errInvalidRequest        = apiErr("InvalidRequest", 400, "Invalid request.")
+	errInvalidRequest        = apiErr("InvalidRequest", 400, "Invalid Request.")
 	errChecksumMismatch      = apiErr("BadDigest", 400, "The checksum you specified did not match the one we calculated.")
 	errInvalidChecksum       = apiErr("InvalidRequest", 400, "Value for x-amz-checksum header is invalid.")
 	errIllegalVersioning     = apiErr("IllegalVersioningConfigurationException", 400, "The versioning configuration specified in the request is invalid.")
 	errInvalidStorageClass   = apiErr("InvalidStorageClass", 400, "The storage class you specified is not valid.")
-	errPreconditionFailed    = apiErr("PreconditionFailed", 412, "At least one of the pre-conditions you specified did not hold")
+	errPreconditionFailed    = apiErr("PreconditionFailed", 412, "At least one of the pre-conditions you specified did not hold.")
 	errSignatureVersionFound = apiErr("InvalidRequest", 400, "Signature Version 2 is not supported; use AWS4-HMAC-SHA256.")
 )
 
@@ -130,6 +130,29 @@ var storeCodeStatus = map[string]int{
 	"SignatureDoesNotMatch":            403,
 }
 
+// storeCodeMessage is S3's text for the errors a store reports, word for
+// word (clients and test suites compare it); a code not listed keeps the
+// store's message.
+var storeCodeMessage = map[string]string{
+	objectstore.CodeNoSuchBucket:       "The specified bucket does not exist.",
+	objectstore.CodeNoSuchKey:          "The specified key does not exist.",
+	objectstore.CodeNoSuchVersion:      "The specified version does not exist.",
+	objectstore.CodeNoSuchUpload:       "The specified multipart upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed.",
+	objectstore.CodeBucketExists:       "Your previous request to create the named bucket succeeded and you already own it.",
+	objectstore.CodeBucketNotEmpty:     "The bucket you tried to delete is not empty.",
+	objectstore.CodePreconditionFailed: "At least one of the pre-conditions you specified did not hold.",
+	objectstore.CodeNotModified:        "Not Modified",
+	objectstore.CodeInvalidPart:        "One or more of the specified parts could not be found.  The part may not have been uploaded, or the specified entity tag may not match the part's entity tag.",
+	objectstore.CodeInvalidPartOrder:   "The list of parts was not in ascending order. Parts must be ordered by part number.",
+	objectstore.CodeEntityTooSmall:     "Your proposed upload is smaller than the minimum allowed size",
+	objectstore.CodeInvalidRange:       "The requested range is not satisfiable",
+	objectstore.CodeInvalidBucketName:  "The specified bucket is not valid.",
+	objectstore.CodeKeyTooLong:         "Your key is too long.",
+	objectstore.CodeMethodNotAllowed:   "The specified method is not allowed against this resource.",
+	objectstore.CodeIncompleteBody:     "You did not provide the number of bytes specified by the Content-Length HTTP header",
+	objectstore.CodeInvalidObjectState: "The operation is not valid for the current state of the object.",
+}
+
 // toAPIError maps any error onto the S3 error to send: *APIError as is, a
 // store's *steward.Error by the S3 code it carries in Op (or by kind), and
 // anything else as InternalError.
@@ -141,7 +164,10 @@ func toAPIError(err error) *APIError {
 	var se *steward.Error
 	if errors.As(err, &se) {
 		if st, ok := storeCodeStatus[se.Op]; ok {
-			msg := se.Message
+			msg, ok := storeCodeMessage[se.Op]
+			if !ok {
+				msg = se.Message
+			}
 			if msg == "" {
 				msg = se.Op
 			}
@@ -151,7 +177,7 @@ func toAPIError(err error) *APIError {
 		case steward.EInvalid:
 			return &APIError{Code: "InvalidArgument", Message: steward.MessageOf(se), Status: 400, Err: err}
 		case steward.ENotFound:
-			return &APIError{Code: "NoSuchKey", Message: "The specified key does not exist.", Status: 404, Err: err}
+			return &APIError{Code: "NoSuchKey", Message: storeCodeMessage[objectstore.CodeNoSuchKey], Status: 404, Err: err}
 		case steward.EConflict:
 			return &APIError{Code: "OperationAborted", Message: steward.MessageOf(se), Status: 409, Err: err}
 		case steward.EPermission:

@@ -20,7 +20,7 @@ type initiateResult struct {
 func (rc *reqCtx) uploadID() (string, error) {
 	id := rc.r.URL.Query().Get("uploadId")
 	if id == "" || len(id) > 1024 || strings.ContainsAny(id, "/\\\x00") {
-		return "", apiErr(objectstore.CodeNoSuchUpload, 404, "The specified multipart upload does not exist.")
+		return "", apiErr(objectstore.CodeNoSuchUpload, 404, storeCodeMessage[objectstore.CodeNoSuchUpload])
 	}
 	return id, nil
 }
@@ -41,6 +41,7 @@ func opCreateMultipartUpload(rc *reqCtx) error {
 	if err != nil {
 		return err
 	}
+	opts.Initiator = rc.owner().ID
 	if err := rc.begin(); err != nil {
 		return err
 	}
@@ -78,6 +79,7 @@ func opUploadPart(rc *reqCtx) error {
 		return errMissingContentLength // a part's length is part of its identity
 	}
 	opts.Checksums = b.checksums
+	opts.VerifiedChecksums = b.verified
 	if err := rc.begin(); err != nil {
 		return err
 	}
@@ -296,19 +298,31 @@ func opListParts(rc *reqCtx) error {
 type uploadXML struct {
 	Key          string `xml:"Key"`
 	UploadID     string `xml:"UploadId"`
-	Initiated    string `xml:"Initiated"`
+	Initiator    owner  `xml:"Initiator"`
+	Owner        owner  `xml:"Owner"`
 	StorageClass string `xml:"StorageClass"`
+	Initiated    string `xml:"Initiated"`
 }
 
 type listUploadsResult struct {
-	XMLName     xml.Name    `xml:"http://s3.amazonaws.com/doc/2006-03-01/ ListMultipartUploadsResult"`
-	Bucket      string      `xml:"Bucket"`
-	Prefix      string      `xml:"Prefix"`
-	MaxUploads  int         `xml:"MaxUploads"`
-	IsTruncated bool        `xml:"IsTruncated"`
-	Uploads     []uploadXML `xml:"Upload"`
+	XMLName            xml.Name    `xml:"http://s3.amazonaws.com/doc/2006-03-01/ ListMultipartUploadsResult"`
+	Bucket             string      `xml:"Bucket"`
+	KeyMarker          string      `xml:"KeyMarker"`
+	UploadIDMarker     string      `xml:"UploadIdMarker"`
+	NextKeyMarker      string      `xml:"NextKeyMarker,omitempty"`
+	NextUploadIDMarker string      `xml:"NextUploadIdMarker,omitempty"`
+	Delimiter          string      `xml:"Delimiter,omitempty"`
+	Prefix             string      `xml:"Prefix"`
+	EncodingType       string      `xml:"EncodingType,omitempty"`
+	MaxUploads         int         `xml:"MaxUploads"`
+	IsTruncated        bool        `xml:"IsTruncated"`
+	Uploads            []uploadXML `xml:"Upload"`
+	CommonPrefixes     []prefixXML `xml:"CommonPrefixes"`
 }
 
+// opListMultipartUploads pages through the uploads in progress by key
+// and upload id markers; with a delimiter, keys roll up into common
+// prefixes (each counts as one entry, as in ListObjects).
 func opListMultipartUploads(rc *reqCtx) error {
 	q := rc.r.URL.Query()
 	p, err := readListParams(q, "max-uploads")
@@ -318,16 +332,65 @@ func opListMultipartUploads(rc *reqCtx) error {
 	if err := rc.authorizeList(p.prefix); err != nil {
 		return err
 	}
-	ups, err := rc.h.store.ListUploads(rc.ctx, rc.bucket, p.prefix, p.maxKeys+1)
-	if err != nil {
-		return err
+	km, um := q.Get("key-marker"), q.Get("upload-id-marker")
+	if km == "" {
+		um = "" // S3 ignores an upload-id-marker without a key-marker
 	}
-	out := listUploadsResult{Bucket: rc.bucket, Prefix: p.prefix, MaxUploads: p.maxKeys}
-	if len(ups) > p.maxKeys {
-		ups, out.IsTruncated = ups[:p.maxKeys], true
+	out := listUploadsResult{Bucket: rc.bucket, KeyMarker: p.enc(km), UploadIDMarker: um, Prefix: p.enc(p.prefix),
+		Delimiter: p.enc(p.delimiter), EncodingType: p.encoding, MaxUploads: p.maxKeys}
+	if p.maxKeys == 0 {
+		if _, err := rc.h.store.HeadBucket(rc.ctx, rc.bucket); err != nil {
+			return err
+		}
+		return rc.writeXML(http.StatusOK, out)
 	}
-	for _, u := range ups {
-		out.Uploads = append(out.Uploads, uploadXML{Key: u.Key, UploadID: u.UploadID, Initiated: s3Time(u.Initiated), StorageClass: "STANDARD"})
+	opts := objectstore.ListUploadsOptions{Prefix: p.prefix, KeyMarker: km, UploadIDMarker: um, MaxUploads: 1000}
+	n := 0
+	lastPrefix := ""
+	if p.delimiter != "" && strings.HasPrefix(km, p.prefix) && strings.HasSuffix(km, p.delimiter) {
+		lastPrefix = km // the previous page ended on this common prefix
+	}
+	for n <= p.maxKeys {
+		ups, err := rc.h.store.ListUploads(rc.ctx, rc.bucket, opts)
+		if err != nil {
+			return err
+		}
+		for _, u := range ups {
+			opts.KeyMarker, opts.UploadIDMarker = u.Key, u.UploadID
+			cp := ""
+			if p.delimiter != "" {
+				if i := strings.Index(u.Key[len(p.prefix):], p.delimiter); i >= 0 {
+					cp = u.Key[:len(p.prefix)+i+len(p.delimiter)]
+				}
+			}
+			if cp != "" && cp == lastPrefix {
+				continue
+			}
+			if n == p.maxKeys {
+				out.IsTruncated = true
+				n++
+				break
+			}
+			n++
+			if cp != "" {
+				lastPrefix = cp
+				out.CommonPrefixes = append(out.CommonPrefixes, prefixXML{p.enc(cp)})
+				out.NextKeyMarker, out.NextUploadIDMarker = cp, ""
+				continue
+			}
+			o := owner{ID: u.Opts.Initiator, DisplayName: u.Opts.Initiator}
+			out.Uploads = append(out.Uploads, uploadXML{Key: p.enc(u.Key), UploadID: u.UploadID, Initiator: o, Owner: o,
+				StorageClass: "STANDARD", Initiated: s3Time(u.Initiated)})
+			out.NextKeyMarker, out.NextUploadIDMarker = u.Key, u.UploadID
+		}
+		if len(ups) < opts.MaxUploads {
+			break
+		}
+	}
+	if !out.IsTruncated {
+		out.NextKeyMarker, out.NextUploadIDMarker = "", ""
+	} else {
+		out.NextKeyMarker = p.enc(out.NextKeyMarker)
 	}
 	return rc.writeXML(http.StatusOK, out)
 }

@@ -129,6 +129,7 @@ func opPutObject(rc *reqCtx) error {
 		return err
 	}
 	opts.Checksums = b.checksums
+	opts.VerifiedChecksums = b.verified
 	if err := rc.begin(); err != nil {
 		return err
 	}
@@ -265,10 +266,13 @@ func objectHeaders(h http.Header, info objectstore.ObjectInfo, q url.Values, wit
 	if len(info.Tags) > 0 {
 		h.Set("X-Amz-Tagging-Count", strconv.Itoa(len(info.Tags)))
 	}
-	if withChecksums {
+	if withChecksums && len(info.Checksums) > 0 {
 		for alg, v := range info.Checksums {
 			h.Set(checksumHeader(alg), v)
 		}
+		// Stored checksums are of the whole object (multipart objects
+		// keep none).
+		h.Set("X-Amz-Checksum-Type", "FULL_OBJECT")
 	}
 	for qk, hk := range map[string]string{
 		"response-content-type": "Content-Type", "response-content-disposition": "Content-Disposition",

@@ -420,3 +420,74 @@ func TestExpectedBucketOwner(t *testing.T) {
 		})
 	}
 }
+
+func TestListMultipartUploadsPages(t *testing.T) {
+	ctx := context.Background()
+	e, c := newBucketClient(t, "alice-ups")
+	b := aws.String("alice-ups")
+	for _, k := range []string{"a", "a", "b", "dir/x", "dir/y", "z"} {
+		if _, err := c.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: b, Key: aws.String(k)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	entries := func(out *s3.ListMultipartUploadsOutput) string {
+		var n []string
+		for _, u := range out.Uploads {
+			n = append(n, aws.ToString(u.Key))
+			if aws.ToString(u.Initiator.ID) != "alice" || aws.ToString(u.Owner.DisplayName) != "alice" {
+				t.Errorf("upload %s: initiator %+v owner %+v", aws.ToString(u.Key), u.Initiator, u.Owner)
+			}
+		}
+		for _, p := range out.CommonPrefixes {
+			n = append(n, aws.ToString(p.Prefix))
+		}
+		return strings.Join(n, ",")
+	}
+	// Page through with a delimiter, two entries a page.
+	var pages []string
+	in := &s3.ListMultipartUploadsInput{Bucket: b, Delimiter: aws.String("/"), MaxUploads: aws.Int32(2)}
+	for i := 0; i < 10; i++ {
+		out, err := c.ListMultipartUploads(ctx, in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pages = append(pages, entries(out))
+		if !aws.ToBool(out.IsTruncated) {
+			break
+		}
+		if aws.ToString(out.NextKeyMarker) == "" {
+			t.Fatal("truncated page without NextKeyMarker")
+		}
+		in.KeyMarker, in.UploadIdMarker = out.NextKeyMarker, out.NextUploadIdMarker
+	}
+	if got := strings.Join(pages, "|"); got != "a,a|b,dir/|z" {
+		t.Errorf("pages %s, want a,a|b,dir/|z", got)
+	}
+	pfx, err := c.ListMultipartUploads(ctx, &s3.ListMultipartUploadsInput{Bucket: b, Prefix: aws.String("dir/")})
+	if err != nil || entries(pfx) != "dir/x,dir/y" {
+		t.Errorf("prefix dir/: %v %s", err, entries(pfx))
+	}
+	// bob may not list the bucket.
+	if _, err := e.s3Client(e.session("bob")).ListMultipartUploads(ctx, &s3.ListMultipartUploadsInput{Bucket: b}); apiCode(err) != "AccessDenied" {
+		t.Errorf("bob: %v, want AccessDenied", err)
+	}
+}
+
+func TestChecksumModeAnswersStoredChecksum(t *testing.T) {
+	ctx := context.Background()
+	_, c := newBucketClient(t, "alice-ck")
+	put, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("alice-ck"), Key: aws.String("k"), Body: body("hello"), ChecksumAlgorithm: types.ChecksumAlgorithmSha256})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if put.ChecksumType != types.ChecksumTypeFullObject || aws.ToString(put.ChecksumSHA256) == "" {
+		t.Errorf("PutObject: type %q sha256 %q", put.ChecksumType, aws.ToString(put.ChecksumSHA256))
+	}
+	head, err := c.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String("alice-ck"), Key: aws.String("k"), ChecksumMode: types.ChecksumModeEnabled})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if aws.ToString(head.ChecksumSHA256) != aws.ToString(put.ChecksumSHA256) || head.ChecksumType != types.ChecksumTypeFullObject {
+		t.Errorf("HeadObject: sha256 %q type %q, want %q FULL_OBJECT", aws.ToString(head.ChecksumSHA256), head.ChecksumType, aws.ToString(put.ChecksumSHA256))
+	}
+}

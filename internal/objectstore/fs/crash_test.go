@@ -216,7 +216,7 @@ func TestCrash(t *testing.T) {
 				refs++
 			}
 		}
-		ups, err := s.ListUploads(ctx, crashBucket, "", 0)
+		ups, err := s.ListUploads(ctx, crashBucket, objectstore.ListUploadsOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -199,14 +199,14 @@ func (s *Store) writeData(ctx context.Context, body io.Reader, size int64, conte
 	w.size = n
 	w.md5 = md.Sum(nil)
 	if contentMD5 != nil && !bytes.Equal(contentMD5, w.md5) {
-		return w, objectstore.Errorf(steward.EInvalid, objectstore.CodeBadDigest, "the Content-MD5 you specified did not match what we received")
+		return w, objectstore.Errorf(steward.EInvalid, objectstore.CodeBadDigest, "The Content-MD5 you specified did not match what we received.")
 	}
 	if len(sums) > 0 {
 		w.checksums = map[string]string{}
 		for alg, want := range sums {
 			got := base64.StdEncoding.EncodeToString(hashes[alg].Sum(nil))
 			if got != want {
-				return w, objectstore.Errorf(steward.EInvalid, objectstore.CodeBadDigest, "the %s you specified did not match the calculated checksum", alg)
+				return w, objectstore.Errorf(steward.EInvalid, objectstore.CodeBadDigest, "The %s you specified did not match the calculated checksum.", alg)
 			}
 			w.checksums[alg] = got
 		}
@@ -236,17 +236,34 @@ func (s *Store) writeData(ctx context.Context, body io.Reader, size int64, conte
 	return w, nil
 }
 
+// addVerified keeps the checksums the caller verified itself (valid ones
+// of known algorithms only).
+func (w *written) addVerified(f func() map[string]string) {
+	if f == nil {
+		return
+	}
+	for alg, v := range f() {
+		if checkChecksums(map[string]string{alg: v}) != nil {
+			continue
+		}
+		if w.checksums == nil {
+			w.checksums = map[string]string{}
+		}
+		w.checksums[alg] = v
+	}
+}
+
 func emptyWrite(contentMD5 []byte, sums map[string]string) (written, error) {
 	w := written{md5: md5.New().Sum(nil)}
 	if contentMD5 != nil && !bytes.Equal(contentMD5, w.md5) {
-		return w, objectstore.Errorf(steward.EInvalid, objectstore.CodeBadDigest, "the Content-MD5 you specified did not match what we received")
+		return w, objectstore.Errorf(steward.EInvalid, objectstore.CodeBadDigest, "The Content-MD5 you specified did not match what we received.")
 	}
 	if len(sums) > 0 {
 		w.checksums = map[string]string{}
 		for alg, want := range sums {
 			got := base64.StdEncoding.EncodeToString(NewChecksum(alg).Sum(nil))
 			if got != want {
-				return w, objectstore.Errorf(steward.EInvalid, objectstore.CodeBadDigest, "the %s you specified did not match the calculated checksum", alg)
+				return w, objectstore.Errorf(steward.EInvalid, objectstore.CodeBadDigest, "The %s you specified did not match the calculated checksum.", alg)
 			}
 			w.checksums[alg] = got
 		}

@@ -92,6 +92,7 @@ func (s *Store) UploadPart(ctx context.Context, bucket, key, uploadID string, nu
 	if err != nil {
 		return objectstore.Part{}, internal("fs.UploadPart", err)
 	}
+	w.addVerified(opts.VerifiedChecksums)
 	p := objectstore.Part{Number: number, ETag: `"` + hex.EncodeToString(w.md5) + `"`, Size: w.size, LastModified: time.Now().UTC(), Checksums: w.checksums}
 	var old string
 	err = s.writeTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
@@ -394,24 +395,43 @@ func (s *Store) ListParts(ctx context.Context, bucket, key, uploadID string, aft
 	return out, truncated, nil
 }
 
-// ListUploads returns up to max (0 means 1000) uploads in progress whose
-// keys start with prefix, by key then initiation time (NoSuchBucket).
-func (s *Store) ListUploads(ctx context.Context, bucket, prefix string, max int) ([]objectstore.Upload, error) {
+// ListUploads returns up to opts.MaxUploads (0 means 1000) uploads in
+// progress whose keys start with opts.Prefix, by key then initiation
+// time, after the markers (NoSuchBucket).
+func (s *Store) ListUploads(ctx context.Context, bucket string, opts objectstore.ListUploadsOptions) ([]objectstore.Upload, error) {
 	if _, err := s.bucket(bucket); err != nil {
 		return nil, err
 	}
-	max, err := maxKeys(max)
+	max, err := maxKeys(opts.MaxUploads)
 	if err != nil {
 		return nil, err
 	}
 	hi := ""
-	if prefix != "" {
-		if hi = prefixEnd(prefix); hi == "" {
+	if opts.Prefix != "" {
+		if hi = prefixEnd(opts.Prefix); hi == "" {
 			return nil, nil
 		}
 	}
-	q, args := rangeQuery(`SELECT upload_id, key, initiated, opts FROM uploads WHERE bucket = ?`, prefix, hi, `key, initiated, upload_id`, max)
-	rows, err := s.db.QueryContext(ctx, q, append([]any{bucket}, args...)...)
+	base := `SELECT upload_id, key, initiated, opts FROM uploads WHERE bucket = ?`
+	args := []any{bucket}
+	lo := opts.Prefix
+	if opts.KeyMarker != "" && opts.KeyMarker >= lo {
+		var ini int64
+		err := s.db.QueryRowContext(ctx, `SELECT initiated FROM uploads WHERE bucket = ? AND key = ? AND upload_id = ?`,
+			bucket, []byte(opts.KeyMarker), opts.UploadIDMarker).Scan(&ini)
+		switch {
+		case opts.UploadIDMarker != "" && err == nil:
+			base += ` AND (key > ? OR (key = ? AND (initiated, upload_id) > (?, ?)))`
+			args = append(args, []byte(opts.KeyMarker), []byte(opts.KeyMarker), ini, opts.UploadIDMarker)
+		case err != nil && !errors.Is(err, sql.ErrNoRows):
+			return nil, internal("fs.ListUploads", err)
+		default:
+			base += ` AND key > ?`
+			args = append(args, []byte(opts.KeyMarker))
+		}
+	}
+	q, rargs := rangeQuery(base, lo, hi, `key, initiated, upload_id`, max)
+	rows, err := s.db.QueryContext(ctx, q, append(args, rargs...)...)
 	if err != nil {
 		return nil, internal("fs.ListUploads", err)
 	}

@@ -209,6 +209,7 @@ func (s *Store) Put(ctx context.Context, bucket, key string, body io.Reader, siz
 	if err != nil {
 		return objectstore.ObjectInfo{}, internal("fs.Put", err)
 	}
+	w.addVerified(opts.VerifiedChecksums)
 	r := row{
 		key:         key,
 		size:        w.size,

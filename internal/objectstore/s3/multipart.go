@@ -174,14 +174,16 @@ func (s *Store) ListParts(ctx context.Context, bucket, key, uploadID string, aft
 
 // ListUploads lists uploads in progress whose keys start with prefix, at
 // most max (0: 1000), by key (NoSuchBucket).
-func (s *Store) ListUploads(ctx context.Context, bucket, prefix string, max int) ([]objectstore.Upload, error) {
+func (s *Store) ListUploads(ctx context.Context, bucket string, opts objectstore.ListUploadsOptions) ([]objectstore.Upload, error) {
 	if validBucketName(bucket) != nil {
 		return nil, errNoSuchBucket()
 	}
+	max := opts.MaxUploads
 	if max <= 0 || max > 1000 {
 		max = 1000
 	}
-	out, err := s.c.ListMultipartUploads(ctx, &s3.ListMultipartUploadsInput{Bucket: s.up(bucket), Prefix: optStr(prefix),
+	out, err := s.c.ListMultipartUploads(ctx, &s3.ListMultipartUploadsInput{Bucket: s.up(bucket), Prefix: optStr(opts.Prefix),
+		KeyMarker: optStr(opts.KeyMarker), UploadIdMarker: optStr(opts.UploadIDMarker),
 		MaxUploads: aws.Int32(int32(max)), EncodingType: types.EncodingTypeUrl})
 	if err != nil {
 		err = s.mapErr(err, "ListUploads", bucket, "")

@@ -56,9 +56,13 @@ type Capabilities struct {
 	NoMarkerForMissingKey bool
 	// LaxUploadIDs: an upload ID that was completed or aborted may still
 	// be accepted by UploadPart (the part is dropped) and
-	// CompleteMultipart (S3 itself answers a repeated completion with
-	// success); the embedded store answers NoSuchUpload.
+	// CompleteMultipart with other parts (S3 itself answers a repeated
+	// completion with success); the embedded store answers NoSuchUpload,
+	// and the same result to a repeated completion with the same parts.
 	LaxUploadIDs bool
+	// NoUploadIDMarker: listing uploads from an upload-id-marker is
+	// refused (versitygw: InvalidArgument "Invalid uploadId marker").
+	NoUploadIDMarker bool
 }
 
 // capStore carries the capabilities of the store under test to the groups.
@@ -128,6 +132,7 @@ func RunWith(t *testing.T, newStore NewStore, caps Capabilities) {
 		{"List", testList},
 		{"ListPaging10k", testListPaging10k},
 		{"Multipart", testMultipart},
+		{"ListUploadsMarkers", testListUploadsMarkers},
 		{"MultipartErrors", testMultipartErrors},
 		{"Concurrent", testConcurrent},
 		{"Streaming", testStreaming},

@@ -346,7 +346,7 @@ func testMultipart(t *testing.T, s objectstore.Store) {
 		prefix string
 		n      int
 	}{{"", 1}, {"mp/", 1}, {"mp/obj", 1}, {"x", 0}} {
-		ups, err := s.ListUploads(ctx, b, c.prefix, 0)
+		ups, err := s.ListUploads(ctx, b, objectstore.ListUploadsOptions{Prefix: c.prefix})
 		WantCode(t, err, "")
 		if len(ups) != c.n || (c.n == 1 && (ups[0].UploadID != u.UploadID || ups[0].Key != "mp/obj")) {
 			t.Fatalf("ListUploads(%q) = %+v", c.prefix, ups)
@@ -376,8 +376,17 @@ func testMultipart(t *testing.T, s objectstore.Store) {
 	if gi.ETag != wantETag || gi.ContentType != "application/x-test" || gi.Metadata["m"] != "1" || gi.Tags["t"] != "2" {
 		t.Fatalf("assembled info = %+v", gi)
 	}
-	if ups, _ := s.ListUploads(ctx, b, "", 0); len(ups) != 0 {
+	if ups, _ := s.ListUploads(ctx, b, objectstore.ListUploadsOptions{}); len(ups) != 0 {
 		t.Fatalf("upload still listed: %+v", ups)
+	}
+	// Completing again with the same parts answers the same result (a
+	// client that lost the first answer retries), as S3 does.
+	again, err := s.CompleteMultipart(ctx, b, "mp/obj", u.UploadID, []objectstore.CompletePart{{Number: 1, ETag: p1.ETag}, {Number: 2, ETag: p2.ETag}})
+	if !capsOf(s).LaxUploadIDs || err == nil {
+		WantCode(t, err, "")
+		if again.ETag != wantETag {
+			t.Fatalf("repeated completion ETag %s, want %s", again.ETag, wantETag)
+		}
 	}
 	_, _, err = s.ListParts(ctx, b, "mp/obj", u.UploadID, 0, 0)
 	WantCode(t, err, objectstore.CodeNoSuchUpload)
@@ -420,7 +429,7 @@ func testMultipartErrors(t *testing.T, s objectstore.Store) {
 	WantCode(t, err, objectstore.CodeNoSuchBucket)
 	_, err = s.CreateMultipart(ctx, b, strings.Repeat("k", 1025), objectstore.PutOptions{})
 	WantCode(t, err, objectstore.CodeKeyTooLong)
-	_, err = s.ListUploads(ctx, "storetest-missing", "", 0)
+	_, err = s.ListUploads(ctx, "storetest-missing", objectstore.ListUploadsOptions{})
 	WantCode(t, err, objectstore.CodeNoSuchBucket)
 
 	u, err := s.CreateMultipart(ctx, b, "k", objectstore.PutOptions{})
@@ -481,4 +490,51 @@ func testMultipartErrors(t *testing.T, s objectstore.Store) {
 	}
 	WantCode(t, s.AbortMultipart(ctx, b, "k", "no-such-upload"), objectstore.CodeNoSuchUpload)
 	WantCode(t, s.AbortMultipart(ctx, "storetest-missing", "k", u.UploadID), objectstore.CodeNoSuchBucket)
+}
+
+// testListUploadsMarkers pages through uploads with key and upload-id
+// markers, as ListMultipartUploads does.
+func testListUploadsMarkers(t *testing.T, s objectstore.Store) {
+	b := NewBucket(t, s)
+	ids := map[string][]string{}
+	for _, k := range []string{"a", "a", "b", "c/d"} {
+		u, err := s.CreateMultipart(ctx, b, k, objectstore.PutOptions{})
+		WantCode(t, err, "")
+		ids[k] = append(ids[k], u.UploadID)
+		t.Cleanup(func() { s.AbortMultipart(ctx, b, k, u.UploadID) })
+	}
+	keys := func(ups []objectstore.Upload) string {
+		var out []string
+		for _, u := range ups {
+			out = append(out, u.Key)
+		}
+		return strings.Join(out, ",")
+	}
+	first, err := s.ListUploads(ctx, b, objectstore.ListUploadsOptions{MaxUploads: 1})
+	WantCode(t, err, "")
+	if keys(first) != "a" {
+		t.Fatalf("first page = %s", keys(first))
+	}
+	if !capsOf(s).NoUploadIDMarker {
+		rest, err := s.ListUploads(ctx, b, objectstore.ListUploadsOptions{KeyMarker: "a", UploadIDMarker: first[0].UploadID})
+		WantCode(t, err, "")
+		if keys(rest) != "a,b,c/d" || rest[0].UploadID == first[0].UploadID {
+			t.Fatalf("after %s/%s = %+v", "a", first[0].UploadID, rest)
+		}
+	}
+	for _, c := range []struct {
+		opts objectstore.ListUploadsOptions
+		want string
+	}{
+		{objectstore.ListUploadsOptions{KeyMarker: "a"}, "b,c/d"},
+		{objectstore.ListUploadsOptions{KeyMarker: "b", Prefix: "c/"}, "c/d"},
+		{objectstore.ListUploadsOptions{KeyMarker: "c/d"}, ""},
+		{objectstore.ListUploadsOptions{MaxUploads: 3}, "a,a,b"},
+	} {
+		got, err := s.ListUploads(ctx, b, c.opts)
+		WantCode(t, err, "")
+		if keys(got) != c.want {
+			t.Errorf("ListUploads(%+v) = %s, want %s", c.opts, keys(got), c.want)
+		}
+	}
 }
