@@ -133,6 +133,8 @@ type Engine struct {
 	masking index
 	rows    index
 	seed    maphash.Seed // of the index keys of all tries
+	proofs  []rproof     // see hpol.aux
+	ptext   []byte       // the text of proofs
 }
 
 // Compile validates policies and builds an Engine. Evaluation order is:
@@ -179,9 +181,10 @@ func Compile(policies []*Policy, opts Options) (*Engine, error) {
 	}
 	e.slab = slab
 	e.hot = make([]hpol, len(e.pols))
+	var pt proofText
 	for i, cp := range e.pols {
 		cp.order = int32(i)
-		e.hot[i] = newHpol(cp)
+		e.hot[i] = newHpol(cp, &e.proofs, &pt)
 		if !cp.p.Enabled {
 			continue // disabled policies are never candidates
 		}
@@ -194,6 +197,7 @@ func Compile(policies []*Policy, opts Options) (*Engine, error) {
 			e.access.add(cp)
 		}
 	}
+	e.ptext = pt.buf
 	var in interner
 	e.seed = maphash.MakeSeed()
 	e.access.freeze(&in, e.seed)
@@ -347,7 +351,7 @@ func (e *Engine) decide(req *Request, d *Decision, tr *tracer) {
 			// No item can match any of the requester's principals.
 			if h.flags&hAudit != 0 && !d.Audit {
 				if cp := &e.slab[ci]; cp.enabled {
-					if ok, _ := cp.appliesTo(req, h, false); ok {
+					if ok, _ := e.appliesTo(cp, req, h, false); ok {
 						d.Audit = true
 					}
 				}
@@ -355,7 +359,7 @@ func (e *Engine) decide(req *Request, d *Decision, tr *tracer) {
 			continue
 		}
 		cp := &e.slab[ci]
-		out, why := cp.evalAccess(req, bit, &rb, h, tr != nil)
+		out, why := e.evalAccess(cp, req, bit, &rb, h, tr != nil)
 		if out != outNotApplicable && cp.audit {
 			d.Audit = true
 		}
@@ -416,12 +420,12 @@ func (e *Engine) decide(req *Request, d *Decision, tr *tracer) {
 
 // evalAccess evaluates one access policy. why is filled only when explain.
 //
-// h is the policy's hot record (see hIndexed).
-func (cp *cpolicy) evalAccess(req *Request, bit uint16, rb *reqPrincipals, h *hpol, explain bool) (outcome, string) {
+// h is the policy's hot record (see proofKind).
+func (e *Engine) evalAccess(cp *cpolicy, req *Request, bit uint16, rb *reqPrincipals, h *hpol, explain bool) (outcome, string) {
 	if !cp.enabled {
 		return outNotApplicable, ifx(explain, "disabled")
 	}
-	if ok, why := cp.appliesTo(req, h, explain); !ok {
+	if ok, why := e.appliesTo(cp, req, h, explain); !ok {
 		return outNotApplicable, why
 	}
 	di, dei, ai, aei := -1, -1, -1, -1
@@ -476,9 +480,9 @@ func ifx(explain bool, s string) string {
 }
 
 // appliesTo is applies(req, false, explain) for a candidate the index
-// picked, using what the index has proved (see hIndexed).
-func (cp *cpolicy) appliesTo(req *Request, h *hpol, explain bool) (bool, string) {
-	if ok, proved := h.indexedMatch(req); proved {
+// picked, using what the index has proved (see proofKind).
+func (e *Engine) appliesTo(cp *cpolicy, req *Request, h *hpol, explain bool) (bool, string) {
+	if ok, proved := e.indexedMatch(h, req); proved {
 		if !ok {
 			return false, ifx(explain, "resource does not match")
 		}
@@ -690,55 +694,78 @@ func (e *Engine) applyRowFilters(req *Request, cands []int32, rb *reqPrincipals,
 }
 
 // expandFilter replaces {USER}, {GROUPS} and {ROLES} with quoted SQL
-// literals.
+// literals. It measures the result first so that it allocates once: on a
+// cold cache each allocation costs several misses.
 func expandFilter(f string, req *Request) string {
 	var b strings.Builder
+	b.Grow(expand(nil, f, req))
+	expand(&b, f, req)
+	return b.String()
+}
+
+// expand writes f with its macros replaced to b, or only measures it when
+// b is nil, and returns the length.
+func expand(b *strings.Builder, f string, req *Request) int {
+	n := 0
 	for {
 		i := strings.IndexByte(f, '{')
 		if i < 0 {
-			b.WriteString(f)
-			return b.String()
+			return n + write(b, f)
 		}
-		b.WriteString(f[:i])
+		n += write(b, f[:i])
 		f = f[i:]
 		switch {
 		case strings.HasPrefix(f, macroUser):
-			writeSQLString(&b, req.User)
+			n += writeSQLString(b, req.User)
 			f = f[len(macroUser):]
 		case strings.HasPrefix(f, macroGroups):
-			writeSQLList(&b, req.Groups)
+			n += writeSQLList(b, req.Groups)
 			f = f[len(macroGroups):]
 		case strings.HasPrefix(f, macroRoles):
-			writeSQLList(&b, req.Roles)
+			n += writeSQLList(b, req.Roles)
 			f = f[len(macroRoles):]
 		default: // validated at compile time; keep the byte
-			b.WriteByte('{')
+			n += write(b, "{")
 			f = f[1:]
 		}
 	}
 }
 
-func writeSQLString(b *strings.Builder, s string) {
-	b.WriteByte('\'')
-	b.WriteString(strings.ReplaceAll(s, "'", "''"))
-	b.WriteByte('\'')
+func write(b *strings.Builder, s string) int {
+	if b != nil {
+		b.WriteString(s)
+	}
+	return len(s)
+}
+
+// writeSQLString writes s as a SQL string literal, doubling its quotes.
+func writeSQLString(b *strings.Builder, s string) int {
+	n := write(b, "'")
+	for {
+		i := strings.IndexByte(s, '\'')
+		if i < 0 {
+			break
+		}
+		n += write(b, s[:i+1]) + write(b, "'")
+		s = s[i+1:]
+	}
+	return n + write(b, s) + write(b, "'")
 }
 
 // writeSQLList renders ('a', 'b'); an empty list renders (NULL) so that
 // "x IN {GROUPS}" is valid SQL and matches nothing.
-func writeSQLList(b *strings.Builder, l []string) {
+func writeSQLList(b *strings.Builder, l []string) int {
 	if len(l) == 0 {
-		b.WriteString("(NULL)")
-		return
+		return write(b, "(NULL)")
 	}
-	b.WriteByte('(')
+	n := write(b, "(")
 	for i, s := range l {
 		if i > 0 {
-			b.WriteString(", ")
+			n += write(b, ", ")
 		}
-		writeSQLString(b, s)
+		n += writeSQLString(b, s)
 	}
-	b.WriteByte(')')
+	return n + write(b, ")")
 }
 
 // sortedSet sorts l and drops duplicates: candidates in evaluation order.

@@ -119,36 +119,58 @@ func TestIndexedMatchAgrees(t *testing.T) {
 		ps = append(ps, &Policy{ID: fmt.Sprintf("r%d", i), Enabled: true, Resources: ResourceSpec{Paths: []string{p}, Recursive: true},
 			Allow: []Item{{Groups: []string{"g"}, Accesses: []Access{AccessRead}}}})
 	}
+	colSets := [][]string{nil, {"c"}, {"c*", "x"}, {"*"}, {"*_id"}, {"c?"}, {"{USER}"}}
 	for i, tb := range tables {
-		ps = append(ps, &Policy{ID: fmt.Sprintf("t%d", i), Enabled: true, Resources: ResourceSpec{Tables: []string{tb}},
-			Allow: []Item{{Groups: []string{"g"}, Accesses: []Access{AccessSelect}}}})
+		for j, cols := range colSets {
+			ps = append(ps, &Policy{ID: fmt.Sprintf("t%d-%d", i, j), Enabled: true, Resources: ResourceSpec{Tables: []string{tb}, Columns: cols},
+				Allow: []Item{{Groups: []string{"g"}, Accesses: []Access{AccessSelect}}}})
+		}
+	}
+	for i, tags := range [][]TagMatch{{{Name: "pii"}}, {{Name: "pii"}, {MinClassification: C3}}, {{Name: "pii", Attrs: map[string]string{"type": "email"}}}, {{MinClassification: C2}}} {
+		ps = append(ps, &Policy{ID: fmt.Sprintf("tag%d", i), Enabled: true, Tags: tags,
+			Allow: []Item{{Groups: []string{"g"}, Accesses: []Access{AccessSelect, AccessRead}}}})
 	}
 	e, err := Compile(ps, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	proved := 0
+	proved := map[proofKind]int{}
 	var reqs []Request
 	for _, p := range []string{"b", "b/", "b/k", "b/k/", "b/k/x", "b/k/x.parquet", "b/k/x/y", "b/alice/x", "b/alice/x/y", "b//x", "b//x/y", "c/k"} {
 		reqs = append(reqs, Request{User: "alice", Resource: Resource{Kind: ResourceObject, Path: p}})
 	}
 	for _, n := range []string{"ns", "ns.s", "ns.s.", "ns.s.t", "ns.s.tt", "ns.s.t.c", "ns.x", "x.y", "x.y.z"} {
-		reqs = append(reqs, Request{User: "alice", Resource: Resource{Kind: ResourceTable, Name: n, Column: "c"}})
+		for _, col := range []string{"", "c", "cc", "x", "user_id", "alice", "d"} {
+			reqs = append(reqs, Request{User: "alice", Resource: Resource{Kind: ResourceTable, Name: n, Column: col}})
+		}
+	}
+	for i := range reqs {
+		switch i % 4 {
+		case 0:
+			reqs[i].Tags = []Tag{{Name: "pii", Attrs: map[string]string{"type": "email"}}}
+		case 1:
+			reqs[i].Tags = []Tag{{Name: "pii"}}
+			reqs[i].Classification = C3
+		case 2:
+			reqs[i].Classification = C4 + 1 // invalid: nothing is proved for it
+		}
 	}
 	for _, req := range reqs {
 		for _, ci := range e.access.collect(&req, nil, nil) {
 			cp, h := &e.slab[ci], &e.hot[ci]
 			want, _ := cp.applies(&req, false, false)
-			got, _ := cp.appliesTo(&req, h, false)
-			if _, ok := h.indexedMatch(&req); ok {
-				proved++
+			got, _ := e.appliesTo(cp, &req, h, false)
+			if _, ok := e.indexedMatch(h, &req); ok {
+				proved[h.proof]++
 			}
 			if got != want {
 				t.Errorf("%s on %s: indexed %v, full %v", cp.p.ID, req.Resource, got, want)
 			}
 		}
 	}
-	if proved == 0 {
-		t.Error("no candidate was proved by the index")
+	for k := proofPrefix; k <= proofTags; k++ {
+		if proved[k] == 0 {
+			t.Errorf("no candidate was proved by the index with proof kind %d", k)
+		}
 	}
 }
