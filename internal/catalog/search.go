@@ -2,13 +2,16 @@ package catalog
 
 import (
 	"context"
+	"encoding/json"
 	"log/slog"
 	"math"
-	"sort"
+	"slices"
 	"strings"
 	"sync"
 	"time"
 	"unicode"
+
+	"github.com/klauspost/compress/s2"
 
 	"github.com/stewardhq/steward/internal/policy"
 )
@@ -17,6 +20,19 @@ import (
 // rebuilt from the Store on start (Refresh from version 0) and kept fresh
 // by polling the catalog version (Run), loading only what changed, the
 // same pattern as the policy engine's Holder. Safe for concurrent use.
+//
+// Layout (see search_eval.go for how a query runs):
+//   - documents are numbered densely (uint32) and kept compact: the
+//     dataset itself is stored as S2-compressed JSON and decoded only for
+//     the hits of a page and for Get; what search needs per document
+//     (classification, format, interned owners and tags, the sorted term
+//     IDs with their field weights, the static prior) sits in docInfo;
+//   - every vocabulary term has a posting list of (doc, impact) sorted by
+//     impact = field weight x static prior (popularity x freshness), so a
+//     query reads the best documents first and stops early;
+//   - typo tolerance uses a deletion dictionary over the vocabulary (not
+//     over documents) and prefix matching a sorted vocabulary;
+//   - the discover decision is cached per viewer (see visMemo).
 type Index struct {
 	store *Store
 	log   *slog.Logger
@@ -24,29 +40,106 @@ type Index struct {
 
 	refreshMu sync.Mutex // one refresh at a time
 
-	mu       sync.RWMutex
-	version  int64
-	docs     map[Key]*doc
-	byID     []*doc               // doc ID -> doc (nil when free)
-	free     []int32              // free doc IDs
-	postings map[string][]posting // term -> docs with the field weight
-	deletes  map[string][]string  // one-deletion variant -> terms
-	terms    map[string]int       // term -> number of docs
-	pop      map[Key]float64      // popularity scores (see SetPopularity)
+	mu      sync.RWMutex
+	version int64
+	keys    map[Key]uint32 // dataset -> doc ID
+	docs    []docInfo      // by doc ID; live says whether in use
+	free    []uint32       // free doc IDs
+	live    int            // number of live documents
+	all     termInfo       // every live doc, impact = prior (queries without text)
+
+	termIDs  map[string]uint32
+	terms    []termInfo
+	sorted   []uint32            // term IDs in text order (prefix search)
+	newTerms []uint32            // term IDs not yet merged into sorted
+	deletes  map[string][]uint32 // one-deletion variant -> term IDs
+	dirty    []uint32            // term IDs whose posting tail needs sorting
+
+	names     map[string]uint32 // interned owners, tags, namespaces
+	nameOf    []string
+	ownerDocs map[uint32][]uint32 // owner or steward -> docs (unordered)
+	tagDocs   map[uint32][]uint32 // dataset or column tag -> docs (unordered)
+	nsDocs    map[uint32][]uint32 // namespace -> docs (unordered)
+
+	pop map[Key]float64 // popularity scores (see SetPopularity)
+
+	memoMu sync.Mutex
+	memos  map[string]*visMemo
+
+	countBound int // CountBound; lowered by tests
+
+	cacheMu sync.Mutex
+	cache   map[uint32]*Dataset // decoded datasets, recently returned
 }
 
-type doc struct {
-	ds     *Dataset
-	id     int32
-	ref    string // NAMESPACE/NAME, the tie-break
-	policy string // the policy name
-	tags   []policy.Tag
-	terms  map[string]float32
+// cacheSize bounds the decoded datasets kept for Get and hits.
+const cacheSize = 4096
+
+// dataset returns doc id's dataset, decoded (shared: do not modify).
+// Called with ix.mu held.
+func (ix *Index) dataset(id uint32) (*Dataset, error) {
+	ix.cacheMu.Lock()
+	d := ix.cache[id]
+	ix.cacheMu.Unlock()
+	if d != nil {
+		return d, nil
+	}
+	d, err := decodeBody(ix.docs[id].body)
+	if err != nil {
+		return nil, err
+	}
+	ix.cacheMu.Lock()
+	if len(ix.cache) >= cacheSize {
+		for k := range ix.cache { // a random victim
+			delete(ix.cache, k)
+			break
+		}
+	}
+	ix.cache[id] = d
+	ix.cacheMu.Unlock()
+	return d, nil
+}
+
+// docInfo is what search needs of one dataset.
+type docInfo struct {
+	body   []byte // S2-compressed JSON of the Dataset
+	name   string
+	ns     uint32 // interned namespace
+	live   bool
+	level  policy.Classification
+	format Format
+	// meta holds interned names: owners, then stewards, then dataset
+	// tags, then column tags (deduplicated), split by the counts.
+	meta                  []uint32
+	nOwn, nOwnSt, nDSTags int32
+	policyTags            []policy.Tag
+	popF                  float32 // popularity factor
+	prior                 float32 // popF x freshness when indexed (an upper bound later)
+	changed               int64   // unix seconds of Changed
+	// terms are the document's term IDs shifted left by 3, each with
+	// its field weight code (see fieldWeights) in the low bits, sorted.
+	terms []uint32
+}
+
+func (d *docInfo) owners() []uint32     { return d.meta[:d.nOwnSt] }
+func (d *docInfo) ownersOnly() []uint32 { return d.meta[:d.nOwn] }
+func (d *docInfo) tags() []uint32       { return d.meta[d.nOwnSt:] }
+func (d *docInfo) datasetTags() []uint32 {
+	return d.meta[d.nOwnSt : d.nOwnSt+d.nDSTags]
+}
+
+// maxTerms bounds the vocabulary: term IDs keep 3 bits for the weight.
+const maxTerms = 1 << 29
+
+type termInfo struct {
+	text   string
+	post   []posting // post[:sorted] in impact order, then an unsorted tail
+	sorted int
 }
 
 type posting struct {
-	id int32
-	w  float32
+	id  uint32
+	imp float32 // field weight x prior
 }
 
 // Field weights: a match in the name counts most.
@@ -58,13 +151,28 @@ const (
 	wDescription = 1.0
 )
 
+// fieldWeights are the distinct weights a term can have in a document,
+// indexed by the code docInfo.tw stores.
+var fieldWeights = [...]float32{0.5, 1, 1.5, 2, 3}
+
+func weightCode(w float32) uint8 {
+	for i, x := range fieldWeights {
+		if w <= x {
+			return uint8(i)
+		}
+	}
+	return uint8(len(fieldWeights) - 1)
+}
+
 // NewIndex returns an empty index over s; call Refresh before use.
 func NewIndex(s *Store, log *slog.Logger) *Index {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &Index{store: s, log: log, now: time.Now, version: -1,
-		docs: map[Key]*doc{}, postings: map[string][]posting{}, deletes: map[string][]string{}, terms: map[string]int{}, pop: map[Key]float64{}}
+		keys: map[Key]uint32{}, termIDs: map[string]uint32{}, deletes: map[string][]uint32{},
+		names: map[string]uint32{}, ownerDocs: map[uint32][]uint32{}, tagDocs: map[uint32][]uint32{}, nsDocs: map[uint32][]uint32{},
+		pop: map[Key]float64{}, memos: map[string]*visMemo{}, countBound: CountBound, cache: map[uint32]*Dataset{}}
 }
 
 // Version is the catalog version the index reflects (-1 before the first
@@ -91,17 +199,29 @@ func (ix *Index) Refresh(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	ix.apply(changed, deleted, v)
+	return nil
+}
+
+// apply brings the index to version v: the changed datasets replace
+// their previous entries, the deleted ones go.
+func (ix *Index) apply(changed []*Dataset, deleted []Key, v int64) {
+	// Encoding is the slow part of indexing: do it outside the lock.
+	prepared := make([]*prepDoc, len(changed))
+	for i, d := range changed {
+		prepared[i] = prepare(d)
+	}
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
 	for _, k := range deleted {
 		ix.remove(k)
 	}
-	for _, d := range changed {
-		ix.remove(Key{d.Namespace, d.Name})
-		ix.add(d)
+	for _, p := range prepared {
+		ix.remove(p.key)
+		ix.addPrepared(p)
 	}
+	ix.finish()
 	ix.version = v
-	return nil
 }
 
 // Run refreshes every interval until ctx is done.
@@ -124,34 +244,90 @@ func (ix *Index) Run(ctx context.Context, interval time.Duration) {
 func (ix *Index) Get(k Key) (*Dataset, bool) {
 	ix.mu.RLock()
 	defer ix.mu.RUnlock()
-	d, ok := ix.docs[k]
+	id, ok := ix.keys[k]
 	if !ok {
 		return nil, false
 	}
-	return d.ds, true
+	d, err := ix.dataset(id)
+	if err != nil {
+		ix.log.Error("catalog index: cannot decode an indexed dataset", "dataset", Ref(k.Namespace, k.Name), "err", err)
+		return nil, false
+	}
+	return d, true
+}
+
+// Len returns the number of indexed datasets.
+func (ix *Index) Len() int {
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	return ix.live
 }
 
 // SetPopularity sets the popularity scores used in ranking (from usage).
+// It re-sorts every posting list, which takes seconds with a million
+// datasets: call it when usage is recomputed, not per request.
 func (ix *Index) SetPopularity(p map[Key]float64) {
 	ix.mu.Lock()
+	defer ix.mu.Unlock()
 	ix.pop = p
-	ix.mu.Unlock()
+	now := ix.now()
+	ratio := make([]float32, len(ix.docs))
+	for k, id := range ix.keys {
+		d := &ix.docs[id]
+		d.popF = popFactor(p[k])
+		np := d.popF * freshFactor(d.changed, now)
+		if d.prior > 0 {
+			ratio[id] = np / d.prior
+		}
+		d.prior = np
+	}
+	rescale := func(t *termInfo) {
+		for i := range t.post {
+			t.post[i].imp *= ratio[t.post[i].id]
+		}
+		t.sorted = 0
+		sortTail(t)
+	}
+	rescale(&ix.all)
+	for i := range ix.terms {
+		rescale(&ix.terms[i])
+	}
 }
 
-func (ix *Index) add(d *Dataset) {
-	dc := &doc{ds: d, terms: map[string]float32{}, ref: Ref(d.Namespace, d.Name), policy: PolicyName(d.Namespace, d.Name), tags: d.PolicyTags()}
-	if n := len(ix.free); n > 0 {
-		dc.id = ix.free[n-1]
-		ix.free = ix.free[:n-1]
-		ix.byID[dc.id] = dc
-	} else {
-		dc.id = int32(len(ix.byID))
-		ix.byID = append(ix.byID, dc)
+func popFactor(p float64) float32 {
+	if p > 0 {
+		return float32(1 + 0.2*math.Log1p(p))
 	}
+	return 1
+}
+
+// freshFactor favours recently changed data: up to 1.1, decaying over a
+// month.
+func freshFactor(changed int64, now time.Time) float32 {
+	age := float64(now.Unix()-changed) / 86400
+	return float32(1 + 0.1*math.Exp(-math.Max(age, 0)/30))
+}
+
+// prepDoc is a dataset tokenized and encoded, ready to be added.
+type prepDoc struct {
+	d     *Dataset
+	key   Key
+	body  []byte
+	terms map[string]float32
+}
+
+func prepare(d *Dataset) *prepDoc {
+	p := &prepDoc{d: d, key: Key{d.Namespace, d.Name}, terms: map[string]float32{}}
+	js, err := json.Marshal(d)
+	if err != nil {
+		// A Dataset always marshals; keep an empty body rather than panic.
+		js = []byte("{}")
+	}
+	p.body = s2.Encode(nil, js)
 	put := func(text string, w float32) {
 		for _, t := range Tokenize(text) {
-			if dc.terms[t] < w {
-				dc.terms[t] = w
+			if p.terms[t] < w {
+				p.terms[t] = w
 			}
 		}
 	}
@@ -163,7 +339,10 @@ func (ix *Index) add(d *Dataset) {
 			put(v, wTag/2)
 		}
 	}
-	for _, o := range append(append([]string{}, d.Owners...), d.Stewards...) {
+	for _, o := range d.Owners {
+		put(strings.TrimPrefix(o, "group:"), wOwner)
+	}
+	for _, o := range d.Stewards {
 		put(strings.TrimPrefix(o, "group:"), wOwner)
 	}
 	walkColumns(d.Schema, func(p string, c *Column) {
@@ -174,58 +353,252 @@ func (ix *Index) add(d *Dataset) {
 		}
 	})
 	put(string(d.Format), 0.5)
-	for t, w := range dc.terms {
-		ps, ok := ix.postings[t]
-		if !ok {
-			for _, del := range deletions(t) {
-				ix.deletes[del] = append(ix.deletes[del], t)
-			}
-		}
-		ix.postings[t] = append(ps, posting{dc.id, w})
-		ix.terms[t]++
+	return p
+}
+
+func decodeBody(body []byte) (*Dataset, error) {
+	js, err := s2.Decode(nil, body)
+	if err != nil {
+		return nil, err
 	}
-	ix.docs[Key{d.Namespace, d.Name}] = dc
+	var d Dataset
+	if err := json.Unmarshal(js, &d); err != nil {
+		return nil, err
+	}
+	return &d, nil
+}
+
+// add indexes d; call finish after a batch of adds.
+func (ix *Index) add(d *Dataset) { ix.addPrepared(prepare(d)) }
+
+func (ix *Index) intern(s string) uint32 {
+	if id, ok := ix.names[s]; ok {
+		return id
+	}
+	id := uint32(len(ix.nameOf))
+	ix.names[s] = id
+	ix.nameOf = append(ix.nameOf, s)
+	return id
+}
+
+func (ix *Index) addPrepared(p *prepDoc) {
+	d := p.d
+	var id uint32
+	if n := len(ix.free); n > 0 {
+		id = ix.free[n-1]
+		ix.free = ix.free[:n-1]
+	} else {
+		id = uint32(len(ix.docs))
+		ix.docs = append(ix.docs, docInfo{})
+	}
+	ix.forget(id)
+	now := ix.now()
+	di := docInfo{body: p.body, name: d.Name, ns: ix.intern(d.Namespace), live: true, level: d.Level(), format: d.Format,
+		changed: d.Changed.Unix(), popF: popFactor(ix.pop[p.key])}
+	di.prior = di.popF * freshFactor(di.changed, now)
+	var meta []uint32
+	for _, o := range d.Owners {
+		if s := ix.intern(o); !slices.Contains(meta, s) {
+			meta = append(meta, s)
+		}
+	}
+	di.nOwn = int32(len(meta))
+	for _, o := range d.Stewards {
+		if s := ix.intern(o); !slices.Contains(meta, s) {
+			meta = append(meta, s)
+		}
+	}
+	di.nOwnSt = int32(len(meta))
+	addTag := func(name string) {
+		if s := ix.intern(name); !slices.Contains(meta[di.nOwnSt:], s) {
+			meta = append(meta, s)
+		}
+	}
+	for _, t := range d.Tags {
+		addTag(t.Name)
+	}
+	di.nDSTags = int32(len(meta)) - di.nOwnSt
+	walkColumns(d.Schema, func(_ string, c *Column) {
+		for _, t := range c.Tags {
+			addTag(t.Name)
+		}
+	})
+	di.meta = slices.Clip(meta)
+	di.policyTags = d.PolicyTags()
+	for _, o := range di.owners() {
+		ix.ownerDocs[o] = append(ix.ownerDocs[o], id)
+	}
+	for _, t := range di.tags() {
+		ix.tagDocs[t] = append(ix.tagDocs[t], id)
+	}
+	ix.nsDocs[di.ns] = append(ix.nsDocs[di.ns], id)
+
+	di.terms = make([]uint32, 0, len(p.terms))
+	for t, w := range p.terms {
+		tid, ok := ix.termID(t)
+		if !ok {
+			continue
+		}
+		code := weightCode(w)
+		di.terms = append(di.terms, tid<<3|uint32(code))
+		ix.appendPosting(tid, posting{id, fieldWeights[code] * di.prior})
+	}
+	slices.Sort(di.terms)
+	ix.all.post = append(ix.all.post, posting{id, di.prior})
+	ix.docs[id] = di
+	ix.keys[p.key] = id
+	ix.live++
+}
+
+func (ix *Index) termID(t string) (uint32, bool) {
+	if id, ok := ix.termIDs[t]; ok {
+		return id, true
+	}
+	if len(ix.terms) >= maxTerms {
+		return 0, false
+	}
+	id := uint32(len(ix.terms))
+	ix.termIDs[t] = id
+	ix.terms = append(ix.terms, termInfo{text: t})
+	ix.newTerms = append(ix.newTerms, id)
+	for _, del := range deletions(t) {
+		ix.deletes[del] = append(ix.deletes[del], id)
+	}
+	return id, true
+}
+
+func (ix *Index) appendPosting(tid uint32, p posting) {
+	t := &ix.terms[tid]
+	if len(t.post) == t.sorted {
+		ix.dirty = append(ix.dirty, tid)
+	}
+	t.post = append(t.post, p)
 }
 
 func (ix *Index) remove(k Key) {
-	dc, ok := ix.docs[k]
+	id, ok := ix.keys[k]
 	if !ok {
 		return
 	}
-	delete(ix.docs, k)
-	ix.byID[dc.id] = nil
-	ix.free = append(ix.free, dc.id)
-	for t := range dc.terms {
-		ps := ix.postings[t]
-		for i := range ps {
-			if ps[i].id == dc.id {
-				ps[i] = ps[len(ps)-1]
-				ps = ps[:len(ps)-1]
-				break
+	delete(ix.keys, k)
+	di := &ix.docs[id]
+	for _, tw := range di.terms {
+		removePosting(&ix.terms[tw>>3], id)
+	}
+	removePosting(&ix.all, id)
+	for _, o := range di.owners() {
+		ix.ownerDocs[o] = removeID(ix.ownerDocs[o], id)
+	}
+	for _, t := range di.tags() {
+		ix.tagDocs[t] = removeID(ix.tagDocs[t], id)
+	}
+	ix.nsDocs[di.ns] = removeID(ix.nsDocs[di.ns], id)
+	*di = docInfo{}
+	ix.free = append(ix.free, id)
+	ix.live--
+	ix.forget(id)
+}
+
+// removePosting deletes doc id from t, keeping the order.
+func removePosting(t *termInfo, id uint32) {
+	for i := range t.post {
+		if t.post[i].id == id {
+			t.post = append(t.post[:i], t.post[i+1:]...)
+			if i < t.sorted {
+				t.sorted--
 			}
-		}
-		ix.postings[t] = ps
-		ix.terms[t]--
-		if len(ps) == 0 {
-			delete(ix.postings, t)
-			delete(ix.terms, t)
-			for _, del := range deletions(t) {
-				l := ix.deletes[del]
-				for i, x := range l {
-					if x == t {
-						l[i] = l[len(l)-1]
-						l = l[:len(l)-1]
-						break
-					}
-				}
-				if len(l) == 0 {
-					delete(ix.deletes, del)
-				} else {
-					ix.deletes[del] = l
-				}
-			}
+			return
 		}
 	}
+}
+
+func removeID(l []uint32, id uint32) []uint32 {
+	for i, x := range l {
+		if x == id {
+			l[i] = l[len(l)-1]
+			return l[:len(l)-1]
+		}
+	}
+	return l
+}
+
+// finish sorts what a batch of adds left unsorted.
+func (ix *Index) finish() {
+	for _, tid := range ix.dirty {
+		sortTail(&ix.terms[tid])
+	}
+	ix.dirty = ix.dirty[:0]
+	sortTail(&ix.all)
+	if len(ix.newTerms) > 0 {
+		cmp := func(a, b uint32) int { return strings.Compare(ix.terms[a].text, ix.terms[b].text) }
+		slices.SortFunc(ix.newTerms, cmp)
+		merged := make([]uint32, 0, len(ix.sorted)+len(ix.newTerms))
+		i, j := 0, 0
+		for i < len(ix.sorted) && j < len(ix.newTerms) {
+			if cmp(ix.sorted[i], ix.newTerms[j]) <= 0 {
+				merged = append(merged, ix.sorted[i])
+				i++
+			} else {
+				merged = append(merged, ix.newTerms[j])
+				j++
+			}
+		}
+		merged = append(append(merged, ix.sorted[i:]...), ix.newTerms[j:]...)
+		ix.sorted, ix.newTerms = merged, ix.newTerms[:0]
+	}
+}
+
+// byImpact orders postings best first, then by doc ID.
+func byImpact(a, b posting) int {
+	if a.imp != b.imp {
+		if a.imp > b.imp {
+			return -1
+		}
+		return 1
+	}
+	if a.id < b.id {
+		return -1
+	}
+	if a.id > b.id {
+		return 1
+	}
+	return 0
+}
+
+// sortTail brings t.post into impact order: a short tail is inserted in
+// place, a long one sorted and merged.
+func sortTail(t *termInfo) {
+	tail := len(t.post) - t.sorted
+	switch {
+	case tail <= 0:
+	case tail <= 16 || t.sorted == 0:
+		if t.sorted == 0 {
+			slices.SortFunc(t.post, byImpact)
+			break
+		}
+		for k := t.sorted; k < len(t.post); k++ {
+			p := t.post[k]
+			i, _ := slices.BinarySearchFunc(t.post[:k], p, byImpact)
+			copy(t.post[i+1:k+1], t.post[i:k])
+			t.post[i] = p
+		}
+	default:
+		head, rest := t.post[:t.sorted], slices.Clone(t.post[t.sorted:])
+		slices.SortFunc(rest, byImpact)
+		merged := make([]posting, 0, len(t.post))
+		i, j := 0, 0
+		for i < len(head) && j < len(rest) {
+			if byImpact(head[i], rest[j]) <= 0 {
+				merged = append(merged, head[i])
+				i++
+			} else {
+				merged = append(merged, rest[j])
+				j++
+			}
+		}
+		t.post = append(append(merged, head[i:]...), rest[j:]...)
+	}
+	t.sorted = len(t.post)
 }
 
 // MaxQueryTerms bounds the terms of one query; the rest are ignored.
@@ -245,20 +618,6 @@ func Tokenize(s string) []string {
 	return out
 }
 
-// deletions returns the strings made by deleting one rune of t (for terms
-// of at least 4 runes: shorter terms are matched exactly or by prefix).
-func deletions(t string) []string {
-	r := []rune(t)
-	if len(r) < 4 {
-		return nil
-	}
-	out := make([]string, 0, len(r))
-	for i := range r {
-		out = append(out, string(r[:i])+string(r[i+1:]))
-	}
-	return out
-}
-
 // Query is a search.
 type Query struct {
 	Text           string
@@ -271,7 +630,8 @@ type Query struct {
 	Offset         int
 }
 
-// Hit is one search result.
+// Hit is one search result. Dataset is shared with the index's cache:
+// do not modify it.
 type SearchHit struct {
 	Dataset *Dataset `json:"dataset"`
 	Score   float64  `json:"score"`
@@ -283,303 +643,16 @@ type SearchFacet struct {
 	Count int    `json:"count"`
 }
 
-// Result is a page of hits with facets over all matches.
+// Result is a page of hits with facets over the matches.
+//
+// When more than CountBound visible datasets match, the search stops
+// counting once the best hits are certain: Approximate is then true,
+// Total is a lower bound (at least CountBound) and the facets count the
+// best CountBound or so matches. Datasets the viewer may not discover are
+// never counted.
 type SearchResult struct {
-	Total  int                      `json:"total"`
-	Hits   []SearchHit              `json:"hits"`
-	Facets map[string][]SearchFacet `json:"facets"`
-}
-
-type termMatch struct {
-	term string
-	q    float64 // quality: 1 exact, 0.8 prefix, 0.6/0.4 one/two edits
-}
-
-// expand finds the indexed terms a query term matches: itself, terms it
-// is a prefix of (for query terms of 3 runes or more), and terms within
-// edit distance 1 (query terms of 4+ runes) or 2 (8+ runes).
-func (ix *Index) expand(qt string) []termMatch {
-	var out []termMatch
-	seen := map[string]bool{}
-	addm := func(t string, q float64) {
-		if !seen[t] {
-			seen[t] = true
-			out = append(out, termMatch{t, q})
-		}
-	}
-	if _, ok := ix.postings[qt]; ok {
-		addm(qt, 1)
-	}
-	n := len([]rune(qt))
-	if n >= 4 {
-		maxd := 1
-		if n >= 8 {
-			maxd = 2
-		}
-		// Candidates: terms equal to a deletion of qt, terms with a
-		// deletion equal to qt or to a deletion of qt.
-		cands := map[string]bool{}
-		for _, t := range ix.deletes[qt] {
-			cands[t] = true
-		}
-		for _, del := range deletions(qt) {
-			if _, ok := ix.postings[del]; ok {
-				cands[del] = true
-			}
-			for _, t := range ix.deletes[del] {
-				cands[t] = true
-			}
-			if maxd > 1 {
-				for _, del2 := range deletions(del) {
-					if _, ok := ix.postings[del2]; ok {
-						cands[del2] = true
-					}
-					for _, t := range ix.deletes[del2] {
-						cands[t] = true
-					}
-				}
-			}
-		}
-		for t := range cands {
-			if d := editDistance(qt, t, maxd); d >= 1 && d <= maxd {
-				addm(t, 0.8-0.2*float64(d))
-			}
-		}
-	}
-	if n >= 3 {
-		// Prefix matches of the query term and of its typo corrections
-		// ("mortage" -> "mortgage" -> "mortgages"): one scan of the
-		// vocabulary, bounded by the number of matches kept.
-		bases := append([]termMatch{{qt, 1}}, out...)
-		c := 0
-		for t := range ix.postings {
-			for _, b := range bases {
-				if len(t) > len(b.term) && strings.HasPrefix(t, b.term) {
-					addm(t, 0.8*b.q)
-					c++
-					break
-				}
-			}
-			if c >= 64 {
-				break
-			}
-		}
-	}
-	return out
-}
-
-// editDistance is the optimal-string-alignment distance of a and b, or
-// max+1 if it exceeds max.
-func editDistance(a, b string, max int) int {
-	ra, rb := []rune(a), []rune(b)
-	if d := len(ra) - len(rb); d > max || -d > max {
-		return max + 1
-	}
-	prev2 := make([]int, len(rb)+1)
-	prev := make([]int, len(rb)+1)
-	cur := make([]int, len(rb)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(ra); i++ {
-		cur[0] = i
-		best := cur[0]
-		for j := 1; j <= len(rb); j++ {
-			cost := 1
-			if ra[i-1] == rb[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-			if i > 1 && j > 1 && ra[i-1] == rb[j-2] && ra[i-2] == rb[j-1] {
-				cur[j] = min(cur[j], prev2[j-2]+1)
-			}
-			best = min(best, cur[j])
-		}
-		if best > max {
-			return max + 1
-		}
-		prev2, prev, cur = prev, cur, prev2
-	}
-	return prev[len(rb)]
-}
-
-// Search runs q for viewer v, showing only datasets v may discover.
-func (ix *Index) Search(dec Decider, v Viewer, q Query) SearchResult {
-	if q.Limit <= 0 {
-		q.Limit = 20
-	}
-	q.Limit = min(q.Limit, 1000)
-	ix.mu.RLock()
-	defer ix.mu.RUnlock()
-	qterms := Tokenize(q.Text)
-	if len(qterms) > MaxQueryTerms {
-		qterms = qterms[:MaxQueryTerms]
-	}
-	n := len(ix.byID)
-	scores := make([]float32, n)
-	matched := make([]uint8, n)
-	best := make([]float32, n)
-	var touched, termTouched []int32
-	ndocs := float64(len(ix.docs)) + 1
-	if len(qterms) == 0 {
-		for id, dc := range ix.byID {
-			if dc != nil {
-				scores[id] = 1
-				touched = append(touched, int32(id))
-			}
-		}
-	}
-	for _, qt := range qterms {
-		termTouched = termTouched[:0]
-		for _, m := range ix.expand(qt) {
-			ps := ix.postings[m.term]
-			idf := math.Log(1 + ndocs/float64(len(ps)))
-			f := float32(m.q * idf)
-			for _, p := range ps {
-				sc := f * p.w
-				if best[p.id] == 0 {
-					termTouched = append(termTouched, p.id)
-				}
-				if sc > best[p.id] {
-					best[p.id] = sc
-				}
-			}
-		}
-		for _, id := range termTouched {
-			if matched[id] == 0 {
-				touched = append(touched, id)
-			}
-			scores[id] += best[id]
-			matched[id]++
-			best[id] = 0
-		}
-	}
-	now := ix.now()
-	type hit struct {
-		dc    *doc
-		score float64
-	}
-	var hits []hit
-	facets := map[string]map[string]int{"tag": {}, "classification": {}, "owner": {}, "format": {}}
-	for _, id := range touched {
-		dc := ix.byID[id]
-		d := dc.ds
-		if !q.matches(d) || !(v.Admin || v.Owns(d) || discover(dec, v, d, dc.policy, dc.tags)) {
-			continue
-		}
-		s := float64(scores[id])
-		if n := len(qterms); n > 0 {
-			// Datasets matching every term come first.
-			s *= math.Pow(float64(matched[id])/float64(n), 2)
-		}
-		if p := ix.pop[Key{d.Namespace, d.Name}]; p > 0 {
-			s *= 1 + 0.2*math.Log1p(p)
-		}
-		age := now.Sub(d.Changed).Hours() / 24
-		s *= 1 + 0.1*math.Exp(-math.Max(age, 0)/30)
-		hits = append(hits, hit{dc, s})
-		for _, t := range d.Tags {
-			facets["tag"][t.Name]++
-		}
-		if d.Classification != "" {
-			facets["classification"][d.Classification]++
-		}
-		for _, o := range d.Owners {
-			facets["owner"][o]++
-		}
-		if d.Format != "" {
-			facets["format"][string(d.Format)]++
-		}
-	}
-	less := func(a, b hit) bool {
-		if a.score != b.score {
-			return a.score > b.score
-		}
-		return a.dc.ref < b.dc.ref
-	}
-	// Only the page needs ordering: keep the best Offset+Limit.
-	k := min(len(hits), q.Offset+q.Limit)
-	top := topK(hits, k, less)
-	res := SearchResult{Total: len(hits), Facets: map[string][]SearchFacet{}}
-	for i := q.Offset; i < len(top); i++ {
-		res.Hits = append(res.Hits, SearchHit{Dataset: top[i].dc.ds, Score: top[i].score})
-	}
-	if res.Hits == nil {
-		res.Hits = []SearchHit{}
-	}
-	for name, m := range facets {
-		fs := []SearchFacet{}
-		for v, c := range m {
-			fs = append(fs, SearchFacet{v, c})
-		}
-		sort.Slice(fs, func(i, j int) bool {
-			if fs[i].Count != fs[j].Count {
-				return fs[i].Count > fs[j].Count
-			}
-			return fs[i].Value < fs[j].Value
-		})
-		if len(fs) > 50 {
-			fs = fs[:50]
-		}
-		res.Facets[name] = fs
-	}
-	return res
-}
-
-func (q *Query) matches(d *Dataset) bool {
-	if q.Classification != "" && !strings.EqualFold(q.Classification, d.Classification) {
-		return false
-	}
-	if q.Format != "" && q.Format != d.Format {
-		return false
-	}
-	if q.Namespace != "" && q.Namespace != d.Namespace {
-		return false
-	}
-	if q.Owner != "" {
-		ok := false
-		for _, o := range append(append([]string{}, d.Owners...), d.Stewards...) {
-			ok = ok || o == q.Owner
-		}
-		if !ok {
-			return false
-		}
-	}
-	for _, t := range q.Tags {
-		if HasTag(d.Tags, t) {
-			continue
-		}
-		found := false
-		walkColumns(d.Schema, func(_ string, c *Column) { found = found || HasTag(c.Tags, t) })
-		if !found {
-			return false
-		}
-	}
-	return true
-}
-
-// topK returns the k smallest elements of xs by less, in order.
-func topK[T any](xs []T, k int, less func(a, b T) bool) []T {
-	if k <= 0 {
-		return nil
-	}
-	if len(xs) <= 4*k || len(xs) < 256 {
-		sort.Slice(xs, func(i, j int) bool { return less(xs[i], xs[j]) })
-		return xs[:min(k, len(xs))]
-	}
-	// Selection by a bounded insertion into a sorted buffer.
-	buf := make([]T, 0, k+1)
-	for _, x := range xs {
-		if len(buf) == k && !less(x, buf[k-1]) {
-			continue
-		}
-		i := sort.Search(len(buf), func(i int) bool { return less(x, buf[i]) })
-		buf = append(buf, x)
-		copy(buf[i+1:], buf[i:])
-		buf[i] = x
-		if len(buf) > k {
-			buf = buf[:k]
-		}
-	}
-	return buf
+	Total       int                      `json:"total"`
+	Approximate bool                     `json:"approximate,omitempty" doc:"True when total is a lower bound and facets count only the best-ranked matches (more matches than the counting bound)."`
+	Hits        []SearchHit              `json:"hits"`
+	Facets      map[string][]SearchFacet `json:"facets"`
 }
