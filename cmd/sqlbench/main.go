@@ -20,8 +20,8 @@
 // aggregate and join queries again; raw DuckDB runs them with the same mask
 // and filter written into the query.
 //
-// Each query runs -reps times per path, the paths interleaved, after one
-// warm-up; the figure is the median. The result is a Markdown table on
+// Each query runs -reps times per path, the paths interleaved in rotating
+// order, after one warm-up round; the figure is the median. The result is a Markdown table on
 // standard output; progress goes to standard error.
 //
 // Usage:
@@ -280,7 +280,8 @@ func setup(ctx context.Context, o options, log *slog.Logger, stderr io.Writer) (
 	return b, nil
 }
 
-// openRaw opens a plain DuckDB with views over the store's own data files.
+// openRaw opens a plain DuckDB with views over the store's own data files
+// (the same inodes Steward hard-links into each query's directory).
 func openRaw(ctx context.Context, st *fs.Store, o options) (*sql.DB, error) {
 	db, err := sql.Open("duckdb", "")
 	if err != nil {
@@ -304,7 +305,10 @@ func openRaw(ctx context.Context, st *fs.Store, o options) (*sql.DB, error) {
 			}
 			files = append(files, sqlengine.QuoteString(p))
 		}
-		stmts = append(stmts, "CREATE VIEW "+name+" AS SELECT * FROM read_parquet(["+strings.Join(files, ", ")+"])")
+		// The reader options Steward's views use: union_by_name changes
+		// DuckDB's plan for multi-file scans (faster joins here), so the
+		// peer gets it too and the comparison measures Steward alone.
+		stmts = append(stmts, "CREATE VIEW "+name+" AS SELECT * FROM read_parquet(["+strings.Join(files, ", ")+"], union_by_name=true, hive_partitioning=false)")
 	}
 	for _, s := range stmts {
 		if _, err := db.ExecContext(ctx, s); err != nil {
@@ -553,7 +557,11 @@ func (b *bench) measure(ctx context.Context, o options, stdout, stderr io.Writer
 		times := make([][]time.Duration, len(paths))
 		var rows int64 = -1
 		for rep := 0; rep <= o.reps; rep++ {
-			for i, p := range paths {
+			// Rotate the order so that no path always runs right after
+			// another's (page cache, memory being freed, a neighbour's load).
+			for k := range paths {
+				i := (k + rep) % len(paths)
+				p := paths[i]
 				t0 := time.Now()
 				n, err := p.run(ctx, q)
 				d := time.Since(t0)
