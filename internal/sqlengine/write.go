@@ -30,6 +30,9 @@ package sqlengine
 // classification at least that of every input) or updated, and (c) the
 // file is stored through the object store under a new unique name, so an
 // INSERT appends and a failure leaves no partial file visible.
+//
+// Limits: the query's timeout and memory limit apply to the whole write;
+// the row limit bounds results returned, not rows written.
 
 import (
 	"context"
@@ -241,6 +244,9 @@ func (s *Service) write(ctx context.Context, req Request, ws *WriteStatement, li
 		}
 		if !owns && !s.allowed(req, policy.AccessWrite, policy.Resource{Kind: policy.ResourceTable, Name: target.Name}, tags, cls) {
 			return Errorf(steward.EPermission, StatePrivilege, "permission denied for table %s: only its owners or those granted write may insert", target.Name)
+		}
+		if existing.Format != "parquet" || len(existing.Partitions) > 0 {
+			return Errorf(steward.EPermission, StateFeature, "INSERT writes only into unpartitioned Parquet tables; %s is not one", target.Name)
 		}
 		inhTags, inhCls = tags, cls
 	}

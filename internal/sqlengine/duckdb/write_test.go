@@ -252,6 +252,8 @@ func TestWriteRefusals(t *testing.T) {
 	if _, err := exec(t, svc, bob, "CREATE TABLE bank.bob.t AS SELECT 1 AS x"); err != nil {
 		t.Fatal(err)
 	}
+	st.tables["bank.bob.csv"] = &sqlengine.Table{Name: "bank.bob.csv", Bucket: "bank", Prefix: "bob/csv/", Format: "csv", Columns: []sqlengine.Column{{Name: "x", Type: "INTEGER"}}}
+	st.owners["bank.bob.csv"] = "bob"
 	for _, tc := range []struct {
 		p     *steward.Principal
 		q     string
@@ -274,6 +276,8 @@ func TestWriteRefusals(t *testing.T) {
 		{bob, "CREATE TABLE bank.bob.../x AS SELECT 1", sqlengine.StateSyntax},
 		{bob, `CREATE TABLE bank.bob."a/b" AS SELECT 1`, sqlengine.StateSyntax},
 		{bob, "CREATE TABLE x AS SELECT 1", sqlengine.StateSyntax},
+		{bob, "INSERT INTO bank.crm.orders SELECT 1, 2, 3.0", sqlengine.StatePrivilege},
+		{bob, "INSERT INTO bank.bob.csv SELECT 1", sqlengine.StateFeature},
 	} {
 		t.Run(tc.q, func(t *testing.T) {
 			before := st.parts("")
