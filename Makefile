@@ -53,3 +53,9 @@ s3-compat:
 BENCH_S3_FLAGS ?=
 bench-s3: build
 	$(GO) run ./cmd/stewardbench -steward $(BIN) $(BENCH_S3_FLAGS)
+
+# Governed SQL beside raw DuckDB on the same Parquet files: in process, over
+# pgwire and raw, plain and masked+row-filtered. See docs/BENCHMARKS.md.
+BENCH_SQL_FLAGS ?= -rows 10000000 -reps 3
+bench-sql:
+	$(GO) run ./cmd/sqlbench $(BENCH_SQL_FLAGS)

@@ -38,6 +38,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"log/slog"
 	"net"
@@ -473,62 +474,83 @@ func queries() []query {
 	return qs
 }
 
-// countSink counts a result's rows.
-type countSink struct{ n int64 }
-
-func (s *countSink) Columns([]sqlengine.Column) error { return nil }
-func (s *countSink) Row([]any) error                  { s.n++; return nil }
-
-func (b *bench) steward(ctx context.Context, q query) (int64, error) {
-	var s countSink
-	_, err := b.svc.Query(ctx, sqlengine.Request{Principal: principals[q.user], SQL: q.sql, ClientAddr: "127.0.0.1"}, &s)
-	return s.n, err
+// result is what a path saw of a result: its rows and, when asked for,
+// an order-independent digest of their values.
+type result struct {
+	n   int64
+	sum uint64
 }
 
-func (b *bench) pgwire(ctx context.Context, q query) (int64, error) {
+func (r *result) add(check bool, vals []any) {
+	r.n++
+	if check {
+		h := fnv.New64a()
+		for _, v := range vals {
+			fmt.Fprintf(h, "%v\x00", v)
+		}
+		r.sum += h.Sum64()
+	}
+}
+
+// countSink counts a result's rows.
+type countSink struct {
+	r     result
+	check bool
+}
+
+func (s *countSink) Columns([]sqlengine.Column) error { return nil }
+func (s *countSink) Row(v []any) error                { s.r.add(s.check, v); return nil }
+
+func (b *bench) steward(ctx context.Context, q query, check bool) (result, error) {
+	s := countSink{check: check}
+	_, err := b.svc.Query(ctx, sqlengine.Request{Principal: principals[q.user], SQL: q.sql, ClientAddr: "127.0.0.1"}, &s)
+	return s.r, err
+}
+
+func (b *bench) pgwire(ctx context.Context, q query, _ bool) (result, error) {
 	rows, err := b.pg[q.user].Query(ctx, q.sql)
 	if err != nil {
-		return 0, err
+		return result{}, err
 	}
 	defer rows.Close()
-	var n int64
+	var r result
 	for rows.Next() {
 		rows.RawValues()
-		n++
+		r.n++
 	}
-	return n, rows.Err()
+	return r, rows.Err()
 }
 
 // rawDuckDB reads the result the way Steward's backend does: database/sql
 // scanning into []any.
-func (b *bench) rawDuckDB(ctx context.Context, q query) (int64, error) {
+func (b *bench) rawDuckDB(ctx context.Context, q query, check bool) (result, error) {
+	var r result
 	rows, err := b.raw.QueryContext(ctx, q.raw)
 	if err != nil {
-		return 0, err
+		return r, err
 	}
 	defer rows.Close()
 	cols, err := rows.Columns()
 	if err != nil {
-		return 0, err
+		return r, err
 	}
 	vals := make([]any, len(cols))
 	ptrs := make([]any, len(cols))
 	for i := range vals {
 		ptrs[i] = &vals[i]
 	}
-	var n int64
 	for rows.Next() {
 		if err := rows.Scan(ptrs...); err != nil {
-			return n, err
+			return r, err
 		}
-		n++
+		r.add(check, vals)
 	}
-	return n, rows.Err()
+	return r, rows.Err()
 }
 
 type path struct {
 	name string
-	run  func(context.Context, query) (int64, error)
+	run  func(context.Context, query, bool) (result, error)
 }
 
 func (b *bench) measure(ctx context.Context, o options, stdout, stderr io.Writer) error {
@@ -555,29 +577,35 @@ func (b *bench) measure(ctx context.Context, o options, stdout, stderr io.Writer
 			continue
 		}
 		times := make([][]time.Duration, len(paths))
-		var rows int64 = -1
+		var first *result
 		for rep := 0; rep <= o.reps; rep++ {
 			// Rotate the order so that no path always runs right after
 			// another's (page cache, memory being freed, a neighbour's load).
 			for k := range paths {
 				i := (k + rep) % len(paths)
 				p := paths[i]
+				// The warm-up round also checks that Steward's result is
+				// raw DuckDB's, value for value (pgwire's text is not
+				// compared, only its row count).
+				check := rep == 0 && p.name != "Steward pgwire"
 				t0 := time.Now()
-				n, err := p.run(ctx, q)
+				r, err := p.run(ctx, q, check)
 				d := time.Since(t0)
 				if err != nil {
 					return fmt.Errorf("%s via %s: %w", q.name, p.name, err)
 				}
-				if rows >= 0 && n != rows {
-					return fmt.Errorf("%s: %s returned %d rows, %s %d", q.name, p.name, n, paths[0].name, rows)
+				if first != nil && (r.n != first.n || check && first.sum != 0 && r.sum != first.sum) {
+					return fmt.Errorf("%s: %s returned %d rows (digest %x), another path %d (%x)", q.name, p.name, r.n, r.sum, first.n, first.sum)
 				}
-				rows = n
+				if first == nil || check {
+					first = &r
+				}
 				if rep > 0 { // the first round warms caches
 					times[i] = append(times[i], d)
 				}
 			}
 		}
-		line := fmt.Sprintf("| %s | %s | %d |", q.name, q.user, rows)
+		line := fmt.Sprintf("| %s | %s | %d |", q.name, q.user, first.n)
 		base := median(times[0])
 		for i, p := range paths {
 			m := median(times[i])
