@@ -316,6 +316,16 @@ func TestACLsDescribePolicyAccess(t *testing.T) {
 			_, err := c.PutBucketAcl(ctx, &s3.PutBucketAclInput{Bucket: b, ACL: types.BucketCannedACLPrivate})
 			return err
 		}, ""},
+		{"PutObjectAcl policy of the owner's full control", func() error {
+			_, err := c.PutObjectAcl(ctx, &s3.PutObjectAclInput{Bucket: b, Key: aws.String("k"), AccessControlPolicy: &types.AccessControlPolicy{
+				Owner: acl.Owner, Grants: []types.Grant{{Grantee: &types.Grantee{Type: types.TypeCanonicalUser, ID: acl.Owner.ID}, Permission: types.PermissionFullControl}}}})
+			return err
+		}, ""},
+		{"PutObjectAcl policy granting another", func() error {
+			_, err := c.PutObjectAcl(ctx, &s3.PutObjectAclInput{Bucket: b, Key: aws.String("k"), AccessControlPolicy: &types.AccessControlPolicy{
+				Owner: acl.Owner, Grants: []types.Grant{{Grantee: &types.Grantee{Type: types.TypeCanonicalUser, ID: aws.String("bob")}, Permission: types.PermissionRead}}}})
+			return err
+		}, "AccessControlListNotSupported"},
 		{"GetBucketAcl", func() error {
 			_, err := c.GetBucketAcl(ctx, &s3.GetBucketAclInput{Bucket: b})
 			return err

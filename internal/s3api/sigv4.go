@@ -203,8 +203,13 @@ func parsePresigned(q url.Values) (*sigInput, error) {
 		return nil, errAuthQueryMalformed.with("X-Amz-Date must be in the ISO8601 Long Format \"yyyyMMdd'T'HHmmss'Z'\"")
 	}
 	exp, err := strconv.ParseInt(q.Get("X-Amz-Expires"), 10, 64)
-	if err != nil || exp < 1 {
-		return nil, errAuthQueryMalformed.with("X-Amz-Expires must be a positive integer")
+	if err != nil {
+		return nil, errAuthQueryMalformed.with("X-Amz-Expires should be a number")
+	}
+	if exp < 1 {
+		// A URL presigned to expire at or before its signing time has
+		// expired, whatever else it says (S3 answers 403).
+		return nil, errRequestExpired
 	}
 	if exp > int64(maxPresignExpiry/time.Second) {
 		return nil, errAuthQueryMalformed.with("X-Amz-Expires must be less than a week (in seconds); that is, the given X-Amz-Expires must be less than 604800 seconds")
@@ -427,7 +432,7 @@ func (v *verifier) verifyHeader(ctx context.Context, r *http.Request, ah string)
 		t, err = time.Parse(amzDateFormat, ds)
 	} else if ds = r.Header.Get("Date"); ds != "" {
 		dateHeader = "date"
-		t, err = http.ParseTime(ds)
+		t, err = parseHTTPDate(ds)
 		ds = t.UTC().Format(amzDateFormat)
 	} else {
 		return nil, errMissingDate
@@ -582,4 +587,14 @@ func checkSigned(r *http.Request, signed []string, dateHeader string, header boo
 		return errHeadersNotSigned.with("There were headers present in the request which were not signed: " + l)
 	}
 	return nil
+}
+
+// parseHTTPDate parses a Date header: the HTTP formats, and RFC 1123 with
+// a numeric zone ("Thu, 26 Nov 2026 08:50:07 -0000", as Python's
+// email.utils.formatdate writes it, which botocore signs with).
+func parseHTTPDate(s string) (time.Time, error) {
+	if t, err := http.ParseTime(s); err == nil {
+		return t, nil
+	}
+	return time.Parse(time.RFC1123Z, s)
 }

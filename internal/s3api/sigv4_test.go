@@ -221,6 +221,10 @@ func TestSigV4(t *testing.T) {
 			r, _ := http.NewRequest("GET", presign("GET", srv.URL+"/data", good, "us-east-1", now.Add(-2*time.Hour), "3600"), nil)
 			return r
 		}, 403, "AccessDenied"},
+		{"presigned with a negative expiry", func() *http.Request {
+			r, _ := http.NewRequest("GET", presign("GET", srv.URL+"/data", good, "us-east-1", now, "-1000"), nil)
+			return r
+		}, 403, "AccessDenied"},
 		{"presigned beyond 7 days", func() *http.Request {
 			r, _ := http.NewRequest("GET", presign("GET", srv.URL+"/data", good, "us-east-1", now, "604801"), nil)
 			return r
