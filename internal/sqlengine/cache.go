@@ -241,6 +241,10 @@ func (c *Cache) fill(ctx context.Context, objs ObjectReader, o objectstore.Objec
 		c.dropLocked(old) // the object changed: its old ETag will not be asked for again
 	}
 	c.current[obj] = name
+	if el, ok := c.entries[name]; ok { // the rename replaced an entry we knew
+		c.size -= el.Value.(*cacheEntry).size
+		c.lru.Remove(el)
+	}
 	c.entries[name] = c.lru.PushFront(&cacheEntry{name: name, obj: obj, size: n})
 	c.size += n
 	c.evict()
