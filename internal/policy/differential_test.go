@@ -453,16 +453,32 @@ func TestDecideMatchesReference(t *testing.T) {
 	}
 }
 
-// TestExpandFilterAllocatesOnce: expanding row-filter macros measures
-// the result first and allocates only the string it returns.
-func TestExpandFilterAllocatesOnce(t *testing.T) {
+// TestExpandFilter: expanding row-filter macros writes into the
+// Decision's text block, allocating only when a block is full, and never
+// changes a string it returned before.
+func TestExpandFilter(t *testing.T) {
 	req := &Request{User: "o'brien", Groups: []string{"g1", "it's", "g3", "g4", "g5", "g6", "g7", "g8", "g9"}, Roles: []string{"r"}}
 	f := "owner = {USER} AND region IN {GROUPS} AND role IN {ROLES} AND {x"
 	want := refExpand(f, req)
-	if got := expandFilter(f, req); got != want {
-		t.Fatalf("expandFilter = %q, want %q", got, want)
+	var sc scratch
+	got := make([]string, 0, 1000)
+	allocs := testing.AllocsPerRun(200, func() { got = append(got, expandFilter(f, req, &sc)) })
+	if allocs != 0 { // AllocsPerRun truncates: fewer than one per call
+		t.Errorf("expandFilter allocates %v times per call", allocs)
 	}
-	if n := testing.AllocsPerRun(100, func() { _ = expandFilter(f, req) }); n != 1 {
-		t.Errorf("expandFilter allocates %v times, want 1", n)
+	if len(got) < 2*textBlock/len(want) {
+		t.Fatalf("only %d expansions: the test must fill more than one block", len(got))
+	}
+	for i, g := range got {
+		if g != want {
+			t.Fatalf("expansion %d = %q, want %q", i, g, want)
+		}
+	}
+	if g := expandFilter("a = 1", &Request{}, &sc); g != "a = 1" {
+		t.Errorf("no macros: %q", g)
+	}
+	long := strings.Repeat("{USER},", textBlock)
+	if g := expandFilter(long, req, &sc); g != refExpand(long, req) {
+		t.Error("a filter longer than a block is expanded wrongly")
 	}
 }

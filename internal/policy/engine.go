@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"sync/atomic"
+	"unsafe"
 
 	"github.com/stewardhq/steward"
 )
@@ -285,8 +286,10 @@ func (v *verdict) offer(cp *cpolicy, out outcome) {
 }
 
 // Decide decides req into d, which the caller provides and may reuse; with
-// a reused Decision deciding allocates nothing unless a CEL condition or a
-// row filter with macros is evaluated. A nil Engine denies everything.
+// a reused Decision deciding allocates nothing unless a CEL condition is
+// evaluated (row filters with macros are expanded into a 4 KiB block the
+// Decision keeps, allocated when the previous one is full; the strings
+// stay valid after d is reused). A nil Engine denies everything.
 func (e *Engine) Decide(req *Request, d *Decision) {
 	d.Reset()
 	if e == nil {
@@ -351,7 +354,7 @@ func (e *Engine) decide(req *Request, d *Decision, tr *tracer) {
 			// No item can match any of the requester's principals.
 			if h.flags&hAudit != 0 && !d.Audit {
 				if cp := &e.slab[ci]; cp.enabled {
-					if ok, _ := e.appliesTo(cp, req, h, false); ok {
+					if ok, _ := e.appliesTo(cp, req, h, false, false); ok {
 						d.Audit = true
 					}
 				}
@@ -425,7 +428,7 @@ func (e *Engine) evalAccess(cp *cpolicy, req *Request, bit uint16, rb *reqPrinci
 	if !cp.enabled {
 		return outNotApplicable, ifx(explain, "disabled")
 	}
-	if ok, why := e.appliesTo(cp, req, h, explain); !ok {
+	if ok, why := e.appliesTo(cp, req, h, false, explain); !ok {
 		return outNotApplicable, why
 	}
 	di, dei, ai, aei := -1, -1, -1, -1
@@ -479,16 +482,19 @@ func ifx(explain bool, s string) string {
 	return ""
 }
 
-// appliesTo is applies(req, false, explain) for a candidate the index
-// picked, using what the index has proved (see proofKind).
-func (e *Engine) appliesTo(cp *cpolicy, req *Request, h *hpol, explain bool) (bool, string) {
+// appliesTo is applies(req, ignoreColumn, explain) for a candidate the
+// index picked, using what the index has proved (see proofKind).
+func (e *Engine) appliesTo(cp *cpolicy, req *Request, h *hpol, ignoreColumn, explain bool) (bool, string) {
+	if ignoreColumn && cp.res.cols != nil {
+		return cp.applies(req, ignoreColumn, explain) // a proof includes the columns
+	}
 	if ok, proved := e.indexedMatch(h, req); proved {
 		if !ok {
 			return false, ifx(explain, "resource does not match")
 		}
 		return true, ""
 	}
-	return cp.applies(req, false, explain)
+	return cp.applies(req, ignoreColumn, explain)
 }
 
 // applies reports whether the policy covers the request's resource, tags
@@ -614,7 +620,7 @@ func (e *Engine) applyMasks(req *Request, cands []int32, rb *reqPrincipals, d *D
 	}
 	for _, ci := range cands {
 		cp := &e.slab[ci]
-		ok, why := cp.applies(req, false, tr != nil)
+		ok, why := e.appliesTo(cp, req, &e.hot[ci], false, tr != nil)
 		mi := -1
 		if ok {
 			for i := range cp.masks {
@@ -655,7 +661,7 @@ func (e *Engine) applyMasks(req *Request, cands []int32, rb *reqPrincipals, d *D
 func (e *Engine) applyRowFilters(req *Request, cands []int32, rb *reqPrincipals, d *Decision, tr *tracer) {
 	for _, ci := range cands {
 		cp := &e.slab[ci]
-		ok, why := cp.applies(req, true, tr != nil)
+		ok, why := e.appliesTo(cp, req, &e.hot[ci], true, tr != nil)
 		ri := -1
 		if ok {
 			for i := range cp.rows {
@@ -681,7 +687,7 @@ func (e *Engine) applyRowFilters(req *Request, cands []int32, rb *reqPrincipals,
 			switch {
 			case r.filter == "":
 			case r.hasMacro:
-				d.RowFilters = append(d.RowFilters, expandFilter(r.filter, req))
+				d.RowFilters = append(d.RowFilters, expandFilter(r.filter, req, &d.scratch))
 			default:
 				d.RowFilters = append(d.RowFilters, r.filter)
 			}
@@ -694,18 +700,25 @@ func (e *Engine) applyRowFilters(req *Request, cands []int32, rb *reqPrincipals,
 }
 
 // expandFilter replaces {USER}, {GROUPS} and {ROLES} with quoted SQL
-// literals. It measures the result first so that it allocates once: on a
-// cold cache each allocation costs several misses.
-func expandFilter(f string, req *Request) string {
-	var b strings.Builder
-	b.Grow(expand(nil, f, req))
-	expand(&b, f, req)
-	return b.String()
+// literals. The result is carved from sc's text block (see scratch.text):
+// on a cold cache, allocating a string costs several microseconds.
+func expandFilter(f string, req *Request, sc *scratch) string {
+	n := expand(nil, f, req)
+	if n == 0 {
+		return ""
+	}
+	if cap(sc.text)-len(sc.text) < n {
+		sc.text = make([]byte, 0, max(textBlock, n))
+	}
+	start := len(sc.text)
+	expand(&sc.text, f, req)
+	// The bytes are never written again: the block is only appended to.
+	return unsafe.String(&sc.text[start], n)
 }
 
-// expand writes f with its macros replaced to b, or only measures it when
-// b is nil, and returns the length.
-func expand(b *strings.Builder, f string, req *Request) int {
+// expand appends f with its macros replaced to *b, or only measures it
+// when b is nil, and returns the length.
+func expand(b *[]byte, f string, req *Request) int {
 	n := 0
 	for {
 		i := strings.IndexByte(f, '{')
@@ -731,15 +744,15 @@ func expand(b *strings.Builder, f string, req *Request) int {
 	}
 }
 
-func write(b *strings.Builder, s string) int {
+func write(b *[]byte, s string) int {
 	if b != nil {
-		b.WriteString(s)
+		*b = append(*b, s...)
 	}
 	return len(s)
 }
 
 // writeSQLString writes s as a SQL string literal, doubling its quotes.
-func writeSQLString(b *strings.Builder, s string) int {
+func writeSQLString(b *[]byte, s string) int {
 	n := write(b, "'")
 	for {
 		i := strings.IndexByte(s, '\'')
@@ -754,7 +767,7 @@ func writeSQLString(b *strings.Builder, s string) int {
 
 // writeSQLList renders ('a', 'b'); an empty list renders (NULL) so that
 // "x IN {GROUPS}" is valid SQL and matches nothing.
-func writeSQLList(b *strings.Builder, l []string) int {
+func writeSQLList(b *[]byte, l []string) int {
 	if len(l) == 0 {
 		return write(b, "(NULL)")
 	}

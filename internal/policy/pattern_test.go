@@ -159,7 +159,7 @@ func TestIndexedMatchAgrees(t *testing.T) {
 		for _, ci := range e.access.collect(&req, nil, nil) {
 			cp, h := &e.slab[ci], &e.hot[ci]
 			want, _ := cp.applies(&req, false, false)
-			got, _ := e.appliesTo(cp, &req, h, false)
+			got, _ := e.appliesTo(cp, &req, h, false, false)
 			if _, ok := e.indexedMatch(h, &req); ok {
 				proved[h.proof]++
 			}

@@ -59,19 +59,26 @@ func (e *Engine) touchCands(cands []int32, rb *bloom, masks, rows []int32) uint6
 	for _, l := range [2][]int32{masks, rows} {
 		live = append(live, l[:min(len(l), maxTouched-len(live))]...)
 	}
-	// The compiled policies.
+	// The compiled policies, and the proofs of their hot records.
 	for _, ci := range live {
 		cp := &e.slab[ci]
 		sink += uint64(len(cp.res.pats)+len(cp.res.cols)+len(cp.allow)+len(cp.deny)+len(cp.validity)) + uint64(uintptr(unsafe.Pointer(cp.p)))
+		if h := &e.hot[ci]; h.aux != 0 {
+			sink += uint64(e.proofs[h.aux-1].ncols)
+		}
 	}
-	// What they point to: patterns, items, the policy.
+	// What they point to: patterns (unless proved by the index), items,
+	// the policy.
 	for _, ci := range live {
 		cp := &e.slab[ci]
-		if len(cp.res.pats) > 0 {
+		proved := e.hot[ci].proof != proofNone
+		if len(cp.res.pats) > 0 && !proved {
 			sink += uint64(len(cp.res.pats[0].pre))
 		}
 		for _, c := range cp.res.cols {
-			sink += uint64(len(c.rest))
+			if !proved {
+				sink += uint64(len(c.rest))
+			}
 		}
 		sink += touchItems(cp.deny) + touchItems(cp.allow)
 		for i := range cp.masks {
@@ -85,7 +92,8 @@ func (e *Engine) touchCands(cands []int32, rb *bloom, masks, rows []int32) uint6
 	// Their contents: pattern text and segments, the items' hashes.
 	for _, ci := range live {
 		cp := &e.slab[ci]
-		if len(cp.res.pats) > 0 {
+		proved := e.hot[ci].proof != proofNone
+		if len(cp.res.pats) > 0 && !proved {
 			p := cp.res.pats[0]
 			sink += first(p.pre) + first(p.lit)
 			if len(p.rest) > 0 {
@@ -93,6 +101,9 @@ func (e *Engine) touchCands(cands []int32, rb *bloom, masks, rows []int32) uint6
 			}
 		}
 		for _, c := range cp.res.cols {
+			if proved {
+				break
+			}
 			sink += first(c.lit)
 			if len(c.rest) > 0 {
 				sink += uint64(len(c.rest[0].toks))
