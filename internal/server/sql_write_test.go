@@ -102,12 +102,19 @@ func TestSQLWritesGovernedTables(t *testing.T) {
 	}
 	found := false
 	for _, it := range inh {
-		if it.Name == catalog.TagPII && it.OriginField == "email" && it.Origin.Name == "retail/customers" && strings.HasPrefix(it.Job.Name, "sql:home.bob.emails:") {
+		if it.Name == catalog.TagPII && it.OriginField == "email" && it.Origin.Name == "retail/customers" && strings.HasPrefix(it.Job.Name, "sql/home.bob.emails/") {
 			found = true
 		}
 	}
 	if !found {
 		t.Errorf("email column inherits %+v", inh)
+	}
+	out := carol.must("", "lineage", "s3://home:bob/emails", "--direction", "upstream")
+	if !strings.Contains(out, "job:steward:sql/home.bob.emails/") || !strings.Contains(out, "s3://mortgages:retail/customers") {
+		t.Errorf("lineage graph:\n%s", out)
+	}
+	if out := carol.must("", "lineage", "explain", "s3://home:bob/emails"); !strings.Contains(out, "column email of s3://mortgages:retail/customers") {
+		t.Errorf("lineage explain:\n%s", out)
 	}
 	if inh, _, _ := s.Lineage().ColumnInheritedTags(context.Background(), key.Namespace, key.Name, "country_code"); hasTag(inh, catalog.TagPII) {
 		t.Errorf("country_code inherits PII: %+v", inh)

@@ -3,7 +3,7 @@ package server
 // SQL writes (CREATE TABLE AS, INSERT): the lineage and catalog sides of
 // sqlengine's Lineage and Registrar, over the lineage service and the
 // catalog store. Each write is its own lineage job (namespace "steward",
-// name "sql:<table>:<id>") so that an INSERT adds edges and never
+// name "sql/<table>/<id>") so that an INSERT adds edges and never
 // replaces those of earlier writes into the same table: the table keeps
 // inheriting from everything it was ever made of.
 
@@ -71,7 +71,7 @@ func (l sqlLineage) RecordWrite(ctx context.Context, p *steward.Principal, targe
 		}
 		edges = append(edges, lineage.ColumnEdge{Output: out, OutputField: c.Output, Input: in, InputField: c.InputColumn, Masking: c.Masking})
 	}
-	job := lineage.JobKey{Namespace: lineage.Namespace, Name: "sql:" + target.Name + ":" + uuid.NewString()[:8]}
+	job := lineage.JobKey{Namespace: lineage.Namespace, Name: "sql/" + target.Name + "/" + uuid.NewString()[:8]}
 	_, err := svc.RecordRun(steward.WithPrincipal(ctx, p), job, ins, []lineage.DatasetKey{out}, edges)
 	return err
 }
