@@ -25,7 +25,8 @@ import (
 // is at least the most any unread document could score) and CountBound
 // visible matches were counted (Approximate: total is a lower bound,
 // facets cover the matches read), or after ScanBudget postings
-// (Approximate too: the hits are the best found).
+// or ConsiderBudget documents (Approximate too: the hits are the best
+// found, which in practice are the best: the lists are read best first).
 //
 // A selective owner, tag or namespace filter is evaluated the other way
 // round: its document list is read in full and every document scored.
@@ -35,9 +36,11 @@ const (
 	// CountBound is how many visible matches are counted before the
 	// search may stop counting (see SearchResult.Approximate).
 	CountBound = 1_000
-	// ScanBudget bounds the postings read by one query; a query that
-	// reaches it returns the best hits found (Approximate).
-	ScanBudget = 300_000
+	// ScanBudget bounds the postings read, and ConsiderBudget the
+	// documents scored, by one query; a query that reaches either returns
+	// the best hits found (Approximate).
+	ScanBudget     = 300_000
+	ConsiderBudget = 25_000
 	// driverMax is the longest filter list read in full instead of the
 	// posting lists.
 	driverMax = 20_000
@@ -144,14 +147,14 @@ type eval struct {
 	ns      uint32
 	noMatch bool // a filter names something no dataset has
 
-	heap    hitHeap
-	k       int
-	total   int
-	facets  bool // still counting facets
-	fTag    map[uint32]int
-	fOwner  map[uint32]int
-	fClass  [policy.C4 + 1]int
-	fFormat map[Format]int
+	heap       hitHeap
+	k          int
+	total      int
+	considered int
+	fTag       map[uint32]int
+	fOwner     map[uint32]int
+	fClass     [policy.C4 + 1]int
+	fFormat    map[Format]int
 }
 
 type scored struct {
@@ -195,7 +198,7 @@ func (ix *Index) Search(dec Decider, v Viewer, q Query) SearchResult {
 	q.Offset = max(q.Offset, 0)
 	ix.mu.RLock()
 	defer ix.mu.RUnlock()
-	e := &eval{ix: ix, dec: dec, v: v, q: &q, now: ix.now(), k: q.Offset + q.Limit, facets: true,
+	e := &eval{ix: ix, dec: dec, v: v, q: &q, now: ix.now(), k: q.Offset + q.Limit,
 		fTag: map[uint32]int{}, fOwner: map[uint32]int{}, fFormat: map[Format]int{}}
 	e.heap.ix = ix
 	approx := false
@@ -361,7 +364,7 @@ func (e *eval) scan() bool {
 		if e.heap.Len() >= e.k && e.heap.h[0].score >= threshold && e.total >= e.ix.countBound {
 			return true
 		}
-		if read >= ScanBudget {
+		if read >= ScanBudget || e.considered >= ConsiderBudget {
 			return true
 		}
 		c := &cs[pick]
@@ -413,27 +416,25 @@ func (s *seenSet) mark(id uint32) bool {
 
 // consider checks, scores and counts one document.
 func (e *eval) consider(id uint32) {
+	e.considered++
 	d := &e.ix.docs[id]
-	if !d.live || !e.filtered(d) || !e.visible(id, d) {
+	if !d.live || !e.filtered(d) {
 		return
 	}
 	s, ok := e.score(d)
-	if !ok {
+	if !ok || !e.visible(id, d) {
 		return
 	}
 	e.total++
-	if e.facets {
-		for _, t := range d.datasetTags() {
-			e.fTag[t]++
-		}
-		for _, o := range d.ownersOnly() {
-			e.fOwner[o]++
-		}
-		e.fClass[d.level]++
-		if d.format != "" {
-			e.fFormat[d.format]++
-		}
-		e.facets = e.total < e.ix.countBound
+	for _, t := range d.datasetTags() {
+		e.fTag[t]++
+	}
+	for _, o := range d.ownersOnly() {
+		e.fOwner[o]++
+	}
+	e.fClass[d.level]++
+	if d.format != "" {
+		e.fFormat[d.format]++
 	}
 	h := scored{id, s}
 	if e.heap.Len() < e.k {
@@ -471,21 +472,22 @@ func (e *eval) visible(id uint32, d *docInfo) bool {
 	if e.v.Admin {
 		return true
 	}
+	if e.dec == nil && d.level < policy.C4 {
+		return true
+	}
+	if e.memo != nil && e.memo.state[id] == 1 {
+		return true
+	}
 	for _, o := range d.owners() {
 		if slices.Contains(e.mine, o) {
 			return true
 		}
 	}
 	if e.dec == nil {
-		return d.level < policy.C4
+		return false
 	}
-	if e.memo != nil {
-		switch e.memo.state[id] {
-		case 1:
-			return true
-		case 2:
-			return false
-		}
+	if e.memo != nil && e.memo.state[id] == 2 {
+		return false
 	}
 	ok := discover(e.dec, e.v, &Dataset{Classification: d.level.String()}, PolicyName(e.ix.nameOf[d.ns], d.name), d.policyTags)
 	if e.memo != nil {

@@ -13,8 +13,9 @@ import (
 // prefix (the most frequent win); maxPrefixScan bounds the terms looked
 // at to find them.
 const (
-	maxPrefixTerms = 16
-	maxPrefixScan  = 4096
+	maxPrefixTerms      = 16
+	maxPrefixTermsExact = 4
+	maxPrefixScan       = 4096
 )
 
 // deletions returns the strings made by deleting one rune of t, for terms
@@ -133,9 +134,15 @@ func (ix *Index) expand(qt string) []expansion {
 			}
 			return len(ix.terms[b.term].post) - len(ix.terms[a.term].post)
 		})
+		// With an exact match, a few longer forms are enough
+		// ("mortgage" -> "mortgages").
+		limit := maxPrefixTerms
+		if len(ms) > 0 && ms[0].q == 1 {
+			limit = maxPrefixTermsExact
+		}
 		k := 0
 		for _, m := range pre {
-			if k >= maxPrefixTerms {
+			if k >= limit {
 				break
 			}
 			if !seen[m.term] {
