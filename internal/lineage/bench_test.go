@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"path/filepath"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -42,6 +43,28 @@ func BenchmarkIngest(b *testing.B) {
 	// CPU time per event: what the figure would be on an idle machine
 	// (the shared test machine's load makes wall time noisy).
 	b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/float64(n), "cpu-µs/event")
+}
+
+// BenchmarkIngestConcurrent measures single-event Ingest calls from many
+// concurrent callers, as concurrent POST /lineage requests make them:
+// group commit lets them share transactions (and fsyncs).
+func BenchmarkIngestConcurrent(b *testing.B) {
+	ctx := context.Background()
+	s := newService(b, openStore(b, "sqlite:"+filepath.Join(b.TempDir(), "m.db")))
+	var next atomic.Int64
+	b.SetParallelism(32) // 32 callers per CPU
+	b.ResetTimer()
+	cpu0 := cpuTime()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := s.Ingest(ctx, "bench", []*Event{benchEvent(int(next.Add(1)))}); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+	b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/float64(b.N), "cpu-µs/event")
 }
 
 // cpuTime is this process's user+system CPU time.

@@ -64,6 +64,24 @@ func TestReplicas(t *testing.T) {
 			refresh(a)
 			check(a, "copy", policy.C4, "PII,PII")
 
+			// A job's new column lineage replaces its stored edges, here and
+			// on the other replica, and in the store.
+			crm := [2]string{"crm", "customers"}
+			for i, mode := range []string{"", "masking"} {
+				ev := runEvent(t, "START", fmt.Sprintf("m%d", i), "mask", t0.Add(time.Duration(i)*time.Hour), []map[string]any{ds("crm", "customers", nil)},
+					[]map[string]any{ds("dw", "masked", map[string]any{"columnLineage": colLineage(crm, [3]string{"mail", "email", mode})})})
+				if _, err := a.Ingest(ctx, "svc", []*Event{ev}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			refresh(r)
+			fresh := newService(t, openStore(t, dsn))
+			for _, s := range []*Service{a, r, fresh} {
+				if tags, cls, _ := s.ColumnInheritedTags(ctx, "dw", "masked", "mail"); len(tags) != 0 {
+					t.Fatalf("masked column inherits %s %v", names(tags), cls)
+				}
+			}
+
 			// Block lists and retractions travel too.
 			if err := r.SetBlocks(ctx, JobKey{"etl", "load"}, []string{"PII"}); err != nil {
 				t.Fatal(err)

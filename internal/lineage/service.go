@@ -3,6 +3,7 @@ package lineage
 import (
 	"context"
 	"crypto/sha256"
+	"database/sql"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -399,6 +400,9 @@ type batch struct {
 	runIO map[string]*runIO // runs created in this transaction: their io so far
 	// colSet: (job, output) pairs given column edges in this transaction.
 	colSet map[[2]DatasetKey]bool
+	// colDel: (job, output) pairs whose stored column edges are replaced.
+	colDel [][2]DatasetKey
+	stmts  map[string]*sql.Stmt // prepared in this transaction
 	// Rows written in one statement at the end (or before a read).
 	ioRows   []any // run_id, direction, namespace, name
 	colRows  map[[2]DatasetKey][]any
@@ -466,14 +470,16 @@ func (b *batch) insertRuns(ctx context.Context, tx *metastore.Tx, events []*Even
 }
 
 // insertRows writes rows (width values each) with multi-row INSERTs.
-func insertRows(ctx context.Context, tx *metastore.Tx, head string, width int, vals []any) error {
-	const maxRows = 500
+// (On SQLite, one prepared single-row INSERT per row costs more than
+// compiling the multi-row statement.)
+func (b *batch) insertRows(ctx context.Context, tx *metastore.Tx, head string, width int, vals []any) error {
 	ph := "(" + strings.TrimSuffix(strings.Repeat("?, ", width), ", ") + ")"
+	const maxRows = 500
 	for len(vals) > 0 {
 		n := min(len(vals)/width, maxRows)
 		var q strings.Builder
 		q.WriteString(head)
-		for i := 0; i < n; i++ {
+		for i := range n {
 			if i > 0 {
 				q.WriteString(", ")
 			}
@@ -489,7 +495,7 @@ func insertRows(ctx context.Context, tx *metastore.Tx, head string, width int, v
 }
 
 func (b *batch) flushIO(ctx context.Context, tx *metastore.Tx) error {
-	err := insertRows(ctx, tx, `INSERT INTO lineage_run_io (run_id, direction, namespace, name) VALUES `, 4, b.ioRows)
+	err := b.insertRows(ctx, tx, `INSERT INTO lineage_run_io (run_id, direction, namespace, name) VALUES `, 4, b.ioRows)
 	b.ioRows = b.ioRows[:0]
 	return err
 }
@@ -545,22 +551,22 @@ func (b *batch) flush(ctx context.Context, tx *metastore.Tx, now string) error {
 	if err := b.flushIO(ctx, tx); err != nil {
 		return err
 	}
+	if err := b.deleteColEdges(ctx, tx); err != nil {
+		return err
+	}
 	var cols []any
 	for _, p := range b.colOrder {
 		cols = append(cols, b.colRows[p]...)
 	}
-	if err := insertRows(ctx, tx, `INSERT INTO lineage_column_edges (out_namespace, out_name, out_field, in_namespace, in_name, in_field, job_namespace, job_name, run_id, masking) VALUES `, 10, cols); err != nil {
+	if err := b.insertRows(ctx, tx, `INSERT INTO lineage_column_edges (out_namespace, out_name, out_field, in_namespace, in_name, in_field, job_namespace, job_name, run_id, masking) VALUES `, 10, cols); err != nil {
 		return err
 	}
 	return b.flushJobs(ctx, tx, now)
 }
 
-// mayHaveColEdges reports whether job may already have column edges into
-// out (in the store or earlier in this transaction).
-func (b *batch) mayHaveColEdges(job JobKey, out DatasetKey) bool {
-	if b.colSet[[2]DatasetKey{job, out}] {
-		return true
-	}
+// storedColEdges reports whether the store holds column edges of job
+// into out (the graph reflects the store).
+func (b *batch) storedColEdges(job JobKey, out DatasetKey) bool {
 	j := b.g.jobs[job]
 	if j == nil {
 		return false
@@ -571,6 +577,40 @@ func (b *batch) mayHaveColEdges(job JobKey, out DatasetKey) bool {
 		}
 	}
 	return false
+}
+
+// deleteColEdges deletes the stored column edges of the (job, output)
+// pairs in colDel.
+func (b *batch) deleteColEdges(ctx context.Context, tx *metastore.Tx) error {
+	if len(b.colDel) == 0 {
+		return nil
+	}
+	st, err := b.stmt(ctx, tx, `DELETE FROM lineage_column_edges WHERE out_namespace = ? AND out_name = ? AND job_namespace = ? AND job_name = ?`)
+	if err != nil {
+		return err
+	}
+	for _, p := range b.colDel {
+		if _, err := st.ExecContext(ctx, p[1].Namespace, p[1].Name, p[0].Namespace, p[0].Name); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// stmt returns q prepared in tx, preparing it once per transaction.
+func (b *batch) stmt(ctx context.Context, tx *metastore.Tx, q string) (*sql.Stmt, error) {
+	if st := b.stmts[q]; st != nil {
+		return st, nil
+	}
+	st, err := tx.Prepare(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	if b.stmts == nil {
+		b.stmts = map[string]*sql.Stmt{}
+	}
+	b.stmts[q] = st
+	return st, nil
 }
 
 type runIO struct{ ins, outs []DatasetKey }
@@ -854,12 +894,10 @@ func (s *Service) apply(ctx context.Context, tx *metastore.Tx, now string, ev *E
 			return nil, err
 		}
 		c.colEdges[out] = edges
-		if b.mayHaveColEdges(jk, out) {
-			if _, err := tx.Exec(ctx, `DELETE FROM lineage_column_edges WHERE out_namespace = ? AND out_name = ? AND job_namespace = ? AND job_name = ?`, out.Namespace, out.Name, jk.Namespace, jk.Name); err != nil {
-				return nil, err
-			}
-		}
 		pair := [2]DatasetKey{jk, out}
+		if !b.colSet[pair] && b.storedColEdges(jk, out) {
+			b.colDel = append(b.colDel, pair) // the stored edges are replaced
+		}
 		b.colSet[pair] = true
 		rows := make([]any, 0, 10*len(edges))
 		for _, e := range edges {

@@ -163,6 +163,12 @@ func (t *Tx) QueryRow(ctx context.Context, q string, args ...any) *sql.Row {
 	return t.tx.QueryRowContext(ctx, rebind(t.dialect, q), args...)
 }
 
+// Prepare prepares q for repeated use in the transaction; the statement
+// is closed when the transaction ends.
+func (t *Tx) Prepare(ctx context.Context, q string) (*sql.Stmt, error) {
+	return t.tx.PrepareContext(ctx, rebind(t.dialect, q))
+}
+
 // InTx runs fn in a transaction, committing if fn returns nil and rolling
 // back otherwise. Serialization failures on PostgreSQL are retried.
 func (s *Store) InTx(ctx context.Context, fn func(tx *Tx) error) error {
