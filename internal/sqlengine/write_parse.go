@@ -97,7 +97,7 @@ func unsupportedWrite() error {
 }
 
 // startsQuery reports whether s (after blanks and comments) starts a
-// query: SELECT, WITH, VALUES, FROM, TABLE or a parenthesis.
+// query: SELECT, WITH, VALUES, FROM or a parenthesis.
 func startsQuery(s string) bool {
 	lx := &lexer{s: s}
 	lx.skip()
