@@ -45,7 +45,7 @@ func (rc *reqCtx) privateACL() accessControlPolicy {
 // errACLNotSupported is what S3 answers for a bucket whose ACLs are
 // disabled (object ownership "bucket owner enforced"), which is Steward's
 // case.
-var errACLNotSupported = apiErr("AccessControlListNotSupported", 400, "The bucket does not allow ACLs")
+var errACLNotSupported = apiErr("AccessControlListNotSupported", 400, "The bucket does not allow ACLs.")
 
 // checkPrivateACL accepts a PUT ?acl that asks for nothing but "private".
 func (rc *reqCtx) checkPrivateACL() error {

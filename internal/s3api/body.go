@@ -57,7 +57,7 @@ func (rc *reqCtx) prepareBody() (*body, error) {
 		dl := r.Header.Get("X-Amz-Decoded-Content-Length")
 		n, err := strconv.ParseInt(dl, 10, 64)
 		if err != nil || n < 0 {
-			return nil, errMissingContentLength.with("An aws-chunked body needs x-amz-decoded-content-length.")
+			return nil, errMissingContentLength // an aws-chunked body needs x-amz-decoded-content-length
 		}
 		b.size = n
 		hasTrailer := mode != streamingSigned
@@ -241,7 +241,7 @@ func (rc *reqCtx) readSmallBody(limit int64) ([]byte, error) {
 		h := newChecksum(alg)
 		h.Write(data)
 		if base64.StdEncoding.EncodeToString(h.Sum(nil)) != want {
-			return nil, errChecksumMismatch
+			return nil, checksumMismatch(alg)
 		}
 	}
 	return data, nil

@@ -110,7 +110,7 @@ func opCreateBucket(rc *reqCtx) error {
 			return err
 		}
 		if c.LocationConstraint != "" && c.LocationConstraint != rc.h.cfg.Region {
-			return apiErr("InvalidLocationConstraint", 400, "The specified location-constraint is not valid.")
+			return apiErr("InvalidLocationConstraint", 400, "The specified location-constraint is not valid")
 		}
 	}
 	if err := rc.begin(); err != nil {

@@ -207,7 +207,7 @@ func (c *chunkedReader) nextChunk() error {
 		return err
 	}
 	if c.want >= 0 && c.decoded != c.want {
-		return errIncompleteBody.with("The decoded body length does not match x-amz-decoded-content-length.")
+		return errIncompleteBody // the decoded length differs from x-amz-decoded-content-length
 	}
 	return io.EOF
 }
@@ -274,10 +274,10 @@ func (c *chunkedReader) readTrailer() *APIError {
 	}
 	if c.trailer != "" {
 		if !validChecksumValue(c.trailer, value) {
-			return errInvalidChecksum
+			return errInvalidChecksum.with("Value for " + checksumHeader(c.trailer) + " trailing header is invalid.")
 		}
 		if got := base64.StdEncoding.EncodeToString(c.sum.Sum(nil)); got != value {
-			return errChecksumMismatch.with("The " + c.trailer + " checksum you specified did not match the one we calculated.")
+			return checksumMismatch(c.trailer)
 		}
 		if c.onTrailer != nil {
 			c.onTrailer(c.trailer, value)

@@ -30,3 +30,29 @@ func TestParseHTTPDate(t *testing.T) {
 		})
 	}
 }
+
+func TestAuthorizationMalformedMessages(t *testing.T) {
+	const sig = "fe5f80f77d5fa3beca038a248ff027d0445342fe2855ddc963176630326f1024"
+	for _, tc := range []struct{ header, want string }{
+		{"AWS4-HMAC-SHA256 Credential=AKID/20130524/us-east-1/s3/aws4_request", "the authorization header requires three components: Credential, SignedHeaders, and Signature."},
+		{"AWS4-HMAC-SHA256 Credential=AKID/20130524/us-east-1/s3/aws4_request,SignedHeaders-Content-Length,Signature=" + sig, `the authorization component "SignedHeaders-Content-Length" is malformed.`},
+		{"AWS4-HMAC-SHA256 Cred=AKID/20130524/us-east-1/s3/aws4_request,SignedHeaders=host,Signature=" + sig, "missing Credential."},
+		{"AWS4-HMAC-SHA256 Credential=AKID/20130524/us-east-1/s3/aws4_request,Signed=host,Signature=" + sig, "missing SignedHeaders."},
+		{"AWS4-HMAC-SHA256 Credential=AKID/20130524/us-east-1/s3/aws4_request,SignedHeaders=host,Sig=" + sig, "missing Signature."},
+		{"AWS4-HMAC-SHA256 Credential=AKID/20130524/us-east-1/s3,SignedHeaders=host,Signature=" + sig, `the Credential is mal-formed; expecting "<YOUR-AKID>/YYYYMMDD/REGION/SERVICE/aws4_request".`},
+		{"AWS4-HMAC-SHA256 Credential=AKID/20130524/us-east-1/ec2/aws4_request,SignedHeaders=host,Signature=" + sig, `incorrect service "ec2". This endpoint belongs to "s3".`},
+		{"AWS4-HMAC-SHA256 Credential=AKID/20130524/us-east-1/s3/aws_request,SignedHeaders=host,Signature=" + sig, `incorrect terminal "aws_request". This endpoint uses "aws4_request".`},
+		{"AWS4-HMAC-SHA256 Credential=AKID/3223423234/us-east-1/s3/aws4_request,SignedHeaders=host,Signature=" + sig, `incorrect date format "3223423234". This date in the credential must be in the format "yyyyMMdd".`},
+	} {
+		t.Run(tc.want, func(t *testing.T) {
+			_, err := parseAuthorization(tc.header)
+			ae, ok := err.(*APIError)
+			if !ok || ae.Code != "AuthorizationHeaderMalformed" || ae.Message != "The authorization header is malformed; "+tc.want {
+				t.Errorf("got %v", err)
+			}
+		})
+	}
+	if in, err := parseAuthorization("AWS4-HMAC-SHA256 Credential=AKID/20130524/us-east-1/s3/aws4_request, SignedHeaders=host;x-amz-date, Signature=" + sig); err != nil || in.AccessKeyID != "AKID" || len(in.SignedHeaders) != 2 {
+		t.Errorf("a good header: %+v %v", in, err)
+	}
+}

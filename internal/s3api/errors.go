@@ -34,21 +34,21 @@ func apiErr(code string, status int, msg string) *APIError {
 
 // The errors the gateway itself raises.
 var (
-	errAccessDenied          = apiErr("AccessDenied", 403, "Access Denied")
+	errAccessDenied          = apiErr("AccessDenied", 403, "Access Denied.")
 	errSignatureMismatch     = apiErr("SignatureDoesNotMatch", 403, "The request signature we calculated does not match the signature you provided. Check your key and signing method.")
 	errInvalidAccessKey      = apiErr("InvalidAccessKeyId", 403, "The AWS Access Key Id you provided does not exist in our records.")
 	errExpiredToken          = apiErr("ExpiredToken", 400, "The provided token has expired.")
 	errInvalidToken          = apiErr("InvalidToken", 400, "The provided token is malformed or otherwise invalid.")
 	errTimeSkewed            = apiErr("RequestTimeTooSkewed", 403, "The difference between the request time and the current time is too large.")
 	errRequestExpired        = apiErr("AccessDenied", 403, "Request has expired.")
-	errMissingAuth           = apiErr("AccessDenied", 403, "Anonymous access is not allowed; sign the request with SigV4.")
+	errMissingAuth           = apiErr("AccessDenied", 403, "Access Denied.") // anonymous access is refused
 	errAuthHeaderMalformed   = apiErr("AuthorizationHeaderMalformed", 400, "The authorization header is malformed.")
-	errAuthQueryMalformed    = apiErr("AuthorizationQueryParametersError", 400, "The presigned query parameters are malformed.")
-	errUnsupportedSig        = apiErr("InvalidRequest", 400, "Only AWS Signature Version 4 (AWS4-HMAC-SHA256) is supported.")
+	errAuthQueryMalformed    = apiErr("AuthorizationQueryParametersError", 400, "Query-string authentication version 4 requires the X-Amz-Algorithm, X-Amz-Credential, X-Amz-Signature, X-Amz-Date, X-Amz-SignedHeaders, and X-Amz-Expires parameters.")
+	errUnsupportedSig        = apiErr("InvalidRequest", 400, "The authorization mechanism you have provided is not supported. Please use AWS4-HMAC-SHA256.")
 	errMissingDate           = apiErr("AccessDenied", 403, "AWS authentication requires a valid Date or x-amz-date header.")
 	errMissingContentSHA     = apiErr("InvalidRequest", 400, "Missing required header for this request: x-amz-content-sha256")
 	errContentSHAMismatch    = apiErr("XAmzContentSHA256Mismatch", 400, "The provided 'x-amz-content-sha256' header does not match what was computed.")
-	errInvalidContentSHA     = apiErr("InvalidArgument", 400, "The value of x-amz-content-sha256 header is invalid.")
+	errInvalidContentSHA     = apiErr("InvalidArgument", 400, "x-amz-content-sha256 must be UNSIGNED-PAYLOAD, STREAMING-UNSIGNED-PAYLOAD-TRAILER, STREAMING-AWS4-HMAC-SHA256-PAYLOAD, STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER, STREAMING-AWS4-ECDSA-P256-SHA256-PAYLOAD, STREAMING-AWS4-ECDSA-P256-SHA256-PAYLOAD-TRAILER or a valid sha256 value.")
 	errHeadersNotSigned      = apiErr("AccessDenied", 403, "There were headers present in the request which were not signed")
 	errMalformedXML          = apiErr("MalformedXML", 400, "The XML you provided was not well-formed or did not validate against our published schema.")
 	errBodyTooLarge          = apiErr("MaxMessageLengthExceeded", 400, "Your request was too big.")
@@ -69,7 +69,7 @@ var (
 	errInvalidMaxKeys        = apiErr("InvalidArgument", 400, "Argument max-keys must be an integer between 0 and 2147483647.")
 	errInvalidEncodingType   = apiErr("InvalidArgument", 400, "Invalid Encoding Method specified in Request")
 	errInvalidCopySource     = apiErr("InvalidArgument", 400, "Copy Source must mention the source bucket and key: sourcebucket/sourcekey.")
-	errInvalidCopyDest       = apiErr("InvalidRequest", 400, "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata.")
+	errInvalidCopyDest       = apiErr("InvalidRequest", 400, "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.")
 	errInvalidTag            = apiErr("InvalidTag", 400, "The tag provided was not a valid tag.")
 	errInvalidChunk          = apiErr("InvalidChunkSizeError", 400, "Only the last chunk is allowed to have a size less than 8192 bytes")
 	errInvalidTrailer        = apiErr("InvalidRequest", 400, "The trailing headers of the aws-chunked body are malformed.")
@@ -84,8 +84,13 @@ var (
 	errIllegalVersioning     = apiErr("IllegalVersioningConfigurationException", 400, "The versioning configuration specified in the request is invalid.")
 	errInvalidStorageClass   = apiErr("InvalidStorageClass", 400, "The storage class you specified is not valid.")
 	errPreconditionFailed    = apiErr("PreconditionFailed", 412, "At least one of the pre-conditions you specified did not hold.")
-	errSignatureVersionFound = apiErr("InvalidRequest", 400, "Signature Version 2 is not supported; use AWS4-HMAC-SHA256.")
+	errSignatureVersionFound = apiErr("InvalidRequest", 400, "The authorization mechanism you have provided is not supported. Please use AWS4-HMAC-SHA256.")
 )
+
+// checksumMismatch is BadDigest for a checksum of algorithm alg.
+func checksumMismatch(alg string) *APIError {
+	return errChecksumMismatch.with("The " + alg + " you specified did not match the calculated checksum.")
+}
 
 // with returns a copy of e with another message.
 func (e *APIError) with(msg string) *APIError {

@@ -312,7 +312,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rc.akid = auth.cred.AccessKeyID
 	rc.ctx = steward.WithPrincipal(ctx, rc.principal)
 	if fn == nil {
-		rc.fail(errNotImplemented)
+		rc.fail(rc.unimplemented())
 		return
 	}
 	if err := rc.checkExpectedOwner(); err != nil {
@@ -521,4 +521,26 @@ func (rc *reqCtx) checkExpectedOwner() error {
 		}
 	}
 	return nil
+}
+
+// unimplemented answers an operation Steward does not implement:
+// NotImplemented, or NoSuchBucket when the bucket is missing and the
+// principal may list it (as S3 checks the bucket first; anyone else learns
+// nothing about what exists).
+func (rc *reqCtx) unimplemented() error {
+	if rc.bucket == "" {
+		return errNotImplemented
+	}
+	d, err := rc.decide("s3:ListBucket", policy.AccessList, rc.bucket, "")
+	if err != nil || !d.Allowed {
+		return errNotImplemented
+	}
+	if _, err := rc.h.store.HeadBucket(rc.ctx, rc.bucket); toAPIError(err).Code == objectstore.CodeNoSuchBucket {
+		if d.Policy != "" {
+			rc.policies = append(rc.policies, d.Policy)
+		}
+		rc.decision = "allow"
+		return err
+	}
+	return errNotImplemented
 }

@@ -186,7 +186,7 @@ func opCompleteMultipartUpload(rc *reqCtx) error {
 		return err
 	}
 	if len(req.Parts) == 0 || len(req.Parts) > maxParts {
-		return errMalformedXML.with("The XML you provided must list between 1 and 10000 parts.")
+		return errMalformedXML // it must list between 1 and 10000 parts
 	}
 	parts := make([]objectstore.CompletePart, 0, len(req.Parts))
 	for i, p := range req.Parts {
@@ -194,7 +194,7 @@ func opCompleteMultipartUpload(rc *reqCtx) error {
 			return errInvalidPartNumber
 		}
 		if i > 0 && p.PartNumber < req.Parts[i-1].PartNumber {
-			return apiErr(objectstore.CodeInvalidPartOrder, 400, "The list of parts was not in ascending order.")
+			return apiErr(objectstore.CodeInvalidPartOrder, 400, storeCodeMessage[objectstore.CodeInvalidPartOrder])
 		}
 		etag := p.ETag
 		if !strings.HasPrefix(etag, "\"") {

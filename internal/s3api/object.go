@@ -122,7 +122,7 @@ func opPutObject(rc *reqCtx) error {
 	opts.IfNoneMatch = rc.r.Header.Get("If-None-Match")
 	opts.IfMatch = rc.r.Header.Get("If-Match")
 	if opts.IfNoneMatch != "" && opts.IfNoneMatch != "*" {
-		return errNotImplemented.with("If-None-Match on PUT supports only \"*\".")
+		return errNotImplemented // If-None-Match on PUT supports only "*"
 	}
 	b, err := rc.prepareBody()
 	if err != nil {
@@ -594,8 +594,11 @@ func opCopyObject(rc *reqCtx) error {
 	h := rc.r.Header
 	md := strings.ToUpper(h.Get("X-Amz-Metadata-Directive"))
 	td := strings.ToUpper(h.Get("X-Amz-Tagging-Directive"))
-	if (md != "" && md != "COPY" && md != "REPLACE") || (td != "" && td != "COPY" && td != "REPLACE") {
-		return errInvalidArgument.with("Unknown metadata or tagging directive.")
+	if md != "" && md != "COPY" && md != "REPLACE" {
+		return errInvalidArgument.with("Unknown metadata directive.")
+	}
+	if td != "" && td != "COPY" && td != "REPLACE" {
+		return errInvalidArgument.with("Unknown tagging directive.")
 	}
 	if sb == rc.bucket && sk == rc.key && sv == "" && md != "REPLACE" {
 		return errInvalidCopyDest

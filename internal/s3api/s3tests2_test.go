@@ -501,3 +501,21 @@ func TestChecksumModeAnswersStoredChecksum(t *testing.T) {
 		t.Errorf("HeadObject: sha256 %q type %q, want %q FULL_OBJECT", aws.ToString(head.ChecksumSHA256), head.ChecksumType, aws.ToString(put.ChecksumSHA256))
 	}
 }
+
+func TestUnimplementedOnMissingBucket(t *testing.T) {
+	e, _ := newBucketClient(t, "alice-here")
+	for _, tc := range []struct {
+		name, path, code string
+	}{
+		{"missing bucket the principal may list", "/alice-gone?policy", "NoSuchBucket"},
+		{"existing bucket", "/alice-here?policy", "NotImplemented"},
+		{"missing bucket the principal may not list", "/bob-gone?policy", "NotImplemented"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, raw := rawDo(t, e, http.MethodGet, tc.path, nil)
+			if !strings.Contains(raw, "<Code>"+tc.code+"</Code>") {
+				t.Errorf("want %s: %s", tc.code, raw)
+			}
+		})
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"crypto/subtle"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
@@ -90,18 +91,32 @@ func (s *sigInput) scope() string {
 	return s.Date + "/" + s.Region + "/" + s.Service + "/aws4_request"
 }
 
-// parseCredential splits "AKID/20130524/us-east-1/s3/aws4_request".
-func parseCredential(v string, in *sigInput) bool {
+// parseCredential splits "AKID/20130524/us-east-1/s3/aws4_request"; when
+// it cannot, it says why in S3's words (the detail after "The
+// authorization header is malformed; " or "Error parsing the
+// X-Amz-Credential parameter; ").
+func parseCredential(v string, in *sigInput) (problem string) {
 	parts := strings.Split(v, "/")
-	if len(parts) != 5 || parts[4] != "aws4_request" || parts[0] == "" || len(parts[1]) != 8 || parts[2] == "" || parts[3] == "" {
-		return false
+	if len(parts) != 5 || parts[0] == "" || parts[2] == "" {
+		return `the Credential is mal-formed; expecting "<YOUR-AKID>/YYYYMMDD/REGION/SERVICE/aws4_request".`
 	}
-	if _, err := time.Parse(shortDateFormat, parts[1]); err != nil {
-		return false
+	if parts[3] != "s3" {
+		return fmt.Sprintf(`incorrect service %q. This endpoint belongs to "s3".`, parts[3])
+	}
+	if parts[4] != "aws4_request" {
+		return fmt.Sprintf(`incorrect terminal %q. This endpoint uses "aws4_request".`, parts[4])
+	}
+	if _, err := time.Parse(shortDateFormat, parts[1]); err != nil || len(parts[1]) != 8 {
+		return fmt.Sprintf(`incorrect date format %q. This date in the credential must be in the format "yyyyMMdd".`, parts[1])
 	}
 	in.AccessKeyID, in.Date, in.Region, in.Service = parts[0], parts[1], parts[2], parts[3]
-	return true
+	return ""
 }
+
+const (
+	headerMalformed   = "The authorization header is malformed; "
+	credentialInQuery = "Error parsing the X-Amz-Credential parameter; "
+)
 
 // parseSignedHeaders checks "host;x-amz-date": lower-case, sorted, unique.
 func parseSignedHeaders(v string) ([]string, bool) {
@@ -143,35 +158,36 @@ func parseAuthorization(h string) (*sigInput, error) {
 		return nil, errUnsupportedSig
 	}
 	in := &sigInput{}
-	var haveCred, haveSH, haveSig bool
-	for _, f := range strings.Split(rest, ",") {
-		k, v, ok := strings.Cut(strings.TrimSpace(f), "=")
-		if !ok {
-			return nil, errAuthHeaderMalformed
-		}
-		switch k {
-		case "Credential":
-			if haveCred || !parseCredential(v, in) {
-				return nil, errAuthHeaderMalformed
-			}
-			haveCred = true
-		case "SignedHeaders":
-			hs, ok := parseSignedHeaders(v)
-			if haveSH || !ok {
-				return nil, errAuthHeaderMalformed
-			}
-			in.SignedHeaders, haveSH = hs, true
-		case "Signature":
-			if haveSig || !isHexSig(v) {
-				return nil, errAuthHeaderMalformed
-			}
-			in.Signature, haveSig = v, true
-		default:
-			return nil, errAuthHeaderMalformed
-		}
+	fields := strings.Split(rest, ",")
+	if len(fields) != 3 {
+		return nil, errAuthHeaderMalformed.with(headerMalformed + "the authorization header requires three components: Credential, SignedHeaders, and Signature.")
 	}
-	if !haveCred || !haveSH || !haveSig {
-		return nil, errAuthHeaderMalformed
+	for i, name := range []string{"Credential", "SignedHeaders", "Signature"} {
+		f := strings.TrimSpace(fields[i])
+		k, v, ok := strings.Cut(f, "=")
+		if !ok || strings.Contains(v, "=") {
+			return nil, errAuthHeaderMalformed.with(headerMalformed + fmt.Sprintf("the authorization component %q is malformed.", f))
+		}
+		if k != name {
+			return nil, errAuthHeaderMalformed.with(headerMalformed + "missing " + name + ".")
+		}
+		switch i {
+		case 0:
+			if p := parseCredential(v, in); p != "" {
+				return nil, errAuthHeaderMalformed.with(headerMalformed + p)
+			}
+		case 1:
+			hs, ok := parseSignedHeaders(v)
+			if !ok {
+				return nil, errAuthHeaderMalformed.with(headerMalformed + fmt.Sprintf("the authorization component %q is malformed.", f))
+			}
+			in.SignedHeaders = hs
+		case 2:
+			if !isHexSig(v) {
+				return nil, errAuthHeaderMalformed.with(headerMalformed + fmt.Sprintf("the authorization component %q is malformed.", f))
+			}
+			in.Signature = v
+		}
 	}
 	return in, nil
 }
@@ -183,12 +199,15 @@ func parsePresigned(q url.Values) (*sigInput, error) {
 	}
 	for _, k := range []string{"X-Amz-Algorithm", "X-Amz-Credential", "X-Amz-Date", "X-Amz-Expires", "X-Amz-SignedHeaders", "X-Amz-Signature", "X-Amz-Security-Token"} {
 		if len(q[k]) > 1 {
+			return nil, errAuthQueryMalformed.with("The " + k + " query parameter may be given once.")
+		}
+		if k != "X-Amz-Security-Token" && q.Get(k) == "" {
 			return nil, errAuthQueryMalformed
 		}
 	}
 	in := &sigInput{}
-	if !parseCredential(q.Get("X-Amz-Credential"), in) {
-		return nil, errAuthQueryMalformed
+	if p := parseCredential(q.Get("X-Amz-Credential"), in); p != "" {
+		return nil, errAuthQueryMalformed.with(credentialInQuery + p)
 	}
 	hs, ok := parseSignedHeaders(q.Get("X-Amz-SignedHeaders"))
 	if !ok {
@@ -408,14 +427,18 @@ func (v *verifier) verify(ctx context.Context, r *http.Request) (*authResult, er
 }
 
 func (v *verifier) checkScope(in *sigInput, mal *APIError, amzDate time.Time) error {
+	prefix := headerMalformed
+	if mal == errAuthQueryMalformed {
+		prefix = credentialInQuery
+	}
 	if in.Service != "s3" {
-		return mal.with("The authorization credential scope must name the service s3.")
+		return mal.with(prefix + fmt.Sprintf(`incorrect service %q. This endpoint belongs to "s3".`, in.Service))
 	}
 	if in.Region != v.region {
-		return mal.with("The authorization header is malformed; the region '" + in.Region + "' is wrong; expecting '" + v.region + "'")
+		return mal.with(prefix + fmt.Sprintf("the region %q is wrong; expecting %q", in.Region, v.region))
 	}
-	if amzDate.Format(shortDateFormat) != in.Date {
-		return mal.with("The credential scope date does not match the request date.")
+	if d := amzDate.Format(shortDateFormat); d != in.Date {
+		return mal.with(fmt.Sprintf("Invalid credential date %q. This date is not the same as X-Amz-Date: %q.", in.Date, d))
 	}
 	return nil
 }
@@ -584,7 +607,7 @@ func checkSigned(r *http.Request, signed []string, dateHeader string, header boo
 		if !header && l == "x-amz-content-sha256" {
 			continue
 		}
-		return errHeadersNotSigned.with("There were headers present in the request which were not signed: " + l)
+		return errHeadersNotSigned.wrap(errors.New("unsigned header " + l))
 	}
 	return nil
 }
