@@ -21,7 +21,9 @@
 // and filter written into the query.
 //
 // Each query runs -reps times per path, the paths interleaved in rotating
-// order, after one warm-up round; the figure is the median. The result is a Markdown table on
+// order, after one warm-up round; the figures are the medians of the wall
+// time and of the process CPU time each run took, and raw DuckDB's figure
+// divided by each Steward path's (its relative throughput: 1.00 is parity). The result is a Markdown table on
 // standard output; progress goes to standard error.
 //
 // Usage:
@@ -47,6 +49,7 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 
 	_ "github.com/duckdb/duckdb-go/v2" // registers the "duckdb" driver
@@ -562,12 +565,14 @@ func (b *bench) measure(ctx context.Context, o options, stdout, stderr io.Writer
 		o.rows, o.reps, o.threads, o.memory, runtime.GOMAXPROCS(0))
 	hdr := "| query | user | rows |"
 	sep := "|---|---|---:|"
-	for _, p := range paths {
-		hdr += " " + p.name + " |"
-		sep += "---:|"
-		if p.name != "raw DuckDB" {
-			hdr += " " + p.name + " / raw |"
+	for _, unit := range []string{"wall", "CPU"} {
+		for _, p := range paths {
+			hdr += " " + p.name + " " + unit + " |"
 			sep += "---:|"
+			if p.name != "raw DuckDB" {
+				hdr += " raw / " + p.name + " " + unit + " |"
+				sep += "---:|"
+			}
 		}
 	}
 	fmt.Fprintln(stdout, hdr)
@@ -577,6 +582,7 @@ func (b *bench) measure(ctx context.Context, o options, stdout, stderr io.Writer
 			continue
 		}
 		times := make([][]time.Duration, len(paths))
+		cpus := make([][]time.Duration, len(paths))
 		var first *result
 		for rep := 0; rep <= o.reps; rep++ {
 			// Rotate the order so that no path always runs right after
@@ -588,9 +594,11 @@ func (b *bench) measure(ctx context.Context, o options, stdout, stderr io.Writer
 				// raw DuckDB's, value for value (pgwire's text is not
 				// compared, only its row count).
 				check := rep == 0 && p.name != "Steward pgwire"
+				c0 := cpuTime()
 				t0 := time.Now()
 				r, err := p.run(ctx, q, check)
 				d := time.Since(t0)
+				c := cpuTime() - c0
 				if err != nil {
 					return fmt.Errorf("%s via %s: %w", q.name, p.name, err)
 				}
@@ -602,22 +610,38 @@ func (b *bench) measure(ctx context.Context, o options, stdout, stderr io.Writer
 				}
 				if rep > 0 { // the first round warms caches
 					times[i] = append(times[i], d)
+					cpus[i] = append(cpus[i], c)
 				}
 			}
 		}
 		line := fmt.Sprintf("| %s | %s | %d |", q.name, q.user, first.n)
-		base := median(times[0])
-		for i, p := range paths {
-			m := median(times[i])
-			line += fmt.Sprintf(" %.0f ms |", float64(m.Microseconds())/1000)
-			if p.name != "raw DuckDB" {
-				line += fmt.Sprintf(" %.2f |", float64(base)/float64(m))
+		for _, ds := range [][][]time.Duration{times, cpus} {
+			base := median(ds[0])
+			for i, p := range paths {
+				m := median(ds[i])
+				line += fmt.Sprintf(" %.0f ms |", float64(m.Microseconds())/1000)
+				if p.name != "raw DuckDB" {
+					line += fmt.Sprintf(" %.2f |", float64(base)/float64(m))
+				}
 			}
 		}
 		fmt.Fprintln(stdout, line)
-		fmt.Fprintf(stderr, "%s: %v\n", q.name, times)
+		fmt.Fprintf(stderr, "%s: wall %v cpu %v\n", q.name, times, cpus)
 	}
 	return nil
+}
+
+// cpuTime is the CPU time (user and system) the process has used: on a
+// machine shared with other work, the CPU a query costs is steadier than
+// its wall time. Everything runs in this process (DuckDB, Steward's
+// service, audit writer and pgwire server, the pgx client), so Steward's
+// own overheads are counted in its paths.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func median(ds []time.Duration) time.Duration {
