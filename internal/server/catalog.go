@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/stewardhq/steward"
 	"github.com/stewardhq/steward/internal/catalog"
 	catalogduckdb "github.com/stewardhq/steward/internal/catalog/duckdb"
 	"github.com/stewardhq/steward/internal/config"
@@ -20,7 +21,8 @@ import (
 )
 
 type catalogParts struct {
-	svc *catalog.Service
+	svc   *catalog.Service
+	usage *catalog.Usage
 }
 
 // wireCatalog builds the catalog over the metastore and the object store
@@ -35,7 +37,16 @@ func (s *Server) wireCatalog(ctx context.Context) error {
 	if err := s.cat.svc.Index.Refresh(ctx); err != nil {
 		return fmt.Errorf("catalog: %w", err)
 	}
+	s.cat.usage = catalog.NewUsage(s.store, s.cat.svc, s.log.With("component", "usage"))
+	s.cat.usage.Popularity = s.cat.svc.Index.SetPopularity
 	return nil
+}
+
+// dataAuditor is the audit trail for data access (S3 and SQL): every event
+// goes to the audit log unchanged, and successful reads also count as
+// dataset usage (popularity, readers, recommendations).
+func (s *Server) dataAuditor() steward.Auditor {
+	return catalog.UsageAuditor{Next: s.audit, Usage: s.cat.usage}
 }
 
 // gatewayStore is the object store the S3 gateway writes through: every
@@ -51,6 +62,8 @@ func (s *Server) runCatalog(ctx context.Context, wg *sync.WaitGroup) {
 		defer wg.Done()
 		s.cat.svc.Run(ctx, catalog.CrawlOptions{Debounce: time.Second, Poll: 250 * time.Millisecond})
 	}()
+	wg.Add(1)
+	go func() { defer wg.Done(); s.cat.usage.Run(ctx) }()
 }
 
 // Catalog is the catalog service, for components that look datasets up.

@@ -51,7 +51,7 @@ func (s *Server) wireSQL() (*sqlengine.Service, error) {
 		Decider:     s.engine,
 		Objects:     s.objects,
 		Backend:     backend,
-		Auditor:     s.audit,
+		Auditor:     s.dataAuditor(),
 		Logger:      s.log.With("component", "sql"),
 		TempDir:     tmp,
 		GroupLimits: groupLimits,
