@@ -97,7 +97,19 @@ type ccond struct {
 	expr     string
 }
 
-func (c *ccond) empty() bool { return len(c.ips) == 0 && len(c.validity) == 0 && c.prog == nil }
+func (c *ccond) empty() bool {
+	return c == nil || len(c.ips) == 0 && len(c.validity) == 0 && c.prog == nil
+}
+
+// ref returns c for an item to keep, or nil when c is empty, so that items
+// without conditions (nearly all) carry one nil pointer instead of the
+// compiled conditions.
+func (c ccond) ref() *ccond {
+	if c.empty() {
+		return nil
+	}
+	return &c
+}
 
 // holds evaluates the conditions. onError is the result when the CEL
 // expression fails at run time (cost exceeded, missing key): callers pass

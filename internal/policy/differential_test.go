@@ -176,7 +176,7 @@ func refItem(compiled []citem, items []Item, req *Request, onError bool) int {
 		if !slices.Contains(it.Accesses, req.Access) || !refPrincipals(it.Users, it.Groups, it.Roles, req) {
 			continue
 		}
-		if c := &compiled[i].cond; !c.empty() && !c.holds(req, onError) {
+		if c := compiled[i].cond; !c.empty() && !c.holds(req, onError) {
 			continue
 		}
 		return i
