@@ -8,19 +8,44 @@
 //
 // The graph is held in memory (loaded from the metastore by New/Reload)
 // and changed only after the metastore commit, so inherited tags are
-// derived data, recomputed at start. A replica sees other replicas'
-// ingests only after Reload (known limit: no change feed yet).
+// derived data, recomputed at start.
 //
-// Rules for awkward input (tested in store_test.go):
+// Replicas (replica.go): several Steward replicas may share one metastore.
+// Every transaction that changes the graph (Ingest, SetTags, SetBlocks)
+// bumps the lineage version and appends what it did to a change feed in
+// the same transaction; the version row's lock orders writers of all
+// replicas. Refresh applies the changes other replicas committed (Run
+// calls it on a ticker), and a writer whose graph is behind applies them
+// inside its own transaction before computing its change. A replica
+// behind by more than the feed keeps (5,000 versions) reloads.
+//
+// Writes: Ingest serialises writers. Concurrent calls are committed
+// together (group commit): callers that arrive while a transaction runs
+// share the next one, up to 2,000 events. A call returns only after the
+// transaction holding its events committed, and keeps its own outcome:
+// if a shared transaction fails, each call in it is retried alone, so an
+// event that is refused fails only the call (the POST, or the whole batch
+// of POST /lineage/batch) that carried it. The events of one call are
+// accepted or refused together.
+//
+// JSON: tags write their classification as "C1".."C4" (omitted when
+// unclassified) and read either that or the number 0..4 earlier versions
+// wrote; the metastore keeps the number.
+//
+// Rules for awkward input (tested in store_test.go, replica_test.go and
+// fuzz_test.go, whose FuzzIngest feeds arbitrary decoded events into one
+// graph and checks the store reloads to the graph held in memory):
 //   - Validation: the event against the spec's RunEvent, DatasetEvent or
 //     JobEvent (chosen by the presence of run/eventType, then dataset),
 //     and each standard facet, by its key, against its facet schema;
-//     custom facets are kept as they are. A batch is accepted whole or not
-//     at all. The dataQualityMetrics input facet is accepted with either
+//     custom facets are kept as they are; an invalid event is refused
+//     (400 naming the problem). A batch is accepted whole or not at all.
+//     The dataQualityMetrics input facet is accepted with either
 //     rowCount (spec 1-0-1) or columnMetrics (current).
 //   - Replay: an event is identified by (runId, eventType, eventTime) for
 //     run events and by a hash of its body otherwise; a replay changes
-//     nothing and is counted as a duplicate.
+//     nothing and is counted as a duplicate (also within one batch, and
+//     between concurrent calls: the first to commit records it).
 //   - Unknown runs: a run is created by its first event, whatever its type.
 //     A COMPLETE that arrives before START creates the run in state COMPLETE;
 //     the late START then only adds its inputs and outputs. A run id that
