@@ -154,6 +154,9 @@ func (c *conn) try(err error) {
 	}
 	c.sendErr(err)
 	c.skip = true
+	// Sent now: a client that ended with Flush, not Sync, waits for it,
+	// and the Flush will be discarded with everything else until Sync.
+	c.be.Flush()
 }
 
 func (c *conn) sendErr(err error) {

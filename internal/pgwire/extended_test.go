@@ -414,6 +414,7 @@ func TestPsqlExtended(t *testing.T) {
 // transactions) when Debian's python3-psycopg / python3-psycopg2 are
 // installed; they are optional.
 func TestPsycopg(t *testing.T) {
+	t.Parallel()
 	addr, _ := startEngine(t)
 	host, port, _ := net.SplitHostPort(addr)
 	for _, tc := range []struct{ module, script, want string }{
@@ -455,10 +456,99 @@ conn.commit()
 				t.Skipf("python3 module %s is not installed (optional: apt-get install python3-%s)", tc.module, tc.module)
 			}
 			script := strings.NewReplacer("HOST", "'"+host+"'", "PORT", port).Replace(tc.script)
-			out, err := exec.Command(python, "-c", script).CombinedOutput()
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			out, err := exec.CommandContext(ctx, python, "-c", script).CombinedOutput()
 			if err != nil || string(out) != tc.want {
 				t.Fatalf("%v\n%s", err, out)
 			}
 		})
+	}
+}
+
+// TestJDBC runs pgjdbc (DBeaver's and most BI tools' driver) when Java and
+// Debian's libpostgresql-jdbc-java are installed; they are optional.
+func TestJDBC(t *testing.T) {
+	t.Parallel()
+	const jar = "/usr/share/java/postgresql.jar"
+	java, err := exec.LookPath("java")
+	if err != nil {
+		t.Skip("java is not installed (optional)")
+	}
+	if _, err := os.Stat(jar); err != nil {
+		t.Skip("pgjdbc is not installed (optional: apt-get install libpostgresql-jdbc-java)")
+	}
+	addr, _ := startEngine(t)
+	host, port, _ := net.SplitHostPort(addr)
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, java, "-cp", jar, "testdata/JdbcCheck.java", host, port).CombinedOutput()
+	want := "16.0 (Steward)\n7|person 7|2000-01-08\n300\n56\n42P01\nbank.crm.people\n"
+	if err != nil || string(out) != want {
+		t.Fatalf("%v\n%s", err, out)
+	}
+}
+
+// TestAsyncpg runs asyncpg (which types parameters from the server's
+// ParameterDescription) when Debian's python3-asyncpg is installed.
+func TestAsyncpg(t *testing.T) {
+	t.Parallel()
+	if exec.Command("/usr/bin/python3", "-c", "import asyncpg").Run() != nil {
+		t.Skip("python3-asyncpg is not installed (optional)")
+	}
+	addr, _ := startEngine(t)
+	host, port, _ := net.SplitHostPort(addr)
+	script := strings.NewReplacer("HOST", host, "PORT", port).Replace(`
+import asyncio, asyncpg, datetime
+async def main():
+    c = await asyncpg.connect(host='HOST', port=PORT, user='alice', password='tok-alice', database='steward', ssl=False)
+    print(await c.fetchval("SELECT name FROM bank.crm.people WHERE id = $1::int", 9))
+    print(await c.fetchval("SELECT count(*) FROM bank.crm.people WHERE born = $1::date", datetime.date(2000, 1, 2)))
+    rows = await c.fetch("SELECT id, born FROM bank.crm.people WHERE id <= $1::bigint ORDER BY id", 2)
+    print([(r['id'], r['born']) for r in rows])
+    print(await c.fetchval("SELECT $1::text || 'x'", 'a'))
+    try:
+        await c.fetchval("SELECT $1 || 'x'", 'a')  # an untyped parameter: asyncpg asks pg_type
+    except asyncpg.exceptions.FeatureNotSupportedError:
+        print("untyped parameter refused")
+    await c.close()
+asyncio.run(main())
+`)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "/usr/bin/python3", "-c", script).CombinedOutput()
+	want := "person 9\n11\n[(1, datetime.date(2000, 1, 2)), (2, datetime.date(2000, 1, 3))]\nax\nuntyped parameter refused\n"
+	if err != nil || string(out) != want {
+		t.Fatalf("%v\n%s", err, out)
+	}
+}
+
+// TestErrorBeforeFlush: an error answered to messages that end with Flush
+// (not Sync) reaches the client at once.
+func TestErrorBeforeFlush(t *testing.T) {
+	addr := start(t)
+	c := connectMode(t, addr, pgx.QueryExecModeCacheStatement)
+	fe := c.PgConn().Frontend()
+	fe.SendParse(&pgproto3.Parse{Name: "s", Query: "select 1"})
+	fe.SendBind(&pgproto3.Bind{PreparedStatement: "nope"})
+	fe.Send(&pgproto3.Flush{})
+	if err := fe.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for len(got) < 2 {
+		msg, err := fe.Receive()
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch m := msg.(type) {
+		case *pgproto3.ParseComplete:
+			got = append(got, "parse")
+		case *pgproto3.ErrorResponse:
+			got = append(got, m.Code)
+		}
+	}
+	if strings.Join(got, " ") != "parse 26000" {
+		t.Fatalf("got %v", got)
 	}
 }
