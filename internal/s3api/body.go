@@ -63,7 +63,7 @@ func (rc *reqCtx) prepareBody() (*body, error) {
 		hasTrailer := mode != streamingSigned
 		switch {
 		case hasTrailer && trailerHdr == "":
-			return nil, errInvalidRequest.with("A trailer payload mode needs the x-amz-trailer header.")
+			return nil, errInvalidTrailer // a trailer payload mode needs the x-amz-trailer header
 		case !hasTrailer && trailerHdr != "":
 			return nil, errInvalidRequest.with("x-amz-trailer needs a trailer payload mode.")
 		}

@@ -121,7 +121,7 @@ func (c *chunkedReader) readLine() (string, error) {
 		frag, err := c.br.ReadSlice('\n')
 		b = append(b, frag...)
 		if len(b) > maxChunkLine {
-			return "", errInvalidChunk
+			return "", errChunkFraming
 		}
 		if err == bufio.ErrBufferFull {
 			continue
@@ -135,7 +135,7 @@ func (c *chunkedReader) readLine() (string, error) {
 		break
 	}
 	if len(b) < 2 || b[len(b)-2] != '\r' {
-		return "", errInvalidChunk
+		return "", errChunkFraming
 	}
 	return string(b[:len(b)-2]), nil
 }
@@ -149,7 +149,7 @@ func (c *chunkedReader) endChunk() *APIError {
 		return errIncompleteBody.wrap(err)
 	}
 	if crlf != [2]byte{'\r', '\n'} {
-		return errInvalidChunk
+		return errChunkFraming
 	}
 	return c.verifyChunk()
 }
@@ -179,11 +179,17 @@ func (c *chunkedReader) nextChunk() error {
 		return err
 	}
 	sizeHex, ext, hasExt := strings.Cut(line, ";")
-	if len(sizeHex) == 0 || len(sizeHex) > 8 {
-		return errInvalidChunk
+	if len(sizeHex) == 0 {
+		return errChunkFraming
+	}
+	if len(sizeHex) > 8 {
+		return errInvalidChunk // larger than any chunk may be
 	}
 	size, perr := strconv.ParseInt(sizeHex, 16, 64)
-	if perr != nil || size < 0 || size > maxChunkSize {
+	if perr != nil || size < 0 {
+		return errChunkFraming
+	}
+	if size > maxChunkSize {
 		return errInvalidChunk
 	}
 	if c.signed {
@@ -193,7 +199,7 @@ func (c *chunkedReader) nextChunk() error {
 		}
 		c.chunkSig = sig
 	} else if hasExt {
-		return errInvalidChunk
+		return errChunkFraming
 	}
 	if size > 0 {
 		c.remaining, c.inChunk = size, true

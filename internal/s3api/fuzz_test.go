@@ -95,10 +95,10 @@ func TestChunkedReader(t *testing.T) {
 		{"truncated final chunk", good[:len(good)-2], streamingSigned, "", 11, "IncompleteBody"},
 		{"wrong trailing checksum", bytes.Replace(unsigned, []byte(crcOfHelloWorld), []byte("AAAAAA=="), 1), streamingUnsignedTrailer, "CRC32", 11, "BadDigest"},
 		{"trailer signature tampered", bytes.Replace(goodTrailer, []byte(crcOfHelloWorld), []byte("AAAAAA=="), 1), streamingSignedTrailer, "CRC32", 11, "SignatureDoesNotMatch"},
-		{"missing trailer", []byte("6\r\nhello \r\n5\r\nworld\r\n0\r\n\r\n"), streamingUnsignedTrailer, "CRC32", 11, "InvalidRequest"},
+		{"missing trailer", []byte("6\r\nhello \r\n5\r\nworld\r\n0\r\n\r\n"), streamingUnsignedTrailer, "CRC32", 11, "MalformedTrailerError"},
 		{"decoded length lies", unsigned, streamingUnsignedTrailer, "CRC32", 12, "IncompleteBody"},
 		{"huge chunk size", []byte("ffffffffff\r\n"), streamingUnsignedTrailer, "CRC32", 11, "InvalidChunkSizeError"},
-		{"no CRLF", []byte("6\nhello \n"), streamingUnsignedTrailer, "CRC32", 11, "InvalidChunkSizeError"},
+		{"no CRLF", []byte("6\nhello \n"), streamingUnsignedTrailer, "CRC32", 11, "IncompleteBody"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

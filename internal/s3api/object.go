@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/stewardhq/steward"
@@ -81,16 +82,29 @@ func stripAWSChunked(v string) string {
 func parseTagQuery(s string) (map[string]string, error) {
 	q, err := url.ParseQuery(s)
 	if err != nil {
-		return nil, errInvalidTag.wrap(err)
+		return nil, errTaggingHeader.wrap(err)
 	}
 	tags := map[string]string{}
 	for k, vs := range q {
-		if len(vs) != 1 {
-			return nil, errInvalidTag.with("Cannot provide multiple Tags with the same key")
+		if k == "" || len(vs) != 1 {
+			return nil, errTaggingHeader
 		}
 		tags[k] = vs[0]
 	}
 	return tags, validTags(tags)
+}
+
+var errTaggingHeader = errInvalidArgument.with("The header 'x-amz-tagging' shall be encoded as UTF-8 then URLEncoded URL query parameters without tag name duplicates.")
+
+// validTagText says whether s uses only what S3 allows in tags: letters,
+// digits, spaces and + - = . _ : / @.
+func validTagText(s string) bool {
+	for _, r := range s {
+		if !unicode.IsLetter(r) && !unicode.IsDigit(r) && !unicode.IsSpace(r) && !strings.ContainsRune("+-=._:/@", r) {
+			return false
+		}
+	}
+	return true
 }
 
 func validTags(tags map[string]string) error {
@@ -98,10 +112,10 @@ func validTags(tags map[string]string) error {
 		return errInvalidTag.with("Object tags cannot be greater than 10")
 	}
 	for k, v := range tags {
-		if k == "" || utf8.RuneCountInString(k) > 128 || !utf8.ValidString(k) {
+		if k == "" || utf8.RuneCountInString(k) > 128 || !utf8.ValidString(k) || !validTagText(k) {
 			return errInvalidTag.with("The TagKey you have provided is invalid")
 		}
-		if utf8.RuneCountInString(v) > 256 || !utf8.ValidString(v) {
+		if utf8.RuneCountInString(v) > 256 || !utf8.ValidString(v) || !validTagText(v) {
 			return errInvalidTag.with("The TagValue you have provided is invalid")
 		}
 	}

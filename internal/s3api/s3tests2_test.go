@@ -519,3 +519,26 @@ func TestUnimplementedOnMissingBucket(t *testing.T) {
 		})
 	}
 }
+
+func TestTaggingHeader(t *testing.T) {
+	e, _ := newBucketClient(t, "alice-tags")
+	for _, tc := range []struct{ tagging, code string }{
+		{"&", ""},
+		{"key", ""},
+		{"key1=val1&key2=val2", ""},
+		{"key-key_key.key/key=value-value_value.value/value", ""},
+		{"key%20key=value%2B", ""},
+		{"=", "InvalidArgument"},
+		{"key%", "InvalidArgument"},
+		{"key=val&key=val", "InvalidArgument"},
+		{"key?=val", "InvalidTag"},
+		{"key=val!", "InvalidTag"},
+	} {
+		t.Run(tc.tagging, func(t *testing.T) {
+			resp, raw := rawSend(t, e, http.MethodPut, "/alice-tags/k", http.Header{"X-Amz-Tagging": {tc.tagging}}, []byte("x"), 1)
+			if tc.code == "" && resp.StatusCode != http.StatusOK || tc.code != "" && !strings.Contains(raw, "<Code>"+tc.code+"</Code>") {
+				t.Errorf("status %d, want %q: %s", resp.StatusCode, tc.code, raw)
+			}
+		})
+	}
+}
