@@ -197,14 +197,6 @@ func writeParquet(b *testing.B, st objectstore.Store, gen string, n int, size in
 	return local, total
 }
 
-func fileList(files []string) string {
-	q := make([]string, len(files))
-	for i, f := range files {
-		q[i] = quote(f)
-	}
-	return "[" + strings.Join(q, ", ") + "]"
-}
-
 // evict drops the page cache of the files under dir (and only those).
 func evict(b *testing.B, dir string) {
 	b.Helper()

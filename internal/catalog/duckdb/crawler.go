@@ -4,20 +4,36 @@
 // values for sensitive-data detection. It is the only package of the
 // catalog that links DuckDB.
 //
-// Files are read through objectstore.Store (the local store's files are not
-// addressable by key): each file read is streamed into a temporary
-// directory, laid out like its key relative to the dataset prefix so that
-// Hive partition directories (year=2024/month=01/) become columns, and
-// deleted after the crawl. At most MaxFiles files and MaxBytes bytes are
-// read per crawl; the row count of the files not read is estimated from
-// their size.
+// Each file read is made visible in a temporary directory, laid out like
+// its key relative to the dataset prefix so that Hive partition
+// directories (year=2024/month=01/) become columns, and removed after the
+// crawl. When the store has local files (LocalFiler, the embedded fs
+// store) the entry is a hard link to the stored file and DuckDB reads the
+// bytes in place; otherwise the object is streamed into a copy. The
+// crawler's DuckDB may read that directory only (allowed_directories, then
+// enable_external_access=false and a locked configuration) and loads no
+// extensions.
+//
+// Parquet is described from its footers: the row count, null counts, min
+// and max come from the row-group statistics (parquet_metadata), not from
+// the data pages; the distinct count is estimated from a bounded sample of
+// row windows spread over the files (StatsSampleRows rows) with the
+// Haas-Stokes Duj1 estimator, so it is an estimate, as its JSON name says.
+// Columns the footers do not describe (Hive partition columns, row groups
+// without statistics) are scanned for that column only; nested columns get
+// sample-based null counts and distinct estimates. CSV and JSON are
+// summarized in full (DuckDB SUMMARIZE).
+//
+// At most MaxFiles files are read per crawl, and at most MaxBytes bytes
+// when they are copied or read in full (CSV, JSON, or a store without local
+// files); the row count of the files not read is estimated from their size.
 package duckdb
 
 import (
 	"context"
 	"database/sql"
 	"fmt"
-	"io"
+
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -44,6 +60,9 @@ type Crawler struct {
 	MaxBytes int64
 	// SampleRows is how many values per column are sampled for detection.
 	SampleRows int
+	// StatsSampleRows bounds the rows of a Parquet dataset read to
+	// estimate distinct counts (default 65536).
+	StatsSampleRows int
 }
 
 var _ catalog.Crawler = (*Crawler)(nil)
@@ -54,7 +73,7 @@ func New(store objectstore.Store, tmpDir string, log *slog.Logger) *Crawler {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Crawler{store: store, tmp: tmpDir, log: log, MaxFiles: 64, MaxBytes: 256 << 20, SampleRows: 200}
+	return &Crawler{store: store, tmp: tmpDir, log: log, MaxFiles: 64, MaxBytes: 256 << 20, SampleRows: 200, StatsSampleRows: 1 << 16}
 }
 
 type file struct {
@@ -162,7 +181,10 @@ func (c *Crawler) Crawl(ctx context.Context, bucket, prefix string) (*catalog.In
 	}
 	defer os.RemoveAll(dir)
 
-	// Pick files: spread over the listing, within the bounds.
+	// Pick files: spread over the listing, within the bounds. Parquet read
+	// in place costs its footers and a bounded sample, not its size.
+	_, hasLocal := c.store.(LocalFiler)
+	footers := inf.Format == catalog.FormatParquet && hasLocal
 	var chosen []file
 	var readBytes int64
 	step := max(1, len(files)/max(1, c.MaxFiles))
@@ -171,7 +193,7 @@ func (c *Crawler) Crawl(ctx context.Context, bucket, prefix string) (*catalog.In
 		if f.format != inf.Format {
 			continue
 		}
-		if readBytes+f.size > c.MaxBytes && len(chosen) > 0 {
+		if !footers && readBytes+f.size > c.MaxBytes && len(chosen) > 0 {
 			break
 		}
 		chosen = append(chosen, f)
@@ -193,28 +215,41 @@ func (c *Crawler) Crawl(ctx context.Context, bucket, prefix string) (*catalog.In
 		return nil, steward.WrapError(steward.EUnavailable, "crawl", err, "the crawler's DuckDB is unavailable")
 	}
 	defer conn.Close()
-	for _, s := range []string{"SET threads = 2", "SET memory_limit = '512MB'", "SET preserve_insertion_order = false", "SET autoinstall_known_extensions = false", "SET autoload_known_extensions = false"} {
+	// The sandbox: DuckDB reads the crawl directory only. Order matters:
+	// allowed_directories can only be set while external access is on.
+	sandbox := []string{
+		"SET allowed_directories = [" + quote(dir+string(filepath.Separator)) + "]",
+		"SET temp_directory = " + quote(filepath.Join(dir, ".spill")),
+		"SET enable_external_access = false",
+		"SET autoinstall_known_extensions = false", "SET autoload_known_extensions = false",
+		"SET allow_community_extensions = false", "SET allow_persistent_secrets = false",
+		"SET threads = 2", "SET memory_limit = '512MB'", "SET preserve_insertion_order = false",
+		"SET lock_configuration = true",
+	}
+	for _, s := range sandbox {
 		if _, err := conn.ExecContext(ctx, s); err != nil {
 			return nil, steward.WrapError(steward.EUnavailable, "crawl", err, "the crawler's DuckDB is unavailable")
 		}
 	}
 
 	var good []string
+	var goodRows []int64
 	var goodBytes int64
 	var rows int64
 	for _, f := range chosen {
 		local := filepath.Join(dir, filepath.FromSlash(f.rel))
-		if err := c.fetch(ctx, bucket, f.key, local); err != nil {
+		if _, err := c.stage(ctx, bucket, f.key, local); err != nil {
 			inf.Problems = append(inf.Problems, catalog.CrawlProblem{File: f.key, Message: "cannot read: " + steward.MessageOf(err)})
 			continue
 		}
 		var n int64
 		if err := conn.QueryRowContext(ctx, "SELECT count(*) FROM "+reader(inf.Format, []string{local}, len(inf.Partitions) > 0)).Scan(&n); err != nil {
-			inf.Problems = append(inf.Problems, catalog.CrawlProblem{File: f.key, Message: problemText(inf.Format, err)})
+			inf.Problems = append(inf.Problems, catalog.CrawlProblem{File: f.key, Message: problemText(inf.Format, err, dir)})
 			os.Remove(local)
 			continue
 		}
 		good = append(good, local)
+		goodRows = append(goodRows, n)
 		goodBytes += f.size
 		rows += n
 	}
@@ -233,62 +268,49 @@ func (c *Crawler) Crawl(ctx context.Context, bucket, prefix string) (*catalog.In
 		inf.RowCount = int64(float64(rows) * float64(formatBytes) / float64(goodBytes))
 	}
 	if _, err := conn.ExecContext(ctx, "CREATE VIEW t AS SELECT * FROM "+reader(inf.Format, good, len(inf.Partitions) > 0)); err != nil {
-		inf.Problems = append(inf.Problems, catalog.CrawlProblem{Message: problemText(inf.Format, err)})
+		inf.Problems = append(inf.Problems, catalog.CrawlProblem{Message: problemText(inf.Format, err, dir)})
 		return inf, nil
 	}
-	if err := c.describe(ctx, conn, inf); err != nil {
-		inf.Problems = append(inf.Problems, catalog.CrawlProblem{Message: problemText(inf.Format, err)})
+	describe := c.describe
+	if inf.Format == catalog.FormatParquet {
+		describe = func(ctx context.Context, conn *sql.Conn, inf *catalog.Inference) error {
+			return c.describeParquet(ctx, conn, inf, good, goodRows, len(inf.Partitions) > 0)
+		}
+	}
+	if err := describe(ctx, conn, inf); err != nil {
+		inf.Problems = append(inf.Problems, catalog.CrawlProblem{Message: problemText(inf.Format, err, dir)})
 		inf.Schema = nil
 	}
 	return inf, nil
-}
-
-func (c *Crawler) fetch(ctx context.Context, bucket, key, local string) error {
-	if err := os.MkdirAll(filepath.Dir(local), 0o700); err != nil {
-		return err
-	}
-	body, _, err := c.store.Get(ctx, bucket, key, objectstore.GetOptions{})
-	if err != nil {
-		return err
-	}
-	defer body.Close()
-	out, err := os.OpenFile(local, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, body); err != nil {
-		out.Close()
-		return err
-	}
-	return out.Close()
 }
 
 func quote(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
 
 // reader renders the DuckDB table function reading files.
 func reader(f catalog.Format, files []string, hive bool) string {
-	q := make([]string, len(files))
-	for i, p := range files {
-		q[i] = quote(p)
-	}
-	list := "[" + strings.Join(q, ", ") + "]"
+	return readerWith(f, files, hive, "")
+}
+
+// readerWith is reader with extra named parameters (", a = b").
+func readerWith(f catalog.Format, files []string, hive bool, extra string) string {
+	list := fileList(files)
 	h := "false"
 	if hive {
 		h = "true"
 	}
 	switch f {
 	case catalog.FormatParquet:
-		return "read_parquet(" + list + ", union_by_name = true, hive_partitioning = " + h + ")"
+		return "read_parquet(" + list + ", union_by_name = true, hive_partitioning = " + h + extra + ")"
 	case catalog.FormatCSV:
-		return "read_csv(" + list + ", union_by_name = true, hive_partitioning = " + h + ", sample_size = 20480)"
+		return "read_csv(" + list + ", union_by_name = true, hive_partitioning = " + h + ", sample_size = 20480" + extra + ")"
 	default:
-		return "read_json(" + list + ", union_by_name = true, hive_partitioning = " + h + ", maximum_depth = 8, sample_size = 20480)"
+		return "read_json(" + list + ", union_by_name = true, hive_partitioning = " + h + ", maximum_depth = 8, sample_size = 20480" + extra + ")"
 	}
 }
 
 // problemText turns a DuckDB error into a readable message without local
 // paths.
-func problemText(f catalog.Format, err error) string {
+func problemText(f catalog.Format, err error, dir string) string {
 	msg := err.Error()
 	if i := strings.Index(msg, "\n"); i > 0 {
 		msg = msg[:i]
@@ -296,6 +318,7 @@ func problemText(f catalog.Format, err error) string {
 	if len(msg) > 300 {
 		msg = msg[:300] + "..."
 	}
+	msg = strings.ReplaceAll(msg, dir+string(filepath.Separator), "")
 	if tmp := os.TempDir(); tmp != "" {
 		msg = strings.ReplaceAll(msg, tmp, "")
 	}
@@ -304,28 +327,9 @@ func problemText(f catalog.Format, err error) string {
 
 // describe fills the schema, statistics and samples from view t.
 func (c *Crawler) describe(ctx context.Context, conn *sql.Conn, inf *catalog.Inference) error {
-	rows, err := conn.QueryContext(ctx, "SELECT column_name, column_type, null FROM (DESCRIBE SELECT * FROM t)")
-	if err != nil {
+	if err := c.schema(ctx, conn, inf); err != nil {
 		return err
 	}
-	var cols []catalog.Column
-	for rows.Next() {
-		var name, typ string
-		var x any
-		if err := rows.Scan(&name, &typ, &x); err != nil {
-			rows.Close()
-			return err
-		}
-		col := ParseType(typ)
-		col.Name = name
-		col.Nullable = true
-		cols = append(cols, col)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return err
-	}
-	inf.Schema = cols
 	byName := map[string]*catalog.Column{}
 	for i := range inf.Schema {
 		byName[inf.Schema[i].Name] = &inf.Schema[i]
@@ -356,11 +360,50 @@ func (c *Crawler) describe(ctx context.Context, conn *sql.Conn, inf *catalog.Inf
 	if err := srows.Err(); err != nil {
 		return err
 	}
+	c.samples(ctx, conn, "t", inf)
+	return nil
+}
+
+// schema fills inf.Schema from view t.
+func (c *Crawler) schema(ctx context.Context, conn *sql.Conn, inf *catalog.Inference) error {
+	rows, err := conn.QueryContext(ctx, "SELECT column_name, column_type, null FROM (DESCRIBE SELECT * FROM t)")
+	if err != nil {
+		return err
+	}
+	var cols []catalog.Column
+	for rows.Next() {
+		var name, typ string
+		var x any
+		if err := rows.Scan(&name, &typ, &x); err != nil {
+			rows.Close()
+			return err
+		}
+		col := ParseType(typ)
+		col.Name = name
+		col.Nullable = true
+		cols = append(cols, col)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	inf.Schema = cols
+	return nil
+}
+
+// nested reports whether col is a struct, list, map or union.
+func nested(col catalog.Column) bool {
+	return len(col.Fields) > 0 || strings.HasSuffix(col.Type, "]") || strings.HasPrefix(col.Type, "MAP") || strings.HasPrefix(col.Type, "STRUCT") || strings.HasPrefix(col.Type, "UNION")
+}
+
+// samples fills inf.Samples with up to SampleRows values of each flat
+// column of the relation from, for sensitive-data detection.
+func (c *Crawler) samples(ctx context.Context, conn *sql.Conn, from string, inf *catalog.Inference) {
 	for _, col := range inf.Schema {
-		if len(col.Fields) > 0 || strings.HasSuffix(col.Type, "]") || strings.HasPrefix(col.Type, "MAP") {
+		if nested(col) {
 			continue
 		}
-		q := fmt.Sprintf(`SELECT CAST(%s AS VARCHAR) FROM t WHERE %s IS NOT NULL LIMIT %d`, ident(col.Name), ident(col.Name), c.SampleRows)
+		q := fmt.Sprintf(`SELECT CAST(%s AS VARCHAR) FROM %s WHERE %s IS NOT NULL LIMIT %d`, ident(col.Name), from, ident(col.Name), c.SampleRows)
 		r, err := conn.QueryContext(ctx, q)
 		if err != nil {
 			continue
@@ -373,7 +416,6 @@ func (c *Crawler) describe(ctx context.Context, conn *sql.Conn, inf *catalog.Inf
 		}
 		r.Close()
 	}
-	return nil
 }
 
 // Statistics shown in the catalog are cut to this length (min and max of
