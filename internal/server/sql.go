@@ -55,7 +55,7 @@ func (s *Server) wireSQL() (*sqlengine.Service, error) {
 		Logger:      s.log.With("component", "sql"),
 		TempDir:     tmp,
 		GroupLimits: groupLimits,
-		Lineage:     sqlLineage{s},
+		Lineage:     newSQLLineage(s),
 		Registrar:   sqlCatalog{s},
 		Writer:      sqlWriter{s},
 	})

@@ -12,6 +12,7 @@ import (
 	"io"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/google/uuid"
 
@@ -25,7 +26,7 @@ import (
 )
 
 var (
-	_ sqlengine.Lineage   = sqlLineage{}
+	_ sqlengine.Lineage   = (*sqlLineage)(nil)
 	_ sqlengine.Registrar = sqlCatalog{}
 )
 
@@ -35,10 +36,18 @@ func datasetKey(t *sqlengine.Table) lineage.DatasetKey {
 }
 
 // sqlLineage records SQL writes in the lineage graph.
-type sqlLineage struct{ s *Server }
+type sqlLineage struct {
+	s      *Server
+	mu     sync.Mutex
+	synced map[string]string // what syncDataset last gave lineage, per dataset/column
+}
+
+func newSQLLineage(s *Server) *sqlLineage {
+	return &sqlLineage{s: s, synced: map[string]string{}}
+}
 
 // RecordWrite implements sqlengine.Lineage.
-func (l sqlLineage) RecordWrite(ctx context.Context, p *steward.Principal, target *sqlengine.Table, inputs []*sqlengine.Table, cols []sqlengine.ColumnLineage) error {
+func (l *sqlLineage) RecordWrite(ctx context.Context, p *steward.Principal, target *sqlengine.Table, inputs []*sqlengine.Table, cols []sqlengine.ColumnLineage) error {
 	svc := l.s.lin.svc
 	if svc == nil {
 		return steward.Errorf(steward.EUnavailable, "lineage is not available")
@@ -58,7 +67,10 @@ func (l sqlLineage) RecordWrite(ctx context.Context, p *steward.Principal, targe
 		if err != nil {
 			return err
 		}
-		if err := l.s.syncDataset(ctx, d, map[string]string{}); err != nil {
+		l.mu.Lock()
+		err = l.s.syncDataset(ctx, d, l.synced)
+		l.mu.Unlock()
+		if err != nil {
 			return err
 		}
 	}
