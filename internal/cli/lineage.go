@@ -131,7 +131,7 @@ func newLineageCmd(stdio IO) *cobra.Command {
 				if t.Field != "" {
 					where = " on column " + t.Field
 				}
-				if t.Classification != "" {
+				if t.Classification != "" && t.Classification != t.Value {
 					where += " (" + t.Classification + ")"
 				}
 				fmt.Fprintf(stdio.Out, "  own %s%s%s\n", t.Name, map[bool]string{true: "=" + t.Value, false: ""}[t.Value != ""], where)

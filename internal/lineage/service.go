@@ -267,7 +267,9 @@ func (s *Service) Ingest(ctx context.Context, principal string, events []*Event)
 			n++
 		}
 		group := append([]*ingestReq(nil), s.queue[:n]...)
-		s.queue = append(s.queue[:0], s.queue[n:]...)
+		rest := copy(s.queue, s.queue[n:])
+		clear(s.queue[rest:]) // drop references to taken requests
+		s.queue = s.queue[:rest]
 		s.qmu.Unlock()
 		if len(group) == 0 {
 			// Only if a writer panicked with r in its group.
