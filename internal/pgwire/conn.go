@@ -34,8 +34,9 @@ type conn struct {
 	loc         *time.Location
 	statusQueue [][2]string // ParameterStatus to send
 
-	stmts   map[string]*statement
-	portals map[string]*portal
+	stmts     map[string]*statement
+	portals   map[string]*portal
+	described map[string][]sqlengine.Column // statement text -> result columns
 }
 
 // statement is a parsed (prepared) statement.
@@ -172,6 +173,7 @@ func (c *conn) discard() {
 		c.closePortal(name)
 	}
 	c.stmts = map[string]*statement{}
+	c.described = nil
 	c.settings = defaultSettings(c.p.Username, c.settings["application_name"])
 	c.loc = time.UTC
 }

@@ -2,6 +2,7 @@ package pgwire
 
 import (
 	"context"
+	"fmt"
 	"strconv"
 	"strings"
 
@@ -23,6 +24,7 @@ import (
 const (
 	maxStatements = 10_000
 	maxPortals    = 1_000
+	maxDescribed  = 256 // cached statement descriptions
 )
 
 func (c *conn) parse(m *pgproto3.Parse) error {
@@ -178,6 +180,14 @@ func (c *conn) describeStatement(st *statement) error {
 		st.noData, st.known = true, true // CREATE TABLE AS, INSERT, ...: no rows
 		return nil
 	}
+	// Clients that prepare the same text again (pgx's describe-exec mode,
+	// unnamed statements) are answered from the session's cache; the
+	// statement itself is still decided when it runs.
+	key := fmt.Sprint(st.oids) + q
+	if d, ok := c.described[key]; ok {
+		st.desc, st.noData, st.known = d, d == nil, true
+		return nil
+	}
 	ctx, cancel := context.WithCancel(steward.WithPrincipal(c.ctx, c.p))
 	defer cancel()
 	defer c.running(cancel)()
@@ -188,6 +198,10 @@ func (c *conn) describeStatement(st *statement) error {
 		return err
 	}
 	st.desc, st.noData, st.known = sink.cols, sink.cols == nil, true
+	if c.described == nil || len(c.described) >= maxDescribed {
+		c.described = map[string][]sqlengine.Column{}
+	}
+	c.described[key] = sink.cols
 	return nil
 }
 

@@ -552,3 +552,26 @@ func TestErrorBeforeFlush(t *testing.T) {
 		t.Fatalf("got %v", got)
 	}
 }
+
+// TestDescribeCached: a session describes the same statement text once.
+func TestDescribeCached(t *testing.T) {
+	addr, rec := startEngine(t)
+	c := connectMode(t, addr, pgx.QueryExecModeDescribeExec)
+	for i := range 3 {
+		var n int64
+		if err := c.QueryRow(context.Background(), "SELECT count(*) FROM bank.crm.people WHERE id <= $1::int", i+1).Scan(&n); err != nil || n != int64(i+1) {
+			t.Fatalf("got %d %v", n, err)
+		}
+	}
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	described := 0
+	for _, q := range rec.sql {
+		if strings.Contains(q, "steward_describe") {
+			described++
+		}
+	}
+	if described != 1 || len(rec.sql) != 4 {
+		t.Fatalf("%d describes among %q", described, rec.sql)
+	}
+}
