@@ -17,6 +17,12 @@ import (
 const (
 	MaxFileSize       = 8 << 20 // bytes
 	MaxPoliciesInFile = 100_000
+	// MaxNesting bounds the brackets ('[' and '{') open at once, and
+	// maxIndent the leading spaces and "- " markers of a line: the YAML
+	// parser's time grows much faster than the nesting (100,000 nested
+	// '[' took over a minute), while policy files nest a few levels.
+	MaxNesting = 64
+	maxIndent  = 256
 )
 
 // The file format (YAML; JSON is accepted too, being YAML). See FORMAT.md.
@@ -105,6 +111,39 @@ type rawRecurrence struct {
 	To       string   `yaml:"to"`
 }
 
+// checkNesting rejects files nested deeper than MaxNesting brackets or
+// indented more than maxIndent columns, before the YAML parser sees them.
+// Brackets are counted everywhere, quoted or not, so that no quoting can
+// hide them; a quoted string would need dozens of unmatched brackets to be
+// refused.
+func checkNesting(data []byte) error {
+	depth, line, indent, lineStart := 0, 1, 0, true
+	for _, c := range data {
+		if lineStart {
+			if c == ' ' || c == '-' {
+				if indent++; indent > maxIndent {
+					return fmt.Errorf("line %d: indented or nested more than %d columns", line, maxIndent)
+				}
+				continue
+			}
+			lineStart = false
+		}
+		switch c {
+		case '\n':
+			line, indent, lineStart = line+1, 0, true
+		case '[', '{':
+			if depth++; depth > MaxNesting {
+				return fmt.Errorf("line %d: brackets nested more than %d deep", line, MaxNesting)
+			}
+		case ']', '}':
+			if depth > 0 {
+				depth--
+			}
+		}
+	}
+	return nil
+}
+
 // ParseFile parses a policy file (YAML or JSON; see FORMAT.md) named name
 // and validates every policy as Compile would. Unknown fields, duplicate
 // keys, anchors and aliases are rejected. Errors are *steward.Error of kind
@@ -124,6 +163,9 @@ func ParseFile(name string, data []byte) ([]*Policy, error) {
 	}
 	if strings.TrimSpace(string(data)) == "" {
 		return nil, bad("empty policy file")
+	}
+	if err := checkNesting(data); err != nil {
+		return nil, bad("%s", err)
 	}
 	f, err := parser.ParseBytes(data, 0)
 	if err != nil {

@@ -125,6 +125,32 @@ func TestParseTooLarge(t *testing.T) {
 	}
 }
 
+// TestParseDeepNesting: deeply nested files are refused before the YAML
+// parser, whose time grows much faster than the nesting, sees them.
+func TestParseDeepNesting(t *testing.T) {
+	for _, tc := range []struct {
+		name, data, want string
+	}{
+		{"open brackets", strings.Repeat("[", 100_000), "brackets nested more than 64 deep"},
+		{"balanced brackets", "policies: " + strings.Repeat("[", 65) + strings.Repeat("]", 65), "brackets nested more than 64 deep"},
+		{"flow mappings", strings.Repeat("{a: ", 100_000), "brackets nested more than 64 deep"},
+		{"compact sequences", "policies:\n" + strings.Repeat("- ", 100_000) + "x", "line 2: indented or nested more than 256 columns"},
+		{"indentation", "policies:\n" + strings.Repeat(" ", 300) + "- x", "line 2: indented or nested more than 256 columns"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := ParseFile("deep.yaml", []byte(tc.data))
+			if steward.KindOf(err) != steward.EInvalid || !strings.Contains(steward.MessageOf(err), tc.want) {
+				t.Fatalf("err = %v, want %q", err, tc.want)
+			}
+		})
+	}
+	// Nesting within the limits is left to the parser.
+	ok := "policies:\n  - id: p\n    resources: {paths: [\"s3://a/**\"]}\n    allow: [{groups: [g], accesses: [read]}]\n"
+	if _, err := ParseFile("ok.yaml", []byte(ok)); err != nil {
+		t.Fatalf("flow style within the limits: %v", err)
+	}
+}
+
 func FuzzParseFile(f *testing.F) {
 	for _, g := range []string{"testdata/example.yaml", "testdata/example.json", "testdata/bad/*.yaml"} {
 		files, _ := filepath.Glob(g)
@@ -137,6 +163,9 @@ func FuzzParseFile(f *testing.F) {
 		}
 	}
 	f.Add([]byte("policies: []"))
+	// Deep nesting, refused before parsing (see TestParseDeepNesting).
+	f.Add([]byte("policies: " + strings.Repeat("[", 70)))
+	f.Add([]byte("policies:\n" + strings.Repeat("- ", 130) + "x"))
 	f.Add([]byte("policies:\n  - id: x\n    tags: [{classification: '>= C3'}]\n    deny: [{groups: [public], accesses: [all]}]\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		ps, err := ParseFile("fuzz.yaml", data)
