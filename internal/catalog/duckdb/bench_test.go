@@ -28,9 +28,10 @@ import (
 // Sub-benchmarks named -cold evict the benchmark's own files from the page
 // cache before each iteration (posix_fadvise DONTNEED on those files only,
 // nothing else is dropped); the -warm ones read from the cache.
-// crawl-all lifts the crawler's per-crawl bounds so that every byte is
-// read; crawl-default keeps the defaults (64 files, 256 MiB read, the
-// rest estimated). The duckdb-* peers run DuckDB alone, with the
+// crawl-all lifts the crawler's per-crawl bounds so that every file is
+// crawled; crawl-default keeps the defaults (64 files; 256 MiB when files
+// are copied); crawl-all-copy hides the store's local files
+// (LocalFiler) so that the crawler copies every file through Get first. The duckdb-* peers run DuckDB alone, with the
 // crawler's settings, on local copies of the same files: SUMMARIZE (what
 // the crawler asks for its statistics) and a single scan computing only
 // count, min, max, non-nulls and a distinct estimate per column; and the
@@ -83,6 +84,12 @@ func BenchmarkCrawl1GiB(b *testing.B) {
 			if inf.FileCount != files || len(inf.Schema) == 0 || len(inf.Problems) > 0 {
 				b.Fatalf("crawl: %d files, %d columns, problems %v", inf.FileCount, len(inf.Schema), inf.Problems)
 			}
+			for _, col := range inf.Schema {
+				if col.Stats == nil {
+					b.Fatalf("crawl: no statistics for %s", col.Name)
+				}
+				b.Logf("%s: %+v", col.Name, *col.Stats)
+			}
 		}
 	}
 	// DuckDB alone on local copies of the files, with the crawler's
@@ -122,6 +129,8 @@ func BenchmarkCrawl1GiB(b *testing.B) {
 	}
 	all := New(st, dir, nil)
 	all.MaxFiles, all.MaxBytes = 1000, 1<<40
+	allCopy := New(struct{ objectstore.Store }{st}, dir, nil)
+	allCopy.MaxFiles, allCopy.MaxBytes = 1000, 1<<40
 	for _, bc := range []struct {
 		name string
 		cold bool
@@ -132,6 +141,7 @@ func BenchmarkCrawl1GiB(b *testing.B) {
 		{"crawl-all-cold", true, crawl(all)},
 		{"crawl-all-warm", false, crawl(all)},
 		{"crawl-default-cold", true, crawl(New(st, dir, nil))},
+		{"crawl-all-copy-cold", true, crawl(allCopy)},
 		{"duckdb-summarize-warm", false, duck("SUMMARIZE SELECT * FROM FILES")},
 		{"duckdb-minmax-distinct-warm", false, duck("SELECT count(*), " + strings.Join(stats, ", ") + " FROM FILES")},
 		{"duckdb-footer-stats-cold", true, duck("SELECT path_in_schema, min(stats_min), max(stats_max), sum(stats_null_count), sum(num_values) FROM parquet_metadata(" + fileList(local) + ") GROUP BY path_in_schema")},

@@ -13,7 +13,7 @@ import (
 
 // sampleWindows is about how many row windows the distinct-count sample
 // takes over all files; each costs DuckDB one row group or so.
-const sampleWindows = 16
+const sampleWindows = 8
 
 // castable are types whose footer min/max text DuckDB can cast back
 // (TRY_CAST(stats_min_value AS type)); others are scanned.
