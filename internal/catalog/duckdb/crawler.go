@@ -176,6 +176,9 @@ func (c *Crawler) Crawl(ctx context.Context, bucket, prefix string) (*catalog.In
 		}
 	}
 	dir, err := os.MkdirTemp(c.tmp, "steward-crawl-")
+	if err == nil {
+		dir, err = filepath.Abs(dir) // DuckDB's allowed_directories
+	}
 	if err != nil {
 		return nil, steward.WrapError(steward.EUnavailable, "crawl", err, "cannot create a temporary directory for the crawl")
 	}
@@ -274,7 +277,9 @@ func (c *Crawler) Crawl(ctx context.Context, bucket, prefix string) (*catalog.In
 	describe := c.describe
 	if inf.Format == catalog.FormatParquet {
 		describe = func(ctx context.Context, conn *sql.Conn, inf *catalog.Inference) error {
-			return c.describeParquet(ctx, conn, inf, good, goodRows, len(inf.Partitions) > 0)
+			return c.describeParquet(ctx, conn, inf, good, goodRows, len(inf.Partitions) > 0, func(err error) {
+				inf.Problems = append(inf.Problems, catalog.CrawlProblem{Message: problemText(inf.Format, err, dir)})
+			})
 		}
 	}
 	if err := describe(ctx, conn, inf); err != nil {

@@ -21,8 +21,10 @@ var castable = regexp.MustCompile(`^[A-Z][A-Z0-9_ ]*(\([0-9, ]+\))?$`)
 
 // describeParquet fills the schema, statistics and samples of view t over
 // the Parquet files (with rows[i] rows in files[i]) from their footers and
-// a bounded sample: see the package comment.
-func (c *Crawler) describeParquet(ctx context.Context, conn *sql.Conn, inf *catalog.Inference, files []string, rows []int64, hive bool) error {
+// a bounded sample: see the package comment. A sample that cannot be read
+// (data pages damaged behind an intact footer) is reported to problem and
+// the footers' statistics are kept.
+func (c *Crawler) describeParquet(ctx context.Context, conn *sql.Conn, inf *catalog.Inference, files []string, rows []int64, hive bool, problem func(error)) error {
 	if err := c.schema(ctx, conn, inf); err != nil {
 		return err
 	}
@@ -33,7 +35,10 @@ func (c *Crawler) describeParquet(ctx context.Context, conn *sql.Conn, inf *cata
 	if err := c.footerStats(ctx, conn, inf, files, total); err != nil {
 		return err
 	}
-	c.sample(ctx, conn, files, rows, total, hive)
+	if err := c.sample(ctx, conn, files, rows, total, hive); err != nil {
+		problem(err)
+		return nil
+	}
 	for i := range inf.Schema {
 		col := &inf.Schema[i]
 		if col.Stats == nil {
@@ -116,12 +121,11 @@ func (c *Crawler) footerStats(ctx context.Context, conn *sql.Conn, inf *catalog.
 // else row windows spread evenly over each file (file_row_number ranges,
 // which DuckDB turns into row-group skips), about StatsSampleRows rows in
 // all.
-func (c *Crawler) sample(ctx context.Context, conn *sql.Conn, files []string, rows []int64, total int64, hive bool) {
+func (c *Crawler) sample(ctx context.Context, conn *sql.Conn, files []string, rows []int64, total int64, hive bool) error {
 	budget := int64(max(1, c.StatsSampleRows))
 	if total <= budget {
-		if _, err := conn.ExecContext(ctx, "CREATE TABLE s AS SELECT * FROM t"); err == nil {
-			return
-		}
+		_, err := conn.ExecContext(ctx, "CREATE TABLE s AS SELECT * FROM t")
+		return err
 	} else {
 		var parts []string
 		for i, f := range files {
@@ -140,12 +144,13 @@ func (c *Crawler) sample(ctx context.Context, conn *sql.Conn, files []string, ro
 		}
 		q := "CREATE TABLE s AS SELECT * EXCLUDE (file_row_number) FROM (" + strings.Join(parts, " UNION ALL BY NAME ") + ")"
 		if _, err := conn.ExecContext(ctx, q); err == nil {
-			return
+			return nil
 		}
 	}
 	// A column named file_row_number, or a reader error: the first rows.
 	conn.ExecContext(ctx, "DROP TABLE IF EXISTS s")
-	conn.ExecContext(ctx, fmt.Sprintf("CREATE TABLE s AS SELECT * FROM t LIMIT %d", budget))
+	_, err := conn.ExecContext(ctx, fmt.Sprintf("CREATE TABLE s AS SELECT * FROM t LIMIT %d", budget))
+	return err
 }
 
 // sampleNulls counts the nulls of column name in the sample of n rows.

@@ -3,6 +3,7 @@ package duckdb
 import (
 	"context"
 	"database/sql"
+	"encoding/binary"
 	"fmt"
 	"io"
 	"os"
@@ -243,5 +244,30 @@ func TestCrawlInPlace(t *testing.T) {
 	body.Close()
 	if string(b) != string(mort) {
 		t.Error("stored file changed")
+	}
+}
+
+// A file whose data pages are damaged behind an intact footer: the
+// footers' schema, row count and statistics are kept and the unreadable
+// sample is a problem.
+func TestParquetDamagedPages(t *testing.T) {
+	ctx := context.Background()
+	s := newStore(t)
+	b := parquetRG(t, "SELECT r AS id, md5(CAST(r AS VARCHAR)) AS ref FROM range(20000) t(r)", 100000)
+	footer := int(binary.LittleEndian.Uint32(b[len(b)-8:]))
+	data := b[4 : len(b)-8-footer]
+	for i := len(data) / 4; i < len(data)*3/4; i++ {
+		data[i] = byte(i * 7)
+	}
+	put(t, s, "damaged/d/x.parquet", b)
+	inf, err := New(s, t.TempDir(), nil).Crawl(ctx, "bank", "damaged/d/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(inf.Problems) == 0 || !strings.Contains(inf.Problems[0].Message, "not readable as parquet") {
+		t.Fatalf("problems %+v", inf.Problems)
+	}
+	if inf.RowCount != 20000 || len(inf.Schema) != 2 || inf.Schema[0].Stats == nil || inf.Schema[0].Stats.Max != "19999" {
+		t.Fatalf("footer knowledge lost: %+v", inf)
 	}
 }
