@@ -67,6 +67,13 @@ func (s *Server) wireSQL() (*sqlengine.Service, error) {
 		s.sql.pgLn = ln
 		s.closers = append(s.closers, func() error { ln.Close(); return nil })
 		s.sql.pg = pgwire.NewServer(s.sql.svc, s.verifier, s.log.With("component", "pgwire"))
+		if s.cfg.PGTLSCert != "" {
+			tc, err := pgwire.LoadTLS(s.cfg.PGTLSCert, s.cfg.PGTLSKey)
+			if err != nil {
+				return nil, &config.SettingError{Key: "pg_tls_cert", Msg: err.Error()}
+			}
+			s.sql.pg.SetTLS(tc, s.cfg.PGRequireTLS)
+		}
 	}
 	return s.sql.svc, nil
 }
