@@ -33,7 +33,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-
 	"log/slog"
 	"os"
 	"path/filepath"

@@ -64,6 +64,10 @@ func (c *Crawler) describeParquet(ctx context.Context, conn *sql.Conn, inf *cata
 // columns, missing or uncastable statistics) are computed by one scan of
 // those columns only.
 func (c *Crawler) footerStats(ctx context.Context, conn *sql.Conn, inf *catalog.Inference, files []string, total int64) error {
+	// The footers are read once: one row per column chunk.
+	if _, err := conn.ExecContext(ctx, "CREATE TABLE m AS SELECT path_in_schema, num_values, stats_null_count, stats_min_value, stats_max_value FROM parquet_metadata("+fileList(files)+")"); err != nil {
+		return err
+	}
 	var scan []*catalog.Column
 	for i := range inf.Schema {
 		col := &inf.Schema[i]
@@ -82,7 +86,7 @@ func (c *Crawler) footerStats(ctx context.Context, conn *sql.Conn, inf *catalog.
 				OR (stats_max_value IS NOT NULL AND TRY_CAST(stats_max_value AS %[1]s) IS NULL)),
 			CAST(coalesce(sum(stats_null_count), 0) AS BIGINT), CAST(coalesce(sum(num_values), 0) AS BIGINT),
 			CAST(min(TRY_CAST(stats_min_value AS %[1]s)) AS VARCHAR), CAST(max(TRY_CAST(stats_max_value AS %[1]s)) AS VARCHAR)
-			FROM parquet_metadata(%[2]s) WHERE path_in_schema = %[3]s`, col.Type, fileList(files), quote(col.Name))
+			FROM m WHERE path_in_schema = %[2]s`, col.Type, quote(col.Name))
 		var chunks, unknown, nulls, values int64
 		var mn, mx sql.NullString
 		if err := conn.QueryRowContext(ctx, q).Scan(&chunks, &unknown, &nulls, &values, &mn, &mx); err != nil {
