@@ -208,19 +208,30 @@ func (c *conn) running(cancel context.CancelFunc) func() {
 }
 
 func isEmpty(sql string) bool {
-	return normalize(sql) == ""
+	return normalize(sql+"\n") == ""
 }
 
-// simpleQuery runs a Query message: text results, one statement.
+// simpleQuery runs a Query message: text results, each of its
+// statements in turn until one fails.
 func (c *conn) simpleQuery(sql string) {
 	if isEmpty(sql) {
 		c.be.Send(&pgproto3.EmptyQueryResponse{})
 		return
 	}
+	for _, stmt := range splitStatements(sql) {
+		if !c.simpleStatement(stmt) {
+			return
+		}
+	}
+}
+
+// simpleStatement runs one statement of a simple query; false if it
+// failed.
+func (c *conn) simpleStatement(sql string) bool {
 	res, ok, err := c.local(sql, true)
 	if err != nil {
 		c.sendErr(err)
-		return
+		return false
 	}
 	if ok {
 		if res.cols != nil {
@@ -230,13 +241,13 @@ func (c *conn) simpleQuery(sql string) {
 				dr, err := enc.row(r)
 				if err != nil {
 					c.sendErr(err)
-					return
+					return false
 				}
 				c.be.Send(dr)
 			}
 		}
 		c.be.Send(&pgproto3.CommandComplete{CommandTag: []byte(res.tag)})
-		return
+		return true
 	}
 	qctx, cancel := context.WithCancel(steward.WithPrincipal(c.ctx, c.p))
 	defer cancel()
@@ -246,14 +257,14 @@ func (c *conn) simpleQuery(sql string) {
 	sink := &rowWriter{be: c.be, loc: c.loc}
 	sum, err := c.query(qctx, sql, sink)
 	if sink.err != nil && !errors.Is(sink.err, errEncode) {
-		return // the client is gone
+		return false // the client is gone
 	}
 	if sink.encErr != nil {
 		err = sink.encErr
 	}
 	if err != nil {
 		c.sendErr(err)
-		return
+		return false
 	}
 	if !sink.described {
 		c.be.Send(&pgproto3.RowDescription{})
@@ -263,6 +274,7 @@ func (c *conn) simpleQuery(sql string) {
 		n = sum.Rows
 	}
 	c.be.Send(&pgproto3.CommandComplete{CommandTag: []byte("SELECT " + strconv.FormatInt(n, 10))})
+	return true
 }
 
 var errEncode = errors.New("encode")

@@ -575,3 +575,33 @@ func TestDescribeCached(t *testing.T) {
 		t.Fatalf("%d describes among %q", described, rec.sql)
 	}
 }
+
+// TestMultiStatementQuery: a simple query with several statements runs
+// each until one fails.
+func TestMultiStatementQuery(t *testing.T) {
+	addr, _ := startEngine(t)
+	c := connectMode(t, addr, pgx.QueryExecModeSimpleProtocol)
+	ctx := context.Background()
+	res, err := c.PgConn().Exec(ctx, "SET application_name = 'x;y'; SELECT count(*) FROM bank.crm.people WHERE name <> ';'; SHOW application_name; -- done").ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, r := range res {
+		got = append(got, r.CommandTag.String())
+		for _, row := range r.Rows {
+			got = append(got, string(row[0]))
+		}
+	}
+	if s := strings.Join(got, " "); s != "SET SELECT 1 300 SHOW x;y" {
+		t.Fatalf("got %q", s)
+	}
+	_, err = c.PgConn().Exec(ctx, "SELECT 1; SELECT * FROM bank.crm.nothere; SET application_name = 'z'").ReadAll()
+	if pgCode(err) != "42P01" {
+		t.Fatalf("got %v", err)
+	}
+	var app string
+	if err := c.QueryRow(ctx, "SHOW application_name").Scan(&app); err != nil || app != "x;y" {
+		t.Fatalf("the statement after the failed one ran: %q %v", app, err)
+	}
+}

@@ -88,7 +88,36 @@ type placeholder struct {
 // placeholders finds the $n parameters of sql outside string literals,
 // quoted identifiers, dollar-quoted strings and comments.
 func placeholders(sql string) ([]placeholder, error) {
+	phs, _, err := lexSQL(sql)
+	return phs, err
+}
+
+// splitStatements splits a simple query at the semicolons between
+// statements; empty statements are dropped.
+func splitStatements(sql string) []string {
+	_, semis, err := lexSQL(sql)
+	if err != nil || len(semis) == 0 {
+		return []string{sql}
+	}
+	var out []string
+	last := 0
+	for _, i := range append(semis, len(sql)) {
+		if part := sql[last:i]; !isEmpty(part) {
+			out = append(out, part)
+		}
+		last = i + 1
+	}
+	if len(out) == 0 {
+		return []string{sql}
+	}
+	return out
+}
+
+// lexSQL finds the $n parameters and the semicolons of sql outside string
+// literals, quoted identifiers, dollar-quoted strings and comments.
+func lexSQL(sql string) ([]placeholder, []int, error) {
 	var out []placeholder
+	var semis []int
 	identByte := func(c byte) bool {
 		return c == '_' || c == '$' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= 0x80
 	}
@@ -112,7 +141,7 @@ func placeholders(sql string) ([]placeholder, error) {
 				}
 			}
 			if j >= len(sql) {
-				return nil, sqlengine.Errorf(steward.EInvalid, sqlengine.StateSyntax, "unterminated quoted string")
+				return nil, nil, sqlengine.Errorf(steward.EInvalid, sqlengine.StateSyntax, "unterminated quoted string")
 			}
 			i = j + 1
 		case c == '"':
@@ -126,13 +155,13 @@ func placeholders(sql string) ([]placeholder, error) {
 				j += 2 + k
 			}
 			if j < 0 {
-				return nil, sqlengine.Errorf(steward.EInvalid, sqlengine.StateSyntax, "unterminated quoted identifier")
+				return nil, nil, sqlengine.Errorf(steward.EInvalid, sqlengine.StateSyntax, "unterminated quoted identifier")
 			}
 			i += j + 2
 		case c == '-' && i+1 < len(sql) && sql[i+1] == '-':
 			j := strings.IndexByte(sql[i:], '\n')
 			if j < 0 {
-				return out, nil
+				return out, semis, nil
 			}
 			i += j + 1
 		case c == '/' && i+1 < len(sql) && sql[i+1] == '*':
@@ -147,7 +176,7 @@ func placeholders(sql string) ([]placeholder, error) {
 				}
 			}
 			if depth > 0 {
-				return nil, sqlengine.Errorf(steward.EInvalid, sqlengine.StateSyntax, "unterminated /* comment")
+				return nil, nil, sqlengine.Errorf(steward.EInvalid, sqlengine.StateSyntax, "unterminated /* comment")
 			}
 			i = j
 		case c == '$' && (i == 0 || !identByte(sql[i-1])):
@@ -158,7 +187,7 @@ func placeholders(sql string) ([]placeholder, error) {
 			if j > i+1 {
 				n, err := strconv.Atoi(sql[i+1 : j])
 				if err != nil || n < 1 || n > math.MaxUint16 {
-					return nil, sqlengine.Errorf(steward.EInvalid, sqlengine.StateSyntax, "bad parameter number %s", sql[i:j])
+					return nil, nil, sqlengine.Errorf(steward.EInvalid, sqlengine.StateSyntax, "bad parameter number %s", sql[i:j])
 				}
 				out = append(out, placeholder{start: i, end: j, n: n})
 				i = j
@@ -172,17 +201,20 @@ func placeholders(sql string) ([]placeholder, error) {
 				tag := sql[i : j+1]
 				k := strings.Index(sql[j+1:], tag)
 				if k < 0 {
-					return nil, sqlengine.Errorf(steward.EInvalid, sqlengine.StateSyntax, "unterminated dollar-quoted string")
+					return nil, nil, sqlengine.Errorf(steward.EInvalid, sqlengine.StateSyntax, "unterminated dollar-quoted string")
 				}
 				i = j + 1 + k + len(tag)
 				continue
 			}
 			i++
+		case c == ';':
+			semis = append(semis, i)
+			i++
 		default:
 			i++
 		}
 	}
-	return out, nil
+	return out, semis, nil
 }
 
 var (
