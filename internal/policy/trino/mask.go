@@ -55,7 +55,9 @@ func MaskSQL(m policy.Mask, column, columnType string) (expr string, ok bool) {
 		if !str {
 			return "NULL", true
 		}
-		return "to_hex(sha256(to_utf8(cast(" + c + " as varchar))))", true
+		// lower: Trino's to_hex is upper-case; Steward's own SQL (DuckDB's
+		// sha256) shows lower-case hex, and both must show the same value.
+		return "lower(to_hex(sha256(to_utf8(cast(" + c + " as varchar)))))", true
 	case policy.MaskDateShowYear:
 		if !dateType(columnType) {
 			return "NULL", true

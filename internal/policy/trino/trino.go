@@ -61,7 +61,7 @@ func (NoTags) Tags(context.Context, string, string) ([]policy.Tag, policy.Classi
 //	POST /column-masks        opa.policy.column-masking-uri
 //	POST /batch-column-masks  opa.policy.batch-column-masking-uri
 //
-// Mount it with http.StripPrefix (e.g. under /api/v1/trino/). Bad requests
+// Mount it with http.StripPrefix (the server mounts it under /trino/v1/). Bad requests
 // get 400 with {"error": "..."}; a failed audit write or tag lookup gets
 // 500, which Trino treats as a denial.
 type Handler struct {

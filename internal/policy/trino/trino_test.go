@@ -274,7 +274,7 @@ func TestMaskSQL(t *testing.T) {
 		want       string
 		wantMasked bool
 	}{
-		{policy.Mask{Type: policy.MaskHash}, "e", "varchar", `to_hex(sha256(to_utf8(cast("e" as varchar))))`, true},
+		{policy.Mask{Type: policy.MaskHash}, "e", "varchar", `lower(to_hex(sha256(to_utf8(cast("e" as varchar)))))`, true},
 		{policy.Mask{Type: policy.MaskHash}, "n", "bigint", `NULL`, true},
 		{policy.Mask{Type: policy.MaskRedact}, `we"ird`, "varchar(10)", `regexp_replace(regexp_replace(regexp_replace("we""ird", '[A-Z]', 'X'), '[a-z]', 'x'), '[0-9]', '0')`, true},
 		{policy.Mask{Type: policy.MaskShowFirst4}, "c", "", `concat(substr("c", 1, 4), regexp_replace(substr("c", 5), '.', 'x'))`, true},
