@@ -94,7 +94,7 @@ func (c *conn) bind(m *pgproto3.Bind) error {
 	if m.DestinationPortal == "" {
 		c.closePortal("")
 	}
-	c.portals[m.DestinationPortal] = &portal{stmt: st, sql: sql, formats: append([]int16(nil), m.ResultFormatCodes...)}
+	c.portals[m.DestinationPortal] = &portal{stmt: st, sql: sql, lits: lits, formats: append([]int16(nil), m.ResultFormatCodes...)}
 	c.be.Send(&pgproto3.BindComplete{})
 	return nil
 }
@@ -136,7 +136,7 @@ func (c *conn) describe(m *pgproto3.Describe) error {
 		stop()
 		switch {
 		case ev.isCols:
-			p.cols = ev.cols
+			p.cols = unnamed(ev.cols, p.lits)
 		case ev.end:
 			p.end = &ev
 		}
@@ -170,7 +170,11 @@ func (c *conn) describeStatement(st *statement) error {
 		st.desc, st.noData, st.known = res.cols, res.cols == nil, true
 		return nil
 	}
-	q := strings.TrimRight(bindSQL(st.sql, st.phs, func(n int) string { return sampleLiteral(st.oids[n-1]) }), " \t\r\n;")
+	samples := make([]string, len(st.oids))
+	for i, o := range st.oids {
+		samples[i] = sampleLiteral(o)
+	}
+	q := strings.TrimRight(bindSQL(st.sql, st.phs, func(n int) string { return samples[n-1] }), " \t\r\n;")
 	word, _, _ := strings.Cut(strings.TrimLeft(normalize(st.sql), "("), " ")
 	switch word {
 	case "select", "with", "values", "table", "from":
@@ -197,6 +201,7 @@ func (c *conn) describeStatement(st *statement) error {
 	if _, err := c.query(ctx, q, &sink); err != nil {
 		return err
 	}
+	sink.cols = unnamed(sink.cols, samples)
 	st.desc, st.noData, st.known = sink.cols, sink.cols == nil, true
 	if c.described == nil || len(c.described) >= maxDescribed {
 		c.described = map[string][]sqlengine.Column{}
@@ -270,7 +275,7 @@ func (c *conn) execute(m *pgproto3.Execute) error {
 		ev := p.next()
 		switch {
 		case ev.isCols:
-			p.cols = ev.cols
+			p.cols = unnamed(ev.cols, p.lits)
 		case ev.end:
 			p.end = &ev
 		default:
@@ -313,6 +318,7 @@ func commandTag(sql string) string {
 type portal struct {
 	stmt    *statement
 	sql     string
+	lits    []string // the rendered parameters
 	formats []int16
 
 	started   bool
@@ -450,4 +456,27 @@ func (s *chanSink) Row(vals []any) error {
 	case <-s.ctx.Done():
 		return s.ctx.Err()
 	}
+}
+
+// unnamed renames result columns that DuckDB named after an expression
+// holding a rendered parameter ("(CAST(41 AS INTEGER) + 1)") to
+// PostgreSQL's "?column?", so that parameter values do not show up as
+// column names.
+func unnamed(cols []sqlengine.Column, lits []string) []sqlengine.Column {
+	var out []sqlengine.Column
+	for i, c := range cols {
+		for _, l := range lits {
+			if l != "" && strings.Contains(c.Name, l) {
+				if out == nil {
+					out = append([]sqlengine.Column(nil), cols...)
+				}
+				out[i].Name = "?column?"
+				break
+			}
+		}
+	}
+	if out == nil {
+		return cols
+	}
+	return out
 }

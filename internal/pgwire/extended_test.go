@@ -605,3 +605,21 @@ func TestMultiStatementQuery(t *testing.T) {
 		t.Fatalf("the statement after the failed one ran: %q %v", app, err)
 	}
 }
+
+// TestParameterNotInColumnName: an expression column over a parameter is
+// named ?column?, not after the parameter's value.
+func TestParameterNotInColumnName(t *testing.T) {
+	addr, _ := startEngine(t)
+	for _, mode := range []pgx.QueryExecMode{pgx.QueryExecModeCacheStatement, pgx.QueryExecModeDescribeExec} {
+		c := connectMode(t, addr, mode)
+		rows, err := c.Query(context.Background(), "SELECT $1::int + 1, name FROM bank.crm.people WHERE id = $2", 41, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fs := rows.FieldDescriptions()
+		rows.Close()
+		if len(fs) != 2 || fs[0].Name != "?column?" || fs[1].Name != "name" {
+			t.Fatalf("%v: fields %+v", mode, fs)
+		}
+	}
+}
