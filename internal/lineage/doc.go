@@ -17,7 +17,7 @@
 // replicas. Refresh applies the changes other replicas committed (Run
 // calls it on a ticker), and a writer whose graph is behind applies them
 // inside its own transaction before computing its change. A replica
-// behind by more than the feed keeps (5,000 versions) reloads.
+// behind by more than the feed keeps (1,000 versions) reloads.
 //
 // Writes: Ingest serialises writers. Concurrent calls are committed
 // together (group commit): callers that arrive while a transaction runs

@@ -23,8 +23,11 @@ import (
 )
 
 // keepChanges is how many versions of the change feed are kept; a replica
-// further behind reloads the whole graph.
-const keepChanges = 5000
+// further behind reloads the whole graph. Entries can be large (a batch of
+// 1,000 events), so the feed is kept short: with group commit a version
+// carries many events, so this is tens of seconds of the heaviest
+// ingest measured, against a Refresh every half second.
+const keepChanges = 1000
 
 // logEntry is one committed change to the graph: events ingested, tags
 // set, or a block list set.
