@@ -299,7 +299,7 @@ func BenchmarkSearchChange(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		d.Classification = "C2"
+		d.Classification, d.Tags = "C2", nil // visible to v
 		word := "zqchange" + strconv.Itoa(i)
 		d.Description += " " + word
 		t0 := time.Now()

@@ -5,13 +5,14 @@ import (
 	"encoding/json"
 	"log/slog"
 	"math"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
 	"time"
 	"unicode"
 
-	"github.com/klauspost/compress/s2"
+	"github.com/klauspost/compress/zstd"
 
 	"github.com/stewardhq/steward/internal/policy"
 )
@@ -208,9 +209,19 @@ func (ix *Index) Refresh(ctx context.Context) error {
 func (ix *Index) apply(changed []*Dataset, deleted []Key, v int64) {
 	// Encoding is the slow part of indexing: do it outside the lock.
 	prepared := make([]*prepDoc, len(changed))
-	for i, d := range changed {
-		prepared[i] = prepare(d)
+	workers := 1
+	if len(changed) >= 1000 {
+		workers = runtime.GOMAXPROCS(0)
 	}
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for i := w; i < len(changed); i += workers {
+				prepared[i] = prepare(changed[i])
+			}
+		})
+	}
+	wg.Wait()
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
 	for _, k := range deleted {
@@ -318,12 +329,7 @@ type prepDoc struct {
 
 func prepare(d *Dataset) *prepDoc {
 	p := &prepDoc{d: d, key: Key{d.Namespace, d.Name}, terms: map[string]float32{}}
-	js, err := json.Marshal(d)
-	if err != nil {
-		// A Dataset always marshals; keep an empty body rather than panic.
-		js = []byte("{}")
-	}
-	p.body = s2.Encode(nil, js)
+	p.body = encodeBody(d)
 	put := func(text string, w float32) {
 		for _, t := range Tokenize(text) {
 			if p.terms[t] < w {
@@ -356,14 +362,49 @@ func prepare(d *Dataset) *prepDoc {
 	return p
 }
 
+// Bodies are zstd-compressed JSON without the fields derived from the
+// namespace and name (ID, Bucket, Prefix), which decoding restores.
+var (
+	zEnc = sync.OnceValue(func() *zstd.Encoder {
+		e, _ := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedDefault), zstd.WithEncoderConcurrency(1))
+		return e
+	})
+	zDec = sync.OnceValue(func() *zstd.Decoder {
+		d, _ := zstd.NewReader(nil, zstd.WithDecoderConcurrency(0))
+		return d
+	})
+)
+
+func encodeBody(d *Dataset) []byte {
+	c := *d
+	if c.ID == ID(c.Namespace, c.Name) {
+		c.ID = ""
+	}
+	if b, ok := BucketOf(c.Namespace); ok && c.Bucket == b && c.Prefix == c.Name+"/" {
+		c.Bucket, c.Prefix = "", ""
+	}
+	js, err := json.Marshal(&c)
+	if err != nil {
+		// A Dataset always marshals; keep an empty body rather than panic.
+		js = []byte("{}")
+	}
+	return zEnc().EncodeAll(js, make([]byte, 0, len(js)/2))
+}
+
 func decodeBody(body []byte) (*Dataset, error) {
-	js, err := s2.Decode(nil, body)
+	js, err := zDec().DecodeAll(body, nil)
 	if err != nil {
 		return nil, err
 	}
 	var d Dataset
 	if err := json.Unmarshal(js, &d); err != nil {
 		return nil, err
+	}
+	if d.ID == "" {
+		d.ID = ID(d.Namespace, d.Name)
+	}
+	if b, ok := BucketOf(d.Namespace); ok && d.Bucket == "" {
+		d.Bucket, d.Prefix = b, d.Name+"/"
 	}
 	return &d, nil
 }
@@ -524,8 +565,13 @@ func removeID(l []uint32, id uint32) []uint32 {
 
 // finish sorts what a batch of adds left unsorted.
 func (ix *Index) finish() {
+	bulk := len(ix.dirty) > 10_000
 	for _, tid := range ix.dirty {
-		sortTail(&ix.terms[tid])
+		t := &ix.terms[tid]
+		sortTail(t)
+		if bulk && cap(t.post)-len(t.post) > len(t.post)/8 {
+			t.post = slices.Clone(t.post) // drop what appending left spare
+		}
 	}
 	ix.dirty = ix.dirty[:0]
 	sortTail(&ix.all)

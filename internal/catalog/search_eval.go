@@ -39,8 +39,8 @@ const (
 	// ScanBudget bounds the postings read, and ConsiderBudget the
 	// documents scored, by one query; a query that reaches either returns
 	// the best hits found (Approximate).
-	ScanBudget     = 300_000
-	ConsiderBudget = 25_000
+	ScanBudget     = 200_000
+	ConsiderBudget = 10_000
 	// driverMax is the longest filter list read in full instead of the
 	// posting lists.
 	driverMax = 20_000
@@ -379,11 +379,9 @@ func (e *eval) scan() bool {
 	}
 }
 
-// seenSet marks documents met by one query without clearing per query.
-type seenSet struct {
-	epoch uint32
-	marks []uint32
-}
+// seenSet marks documents met by one query: a bitset, small enough to
+// stay in cache (128 KiB per million documents).
+type seenSet struct{ bits []uint64 }
 
 var seenPool sync.Pool
 
@@ -392,14 +390,11 @@ func getSeen(n int) *seenSet {
 	if s == nil {
 		s = &seenSet{}
 	}
-	if len(s.marks) < n {
-		s.marks = make([]uint32, n+n/8)
-		s.epoch = 0
-	}
-	s.epoch++
-	if s.epoch == 0 {
-		clear(s.marks)
-		s.epoch = 1
+	words := (n + 63) / 64
+	if len(s.bits) < words {
+		s.bits = make([]uint64, words+words/8)
+	} else {
+		clear(s.bits)
 	}
 	return s
 }
@@ -407,10 +402,11 @@ func getSeen(n int) *seenSet {
 func putSeen(s *seenSet) { seenPool.Put(s) }
 
 func (s *seenSet) mark(id uint32) bool {
-	if s.marks[id] == s.epoch {
+	w, b := id>>6, uint64(1)<<(id&63)
+	if s.bits[w]&b != 0 {
 		return false
 	}
-	s.marks[id] = s.epoch
+	s.bits[w] |= b
 	return true
 }
 

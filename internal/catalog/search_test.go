@@ -198,7 +198,6 @@ func FuzzSearchText(f *testing.F) {
 	})
 }
 
-
 // Searches run concurrently with each other and with changes (run with
 // -race to check).
 func TestSearchConcurrent(t *testing.T) {
