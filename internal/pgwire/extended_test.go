@@ -274,13 +274,18 @@ func TestSessionCommands(t *testing.T) {
 			if _, err := c.Exec(ctx, "ROLLBACK"); err != nil || c.PgConn().TxStatus() != 'I' {
 				t.Errorf("rollback: %v %c", err, c.PgConn().TxStatus())
 			}
+			for _, q := range []string{"SET enable_external_access = true", "SET memory_limit = '100GB'", "SET lock_configuration TO false", "RESET memory_limit"} {
+				if _, err := c.Exec(ctx, q); err == nil {
+					t.Errorf("%s: accepted", q)
+				}
+			}
 			_, err := c.Exec(ctx, "SELECT relname FROM pg_catalog.pg_class")
 			if pgCode(err) != "0A000" {
 				t.Errorf("pg_catalog: %v", err)
 			}
 		})
 	}
-	for _, q := range []string{"version()", "SET ", "SHOW ", "current_setting", "BEGIN"} {
+	for _, q := range []string{"version()", "SET application_name", "SET TIME ZONE", "SHOW search_path", "current_setting", "BEGIN"} {
 		if rec.saw(q) {
 			t.Errorf("%q reached the Service: %q", q, rec.sql)
 		}
