@@ -12,6 +12,8 @@ package server
 import (
 	"context"
 	"fmt"
+	"sync"
+	"time"
 
 	"github.com/stewardhq/steward/internal/api"
 	"github.com/stewardhq/steward/internal/lineage"
@@ -34,6 +36,14 @@ func (s *Server) wireLineage(ctx context.Context) error {
 		Discover: api.PolicyDiscoverer{Engine: s.engine, AdminGroup: s.cfg.AdminGroup},
 	})
 	return nil
+}
+
+// runLineage follows the lineage changes other replicas make (through the
+// shared metastore) until ctx ends, so effective tags agree everywhere
+// within a second.
+func (s *Server) runLineage(ctx context.Context, wg *sync.WaitGroup) {
+	wg.Add(1)
+	go func() { defer wg.Done(); s.lin.svc.Run(ctx, 500*time.Millisecond) }()
 }
 
 // Lineage is the lineage service, for components that record movements

@@ -335,6 +335,7 @@ func (s *Server) Run(ctx context.Context) error {
 	s.runSQL(bg, &wg)
 	s.runCatalog(bg, &wg)
 	s.syncCatalogTags(bg, &wg)
+	s.runLineage(bg, &wg)
 	errc := make(chan error, 2)
 	go func() { errc <- s.httpSrv.Serve(s.httpLn) }()
 	go func() { errc <- s.s3Srv.Serve(s.s3Ln) }()
