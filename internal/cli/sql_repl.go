@@ -60,7 +60,7 @@ func newTerminalReader(stdio IO, token string) (*terminalReader, error) {
 	if err != nil {
 		fmt.Fprintln(stdio.Err, "steward: no history:", err)
 	}
-	rl, err := readline.NewEx(&readline.Config{
+	cfg := &readline.Config{
 		Prompt:                 "steward=> ",
 		HistoryFile:            hist,
 		DisableAutoSaveHistory: true,
@@ -68,7 +68,11 @@ func newTerminalReader(stdio IO, token string) (*terminalReader, error) {
 		InterruptPrompt:        "^C",
 		Stdout:                 stdio.Out,
 		Stderr:                 stdio.Err,
-	})
+	}
+	if _, isFile := stdio.In.(*os.File); !isFile {
+		cfg.Stdin = io.NopCloser(stdio.In) // tests; a terminal is read by readline itself
+	}
+	rl, err := readline.NewEx(cfg)
 	if err != nil {
 		return nil, err
 	}

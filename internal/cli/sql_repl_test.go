@@ -108,3 +108,34 @@ func TestHistory(t *testing.T) {
 		}
 	}
 }
+
+// TestTerminalHistory runs the interactive reader (fed from a pipe) and
+// checks what reaches the history file.
+func TestTerminalHistory(t *testing.T) {
+	dir := t.TempDir()
+	getenv := func(k string) string {
+		if k == "STEWARD_HOME" {
+			return dir
+		}
+		return ""
+	}
+	var out, errb bytes.Buffer
+	stdio := IO{In: strings.NewReader("SELECT 1\n  + 1;\nSELECT 'tok-secret';\n\\q\n"), Out: &out, Err: &errb, Getenv: getenv}
+	lr, err := newTerminalReader(stdio, "tok-secret")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ran []string
+	err = sqlLoop(context.Background(), stdio, lr, func(_ context.Context, s string) error { ran = append(ran, s); return nil }, true)
+	lr.Close()
+	if err != nil || len(ran) != 2 {
+		t.Fatalf("ran %q, %v", ran, err)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "sql_history"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := string(b); !strings.Contains(got, "SELECT 1 + 1;") || strings.Contains(got, "tok-secret") {
+		t.Fatalf("history %q", got)
+	}
+}
