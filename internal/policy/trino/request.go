@@ -29,6 +29,10 @@ type request struct {
 type input struct {
 	Context queryContext `json:"context"`
 	Action  action       `json:"action"`
+
+	// The user's visible tables, once Handler.Tables was asked.
+	visible []string
+	listed  bool
 }
 
 type queryContext struct {

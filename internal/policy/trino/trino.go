@@ -44,6 +44,20 @@ type TagSource interface {
 	Tags(ctx context.Context, name, column string) ([]policy.Tag, policy.Classification, error)
 }
 
+// TableLister lists the tables a user may select, by Steward table name
+// ("catalog.schema.table"), as Steward's own SQL lists them (SHOW TABLES).
+type TableLister interface {
+	VisibleTables(ctx context.Context, user string, groups []string) ([]string, error)
+}
+
+// TablesFunc adapts a function to TableLister.
+type TablesFunc func(ctx context.Context, user string, groups []string) ([]string, error)
+
+// VisibleTables calls f.
+func (f TablesFunc) VisibleTables(ctx context.Context, user string, groups []string) ([]string, error) {
+	return f(ctx, user, groups)
+}
+
 // NoTags is the TagSource of a deployment without a catalog: no tags,
 // unclassified.
 type NoTags struct{}
@@ -72,6 +86,13 @@ type Handler struct {
 	mux     *http.ServeMux
 	// Now is the clock for validity schedules (time.Now if nil).
 	Now func() time.Time
+	// Tables, if set, also makes a catalog or schema visible (AccessCatalog,
+	// FilterCatalogs, FilterSchemas, ShowTables, ...) when the user may
+	// select a table in it, as Steward's own SQL lists it: Trino asks
+	// AccessCatalog before every table check, and Steward's SQL needs no
+	// grant on the catalog or schema name. Without it, only a policy on the
+	// catalog or schema name itself makes it visible.
+	Tables TableLister
 }
 
 // NewHandler returns a Handler. tags may be nil (NoTags); logger may be nil
@@ -158,6 +179,7 @@ type check struct {
 	visible bool   // discover or select
 	self    bool   // allowed without asking (own user)
 	tagName string // table-kind names: ask the TagSource
+	holder  bool   // catalog or schema: also visible through a table in it
 }
 
 // outcome is the result of deciding a list of checks.
@@ -214,12 +236,14 @@ func checks(o op, user string, r, target *resource) ([]check, string, bool) {
 			return nil, "", false
 		}
 		c := tableCheck(r.Catalog.Name, "", o.access, o.visible)
+		c.holder = o.visible
 		return []check{c}, c.res.String(), true
 	case tSchema:
 		if r.Schema == nil || !nameOK(r.Schema.CatalogName) || !nameOK(r.Schema.SchemaName) {
 			return nil, "", false
 		}
 		c := tableCheck(r.Schema.CatalogName+"."+r.Schema.SchemaName, "", o.access, o.visible)
+		c.holder = o.visible
 		return []check{c}, c.res.String(), true
 	case tTable, tColumns:
 		t := r.Table
@@ -297,6 +321,15 @@ func (h *Handler) decide(ctx context.Context, e *policy.Engine, in *input, cs []
 				*d = d2
 			}
 		}
+		if !d.Allowed && c.holder && h.Tables != nil {
+			ok, err := h.holdsVisible(ctx, in, c.res.Name)
+			if err != nil {
+				return out, steward.WrapError(steward.EUnavailable, "trino.decide", err, "the table list is unavailable")
+			}
+			if ok {
+				d.Allowed, d.Reason = true, reasonHoldsVisible
+			}
+		}
 		out.policyID, out.version, out.reason = d.PolicyID, d.PolicyVersion, d.Reason
 		out.audit = out.audit || d.Audit
 		if !d.Allowed {
@@ -306,6 +339,26 @@ func (h *Handler) decide(ctx context.Context, e *policy.Engine, in *input, cs []
 		}
 	}
 	return out, nil
+}
+
+const reasonHoldsVisible = "visible: holds a table the user may select"
+
+// holdsVisible reports whether the catalog or schema name holds a table
+// the user may select. The list is fetched once per request.
+func (h *Handler) holdsVisible(ctx context.Context, in *input, name string) (bool, error) {
+	if !in.listed {
+		names, err := h.Tables.VisibleTables(ctx, in.Context.Identity.User, in.Context.Identity.Groups)
+		if err != nil {
+			return false, err
+		}
+		in.visible, in.listed = names, true
+	}
+	for _, t := range in.visible {
+		if strings.HasPrefix(t, name+".") {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 func (h *Handler) record(ctx context.Context, in *input, resource string, out outcome, details map[string]any) error {

@@ -323,3 +323,44 @@ func FuzzTrinoRequest(f *testing.F) {
 		}
 	})
 }
+
+// TestHolderVisibleThroughTables: with Handler.Tables, a catalog or schema
+// holding a table the user may select is visible without a policy on its
+// own name (as in Steward's own SQL); other operations are unaffected.
+func TestHolderVisibleThroughTables(t *testing.T) {
+	lister := TablesFunc(func(_ context.Context, user string, _ []string) ([]string, error) {
+		if user == "bob" {
+			return []string{"iceberg.sales.orders"}, nil
+		}
+		return nil, nil
+	})
+	cases := []struct {
+		name, fixture, path string
+		tables              TableLister
+		want                string
+	}{
+		{"access catalog without lister", "access_catalog.json", "/allow", nil, `{"result": false}`},
+		{"access catalog of another catalog", "access_catalog.json", "/allow", lister, `{"result": false}`},
+		{"filter catalogs", "filter_catalogs.json", "/batch", lister, `{"result": [2]}`},
+		{"show tables of another schema", "show_tables.json", "/allow", lister, `{"result": false}`},
+		{"tables are not widened", "filter_tables.json", "/batch", lister, `{"result": []}`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			h, _ := newTestHandler(t, nil)
+			h.Tables = tc.tables
+			code, body := post(t, h, tc.path, fixture(t, tc.fixture, "bob", nil))
+			if code != http.StatusOK {
+				t.Fatalf("status %d: %s", code, body)
+			}
+			jsonEq(t, body, tc.want)
+		})
+	}
+	t.Run("lister error fails the request", func(t *testing.T) {
+		h, _ := newTestHandler(t, nil)
+		h.Tables = TablesFunc(func(context.Context, string, []string) ([]string, error) { return nil, errors.New("store down") })
+		if code, body := post(t, h, "/allow", fixture(t, "access_catalog.json", "bob", nil)); code != http.StatusInternalServerError {
+			t.Fatalf("status %d: %s", code, body)
+		}
+	})
+}
