@@ -20,33 +20,24 @@ type Options struct {
 }
 
 // index picks candidate policies for a request: by resource (one trie per
-// resource kind, keyed by literal leading segments) and by tag (a map from
-// tag name, and a list per classification level).
+// resource kind, keyed by literal leading segments) and by tag (a one-level
+// trie keyed by tag name, frozen like the others so that a request's tags
+// are looked up with their cache misses overlapped, and a list per
+// classification level).
 type index struct {
 	objects, datasets, tables    trie // while building; frozen into f*
 	fobjects, fdatasets, ftables ftrie
-	tags                         map[string][]int32
+	tags                         trie // while building: a child per tag name
+	ftags                        ftrie
 	class                        [C4 + 1][]int32
 }
 
 // freeze converts the built index into its flat form (see flat.go).
-func (ix *index) freeze(in *interner, seed maphash.Seed) {
+func (ix *index) freeze(seed maphash.Seed) {
 	ix.fobjects, ix.objects = freeze(&ix.objects, seed), trie{}
 	ix.fdatasets, ix.datasets = freeze(&ix.datasets, seed), trie{}
 	ix.ftables, ix.tables = freeze(&ix.tables, seed), trie{}
-	if ix.tags != nil {
-		n := 0
-		for _, l := range ix.tags {
-			n += len(l)
-		}
-		arena := make([]int32, 0, n)
-		tags := make(map[string][]int32, len(ix.tags))
-		for k, l := range ix.tags {
-			arena = append(arena, l...)
-			tags[in.intern(k)] = arena[len(arena)-len(l) : len(arena) : len(arena)]
-		}
-		ix.tags = tags
-	}
+	ix.ftags, ix.tags = freeze(&ix.tags, seed), trie{}
 }
 
 // ftrie returns the frozen trie for resources of kind k, or nil.
@@ -76,10 +67,7 @@ func (ix *index) add(cp *cpolicy) {
 			if t.minClass != Unclassified {
 				ix.class[t.minClass] = append(ix.class[t.minClass], cp.order)
 			} else {
-				if ix.tags == nil {
-					ix.tags = map[string][]int32{}
-				}
-				ix.tags[t.name] = append(ix.tags[t.name], cp.order)
+				ix.tags.addChild(t.name, cp.order)
 			}
 		}
 		return
@@ -112,10 +100,8 @@ func (ix *index) collect(req *Request, pk *pathKeys, out []int32) []int32 {
 			out = f.collectKeys(s, req.User, sep, pk, out)
 		}
 	}
-	if ix.tags != nil {
-		for i := range req.Tags {
-			out = append(out, ix.tags[req.Tags[i].Name]...)
-		}
+	for i := range req.Tags {
+		out = ix.ftags.collectChild(req.Tags[i].Name, out)
 	}
 	for c := C1; c <= req.Classification && c <= C4; c++ {
 		out = append(out, ix.class[c]...)
@@ -201,9 +187,9 @@ func Compile(policies []*Policy, opts Options) (*Engine, error) {
 	e.ptext = pt.buf
 	var in interner
 	e.seed = maphash.MakeSeed()
-	e.access.freeze(&in, e.seed)
-	e.masking.freeze(&in, e.seed)
-	e.rows.freeze(&in, e.seed)
+	e.access.freeze(e.seed)
+	e.masking.freeze(e.seed)
+	e.rows.freeze(e.seed)
 	e.internPrincipals(&in)
 	return e, nil
 }
@@ -319,6 +305,12 @@ func (e *Engine) decide(req *Request, d *Decision, tr *tracer) {
 			sink += e.masking.ftables.touch(&pk) + e.rows.ftables.touch(&pk)
 		}
 		d.scratch.sink += uint64(sink)
+	}
+	for i := range req.Tags {
+		d.scratch.sink += uint64(e.access.ftags.touchChild(req.Tags[i].Name))
+		if selectTable {
+			d.scratch.sink += uint64(e.masking.ftags.touchChild(req.Tags[i].Name))
+		}
 	}
 	cands := sortedSet(e.access.collect(req, &pk, d.scratch.cands[:0]))
 	d.scratch.cands = cands

@@ -294,6 +294,28 @@ func (f *ftrie) collectFrom(id uint32, key uint64, depth int, pk *pathKeys, s st
 	}
 }
 
+// collectChild appends the policies of the root's child seg (a one-level
+// trie such as the tag index), without splitting seg.
+func (f *ftrie) collectChild(seg string, out []int32) []int32 {
+	if f.root == noNode {
+		return out
+	}
+	if id := f.child(f.root, childKey(f.seed, rootKey, seg), seg); id != noNode {
+		n := &f.tab[id]
+		out = append(out, f.pols[n.polOff:n.polOff+n.polN]...)
+	}
+	return out
+}
+
+// touchChild loads the table entry where the root's child seg would be
+// (see touch).
+func (f *ftrie) touchChild(seg string) uint32 {
+	if f.root == noNode {
+		return 0
+	}
+	return f.tab[childKey(f.seed, rootKey, seg)&uint64(len(f.tab)-1)].hash
+}
+
 // internPrincipals moves every item of every policy, in evaluation order,
 // into shared arrays: the items of one kind, their name lists, their
 // signatures, with the names interned. A candidate's items, and the names

@@ -351,6 +351,22 @@ func (t *trie) insert(p *pattern, pol int32) {
 	}
 }
 
+// addChild adds pol to the child of t for seg (a whole name, not split
+// into segments).
+func (t *trie) addChild(seg string, pol int32) {
+	if t.children == nil {
+		t.children = map[string]*trie{}
+	}
+	c := t.children[seg]
+	if c == nil {
+		c = &trie{}
+		t.children[seg] = c
+	}
+	if len(c.pols) == 0 || c.pols[len(c.pols)-1] != pol {
+		c.pols = append(c.pols, pol)
+	}
+}
+
 // collect appends to out the policies hanging on the path's walk.
 func (t *trie) collect(s, user string, sep byte, out []int32) []int32 {
 	n := t
