@@ -17,7 +17,6 @@ import (
 	"github.com/stewardhq/steward"
 	"github.com/stewardhq/steward/internal/api"
 	"github.com/stewardhq/steward/internal/identity"
-	"github.com/stewardhq/steward/internal/policy/trino"
 )
 
 func (s *Server) routes() http.Handler {
@@ -36,8 +35,7 @@ func (s *Server) routes() http.Handler {
 	}))
 	// Trino's OPA access-control plugin sends no credentials of its own: the
 	// endpoints answer only the networks in trino_networks.
-	mux.Handle("/trino/v1/", allowNetworks(s.trinoNets, http.StripPrefix("/trino/v1",
-		trino.NewHandler(trino.EngineFunc(s.engine.Engine), nil, s.audit, s.log.With("component", "trino")))))
+	mux.Handle("/trino/v1/", allowNetworks(s.trinoNets, http.StripPrefix("/trino/v1", s.trinoHandler())))
 	mux.HandleFunc("GET /{$}", s.home)
 	return s.instrument(mux)
 }
