@@ -207,32 +207,12 @@ func (c *Crawler) Crawl(ctx context.Context, bucket, prefix string) (*catalog.In
 		}
 	}
 
-	db, err := sql.Open("duckdb", "")
+	db, conn, err := sandboxed(ctx, dir)
 	if err != nil {
-		return nil, steward.WrapError(steward.EUnavailable, "crawl", err, "the crawler's DuckDB is unavailable")
+		return nil, err
 	}
 	defer db.Close()
-	conn, err := db.Conn(ctx)
-	if err != nil {
-		return nil, steward.WrapError(steward.EUnavailable, "crawl", err, "the crawler's DuckDB is unavailable")
-	}
 	defer conn.Close()
-	// The sandbox: DuckDB reads the crawl directory only. Order matters:
-	// allowed_directories can only be set while external access is on.
-	sandbox := []string{
-		"SET allowed_directories = [" + quote(dir+string(filepath.Separator)) + "]",
-		"SET temp_directory = " + quote(filepath.Join(dir, ".spill")),
-		"SET enable_external_access = false",
-		"SET autoinstall_known_extensions = false", "SET autoload_known_extensions = false",
-		"SET allow_community_extensions = false", "SET allow_persistent_secrets = false",
-		"SET threads = 2", "SET memory_limit = '512MB'", "SET preserve_insertion_order = false",
-		"SET lock_configuration = true",
-	}
-	for _, s := range sandbox {
-		if _, err := conn.ExecContext(ctx, s); err != nil {
-			return nil, steward.WrapError(steward.EUnavailable, "crawl", err, "the crawler's DuckDB is unavailable")
-		}
-	}
 
 	var good []string
 	var goodRows []int64
@@ -286,6 +266,42 @@ func (c *Crawler) Crawl(ctx context.Context, bucket, prefix string) (*catalog.In
 		inf.Schema = nil
 	}
 	return inf, nil
+}
+
+// sandboxed opens an in-memory DuckDB that may read files under dir only
+// (and spill there), loads no extensions and has its configuration locked.
+// The caller closes the connection, then the database.
+func sandboxed(ctx context.Context, dir string) (*sql.DB, *sql.Conn, error) {
+	unavailable := func(err error) error {
+		return steward.WrapError(steward.EUnavailable, "crawl", err, "the crawler's DuckDB is unavailable")
+	}
+	db, err := sql.Open("duckdb", "")
+	if err != nil {
+		return nil, nil, unavailable(err)
+	}
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		db.Close()
+		return nil, nil, unavailable(err)
+	}
+	// Order matters: allowed_directories can only be set while external
+	// access is on.
+	for _, s := range []string{
+		"SET allowed_directories = [" + quote(dir+string(filepath.Separator)) + "]",
+		"SET temp_directory = " + quote(filepath.Join(dir, ".spill")),
+		"SET enable_external_access = false",
+		"SET autoinstall_known_extensions = false", "SET autoload_known_extensions = false",
+		"SET allow_community_extensions = false", "SET allow_persistent_secrets = false",
+		"SET threads = 2", "SET memory_limit = '512MB'", "SET preserve_insertion_order = false",
+		"SET lock_configuration = true",
+	} {
+		if _, err := conn.ExecContext(ctx, s); err != nil {
+			conn.Close()
+			db.Close()
+			return nil, nil, unavailable(err)
+		}
+	}
+	return db, conn, nil
 }
 
 func quote(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }

@@ -271,3 +271,40 @@ func TestParquetDamagedPages(t *testing.T) {
 		t.Fatalf("footer knowledge lost: %+v", inf)
 	}
 }
+
+// The crawler's DuckDB reads the crawl directory and nothing else, and its
+// sandbox cannot be lifted.
+func TestSandbox(t *testing.T) {
+	ctx := context.Background()
+	dir, outside := t.TempDir(), t.TempDir()
+	mort := parquet(t, "SELECT 1 AS x")
+	for _, d := range []string{dir, outside} {
+		if err := os.WriteFile(filepath.Join(d, "a.parquet"), mort, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db, conn, err := sandboxed(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close(); db.Close() })
+	for _, tc := range []struct {
+		name, query string
+		ok          bool
+	}{
+		{"inside", "SELECT count(*) FROM read_parquet(" + quote(filepath.Join(dir, "a.parquet")) + ")", true},
+		{"footers inside", "SELECT count(*) FROM parquet_metadata(" + quote(filepath.Join(dir, "a.parquet")) + ")", true},
+		{"outside", "SELECT count(*) FROM read_parquet(" + quote(filepath.Join(outside, "a.parquet")) + ")", false},
+		{"footers outside", "SELECT count(*) FROM parquet_metadata(" + quote(filepath.Join(outside, "a.parquet")) + ")", false},
+		{"escape by ..", "SELECT count(*) FROM read_parquet(" + quote(dir+"/../"+filepath.Base(outside)+"/a.parquet") + ")", false},
+		{"lift", "SET enable_external_access = true", false},
+		{"widen", "SET allowed_directories = ['/']", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := conn.ExecContext(ctx, tc.query)
+			if (err == nil) != tc.ok {
+				t.Errorf("%s: err %v", tc.query, err)
+			}
+		})
+	}
+}
