@@ -542,3 +542,27 @@ func TestTaggingHeader(t *testing.T) {
 		})
 	}
 }
+
+func TestMultipartMetadataByteForByte(t *testing.T) {
+	ctx := context.Background()
+	e, c := newBucketClient(t, "alice-mpmeta")
+	const latin1 = "caf\xe9"
+	resp, raw := rawSend(t, e, http.MethodPost, "/alice-mpmeta/m?uploads", http.Header{"X-Amz-Meta-Meta1": {latin1}, "X-Amz-Tagging": {"k=v"}}, nil, 0)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("create: %d %s", resp.StatusCode, raw)
+	}
+	_, id, _ := strings.Cut(raw, "<UploadId>")
+	id, _, _ = strings.Cut(id, "</UploadId>")
+	part, err := c.UploadPart(ctx, &s3.UploadPartInput{Bucket: aws.String("alice-mpmeta"), Key: aws.String("m"), UploadId: aws.String(id), PartNumber: aws.Int32(1), Body: body("x")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{Bucket: aws.String("alice-mpmeta"), Key: aws.String("m"), UploadId: aws.String(id),
+		MultipartUpload: &types.CompletedMultipartUpload{Parts: []types.CompletedPart{{ETag: part.ETag, PartNumber: aws.Int32(1)}}}}); err != nil {
+		t.Fatal(err)
+	}
+	resp, _ = rawSend(t, e, http.MethodHead, "/alice-mpmeta/m", nil, nil, 0)
+	if got := resp.Header["X-Amz-Meta-Meta1"]; len(got) != 1 || got[0] != latin1 || resp.Header.Get("X-Amz-Tagging-Count") != "1" {
+		t.Errorf("metadata %q, tag count %q", got, resp.Header.Get("X-Amz-Tagging-Count"))
+	}
+}

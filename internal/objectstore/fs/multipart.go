@@ -40,8 +40,41 @@ func getUpload(ctx context.Context, q querier, bucket, key, uploadID string) (ob
 		return u, err
 	}
 	u.Initiated = time.Unix(0, ini).UTC()
-	json.Unmarshal([]byte(opts), &u.Opts)
+	u.Opts = unmarshalOpts(opts)
 	return u, nil
+}
+
+// storedOpts is how an upload's PutOptions are kept: the maps go through
+// marshal, which keeps bytes that are not UTF-8 (latin-1 metadata), as
+// plain JSON would not.
+type storedOpts struct {
+	objectstore.PutOptions
+	Metadata string `json:",omitempty"` // marshal(PutOptions.Metadata)
+	Tags     string `json:",omitempty"`
+}
+
+func marshalOpts(o objectstore.PutOptions) string {
+	so := storedOpts{PutOptions: o, Metadata: marshal(o.Metadata), Tags: marshal(o.Tags)}
+	so.PutOptions.Metadata, so.PutOptions.Tags = nil, nil
+	b, _ := json.Marshal(so)
+	return string(b)
+}
+
+// unmarshalOpts reads what marshalOpts wrote (and the plain JSON of
+// PutOptions that earlier versions wrote).
+func unmarshalOpts(s string) objectstore.PutOptions {
+	var raw map[string]json.RawMessage
+	json.Unmarshal([]byte(s), &raw)
+	var o objectstore.PutOptions
+	if m, ok := raw["Metadata"]; ok && len(m) > 0 && m[0] == '"' {
+		var so storedOpts
+		json.Unmarshal([]byte(s), &so)
+		o = so.PutOptions
+		o.Metadata, o.Tags = unmarshalMap(so.Metadata), unmarshalMap(so.Tags)
+		return o
+	}
+	json.Unmarshal([]byte(s), &o)
+	return o
 }
 
 // CreateMultipart starts a multipart upload (NoSuchBucket,
@@ -57,7 +90,7 @@ func (s *Store) CreateMultipart(ctx context.Context, bucket, key string, opts ob
 		return objectstore.Upload{}, err
 	}
 	u := objectstore.Upload{Bucket: bucket, Key: key, UploadID: newID(), Initiated: time.Now().UTC(), Opts: opts}
-	o, _ := json.Marshal(opts)
+	o := marshalOpts(opts)
 	err := s.writeTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		var n int
 		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM buckets WHERE name = ?`, bucket).Scan(&n); err != nil {
@@ -67,7 +100,7 @@ func (s *Store) CreateMultipart(ctx context.Context, bucket, key string, opts ob
 			return errNoSuchBucket(bucket)
 		}
 		_, err := tx.ExecContext(ctx, `INSERT INTO uploads(upload_id, bucket, key, initiated, opts) VALUES(?, ?, ?, ?, ?)`,
-			u.UploadID, bucket, []byte(key), u.Initiated.UnixNano(), string(o))
+			u.UploadID, bucket, []byte(key), u.Initiated.UnixNano(), o)
 		return err
 	})
 	if err != nil {
@@ -447,7 +480,7 @@ func (s *Store) ListUploads(ctx context.Context, bucket string, opts objectstore
 		}
 		u.Key = string(key)
 		u.Initiated = time.Unix(0, ini).UTC()
-		json.Unmarshal([]byte(opts), &u.Opts)
+		u.Opts = unmarshalOpts(opts)
 		out = append(out, u)
 	}
 	return out, internal("fs.ListUploads", rows.Err())
