@@ -183,6 +183,7 @@ func TestTrinoParity(t *testing.T) {
 		catalogs = slices.Compact(catalogs)
 		slices.Sort(schemas)
 		schemas = slices.Compact(schemas)
+		wantCount := map[string]int{"alice": 5, "bob": 7} // alice: no lending, no risk
 		for _, u := range users {
 			t.Run(u.name, func(t *testing.T) {
 				rows, errs, ok := sqlRows(t, u.cli, "SHOW TABLES")
@@ -202,8 +203,8 @@ func TestTrinoParity(t *testing.T) {
 					slices.Sort(*l)
 					*l = slices.Compact(*l)
 				}
-				if len(wantTables) == 0 {
-					t.Fatalf("SHOW TABLES shows no demo table: %v", rows)
+				if len(wantTables) != wantCount[u.name] {
+					t.Fatalf("SHOW TABLES shows %v, want %d demo tables", wantTables, wantCount[u.name])
 				}
 				if got := trinoFilter(t, url, u, "FilterTables", trinoDemoTables); !slices.Equal(got, wantTables) {
 					t.Errorf("FilterTables %v, SHOW TABLES %v", got, wantTables)
@@ -234,17 +235,18 @@ func TestTrinoParity(t *testing.T) {
 	// failure of the same SELECT in Steward's own SQL.
 	t.Run("select", func(t *testing.T) {
 		cases := []struct {
-			table   string
-			columns []string
+			table       string
+			columns     []string
+			aliceDenied bool // bob may read every one
 		}{
-			{"mortgages.retail.customers", []string{"customer_id", "email", "country_code"}},
-			{"mortgages.retail.customers", []string{"customer_id", "iban"}},
-			{"mortgages.retail.customers", []string{"name", "date_of_birth"}},
-			{"mortgages.risk.credit_exposures", []string{"customer_id", "pd", "lgd"}},
-			{"mortgages.lending.home_loans", []string{"loan_id", "customer_id"}},
-			{"mortgages.payments.transactions", []string{"tx_id", "customer_id"}},
-			{"mortgages.market.mortgages_by_country", nil},
-			{"public.reference.branches", nil},
+			{"mortgages.retail.customers", []string{"customer_id", "email", "country_code"}, false},
+			{"mortgages.retail.customers", []string{"customer_id", "iban"}, true},
+			{"mortgages.retail.customers", []string{"name", "date_of_birth"}, false},
+			{"mortgages.risk.credit_exposures", []string{"customer_id", "pd", "lgd"}, true},
+			{"mortgages.lending.home_loans", []string{"loan_id", "customer_id"}, true},
+			{"mortgages.payments.transactions", []string{"tx_id", "customer_id"}, false},
+			{"mortgages.market.mortgages_by_country", nil, false},
+			{"public.reference.branches", nil, false},
 		}
 		for _, u := range users {
 			for _, tc := range cases {
@@ -263,6 +265,9 @@ func TestTrinoParity(t *testing.T) {
 						trinoAllow(t, url, u, "AccessCatalog", map[string]any{"catalog": map[string]any{"name": c}})
 					if trinoOK != sqlOK {
 						t.Errorf("Trino allowed=%v, Steward SQL allowed=%v (%s)", trinoOK, sqlOK, strings.TrimSpace(errs))
+					}
+					if want := !(u.name == "alice" && tc.aliceDenied); sqlOK != want {
+						t.Errorf("Steward SQL allowed=%v, the demo policies say %v", sqlOK, want)
 					}
 				})
 			}
