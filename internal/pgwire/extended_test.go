@@ -417,7 +417,7 @@ func TestPsqlExtended(t *testing.T) {
 // TestPsycopg runs Python's psycopg 3 (extended protocol, server-side
 // parameters, text and binary results) and psycopg2 (simple protocol,
 // transactions) when Debian's python3-psycopg / python3-psycopg2 are
-// installed; they are optional.
+// installed (scripts/test-deps.sh installs them).
 func TestPsycopg(t *testing.T) {
 	t.Parallel()
 	addr, _ := startEngine(t)
@@ -458,7 +458,7 @@ conn.commit()
 				python = "python3"
 			}
 			if exec.Command(python, "-c", "import "+tc.module).Run() != nil {
-				t.Skipf("python3 module %s is not installed (optional: apt-get install python3-%s)", tc.module, tc.module)
+				t.Fatalf("python3 module %s is not installed: run scripts/test-deps.sh (apt-get install python3-%s)", tc.module, tc.module)
 			}
 			script := strings.NewReplacer("HOST", "'"+host+"'", "PORT", port).Replace(tc.script)
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -472,16 +472,16 @@ conn.commit()
 }
 
 // TestJDBC runs pgjdbc (DBeaver's and most BI tools' driver) when Java and
-// Debian's libpostgresql-jdbc-java are installed; they are optional.
+// Debian's libpostgresql-jdbc-java (installed by scripts/test-deps.sh).
 func TestJDBC(t *testing.T) {
 	t.Parallel()
 	const jar = "/usr/share/java/postgresql.jar"
 	java, err := exec.LookPath("java")
 	if err != nil {
-		t.Skip("java is not installed (optional)")
+		t.Fatal("java is not installed: run scripts/test-deps.sh (openjdk-17-jdk-headless)")
 	}
 	if _, err := os.Stat(jar); err != nil {
-		t.Skip("pgjdbc is not installed (optional: apt-get install libpostgresql-jdbc-java)")
+		t.Fatal("pgjdbc is not installed: run scripts/test-deps.sh (libpostgresql-jdbc-java)")
 	}
 	addr, _ := startEngine(t)
 	host, port, _ := net.SplitHostPort(addr)
@@ -495,11 +495,11 @@ func TestJDBC(t *testing.T) {
 }
 
 // TestAsyncpg runs asyncpg (which types parameters from the server's
-// ParameterDescription) when Debian's python3-asyncpg is installed.
+// ParameterDescription) (Debian's python3-asyncpg, installed by scripts/test-deps.sh).
 func TestAsyncpg(t *testing.T) {
 	t.Parallel()
 	if exec.Command("/usr/bin/python3", "-c", "import asyncpg").Run() != nil {
-		t.Skip("python3-asyncpg is not installed (optional)")
+		t.Fatal("python3-asyncpg is not installed: run scripts/test-deps.sh")
 	}
 	addr, _ := startEngine(t)
 	host, port, _ := net.SplitHostPort(addr)
