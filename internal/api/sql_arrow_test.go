@@ -7,6 +7,7 @@ import (
 	"math/big"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -83,7 +84,7 @@ func (f *typedSQL) Query(ctx context.Context, r sqlengine.Request, sink sqlengin
 	return &sqlengine.Summary{Rows: 2}, nil
 }
 
-func arrowServer(t *testing.T, q api.SQLQuerier) *httptest.Server {
+func arrowServer(t testing.TB, q api.SQLQuerier) *httptest.Server {
 	t.Helper()
 	a := api.New(api.Deps{Auditor: &memAuditor{}, SQL: q})
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -253,4 +254,34 @@ func TestSQLClientDisconnectCancels(t *testing.T) {
 			}
 		})
 	}
+}
+
+// FuzzQueryFormat: any Accept header and format parameter gives a result
+// in one of the three formats, or a 422 for an unknown format name.
+func FuzzQueryFormat(f *testing.F) {
+	for _, s := range [][2]string{{api.ArrowStreamType, ""}, {"text/csv;q=0.9, */*", ""}, {"", "arrow"}, {",,;;", "csv"}, {"application/JSONL", "x"}} {
+		f.Add(s[0], s[1])
+	}
+	srv := arrowServer(f, fakeSQL{})
+	f.Fuzz(func(t *testing.T, accept, format string) {
+		req, err := http.NewRequest("POST", srv.URL+api.Prefix+"/query?format="+url.QueryEscape(format), strings.NewReader(`{"sql":"select 1"}`))
+		if err != nil {
+			t.Skip()
+		}
+		req.Header.Set("Content-Type", "application/json")
+		req.Header["Accept"] = []string{accept}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Skip() // a header value net/http refuses to send
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		ct := resp.Header.Get("Content-Type")
+		switch {
+		case resp.StatusCode == 200 && (ct == api.ArrowStreamType || ct == "application/jsonl" || strings.HasPrefix(ct, "text/csv")):
+		case resp.StatusCode == 422 && format != "" && format != "arrow" && format != "csv" && format != "jsonl":
+		default:
+			t.Fatalf("accept %q format %q: %d %s", accept, format, resp.StatusCode, ct)
+		}
+	})
 }
