@@ -129,3 +129,29 @@ func TestStageCopiesWithoutCapability(t *testing.T) {
 		t.Fatalf("%q", got)
 	}
 }
+
+// TestStageAcrossFileSystems: when the query directory is on another file
+// system than the store (no hard link possible), staging copies.
+func TestStageAcrossFileSystems(t *testing.T) {
+	st := openFS(t)
+	put(t, st, "t/a.csv", "x\n1\n")
+	other, err := os.MkdirTemp("/dev/shm", "stage-test-")
+	if err != nil {
+		t.Skipf("no second file system: %v", err)
+	}
+	t.Cleanup(func() { os.RemoveAll(other) })
+	src, _, err := st.LocalFile(context.Background(), "lake", "t/a.csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stat(t, src).Dev == stat(t, other).Dev {
+		t.Skip("/dev/shm is on the store's file system here")
+	}
+	files, err := stage(context.Background(), st, nil, &Table{Name: "a.b.c", Bucket: "lake", Prefix: "t", Format: "csv"}, other, 0)
+	if err != nil || len(files) != 1 {
+		t.Fatal(files, err)
+	}
+	if got, _ := os.ReadFile(files[0]); string(got) != "x\n1\n" {
+		t.Fatalf("%q", got)
+	}
+}
