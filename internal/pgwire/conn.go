@@ -266,14 +266,17 @@ func (c *conn) simpleStatement(sql string) bool {
 		c.sendErr(err)
 		return false
 	}
-	if !sink.described {
-		c.be.Send(&pgproto3.RowDescription{})
+	if !sink.described && (sum == nil || sum.Written == "") {
+		c.be.Send(&pgproto3.RowDescription{}) // a query without columns; writes return no rows at all
 	}
-	n := int64(0)
+	tag := "SELECT 0"
 	if sum != nil {
-		n = sum.Rows
+		tag = "SELECT " + strconv.FormatInt(sum.Rows, 10)
+		if sum.Command != "" {
+			tag = sum.Command // "INSERT 0 n" for INSERT
+		}
 	}
-	c.be.Send(&pgproto3.CommandComplete{CommandTag: []byte("SELECT " + strconv.FormatInt(n, 10))})
+	c.be.Send(&pgproto3.CommandComplete{CommandTag: []byte(tag)})
 	return true
 }
 

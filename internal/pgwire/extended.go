@@ -294,7 +294,14 @@ func (c *conn) execute(m *pgproto3.Execute) error {
 	}
 	p.finished = true
 	if p.cols == nil && sent == 0 {
-		c.be.Send(&pgproto3.CommandComplete{CommandTag: []byte(commandTag(p.sql))})
+		tag := commandTag(p.sql)
+		if p.done != nil {
+			<-p.done // the statement has ended: its summary is final
+			if p.sum != nil && p.sum.Command != "" {
+				tag = p.sum.Command // "INSERT 0 n", "SELECT n" for CREATE TABLE AS
+			}
+		}
+		c.be.Send(&pgproto3.CommandComplete{CommandTag: []byte(tag)})
 		return nil
 	}
 	c.be.Send(&pgproto3.CommandComplete{CommandTag: []byte("SELECT " + strconv.FormatInt(sent, 10))})

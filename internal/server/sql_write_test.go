@@ -153,14 +153,22 @@ func TestSQLWritesGovernedTables(t *testing.T) {
 	if got := count(alice, "SELECT sum(n) FROM home.alice.scratch"); got != "3" {
 		t.Errorf("alice's table: %s", got)
 	}
-	// psql: the command tag of CREATE TABLE AS is SELECT n.
+	// psql: the command tags are PostgreSQL's: SELECT n for CREATE TABLE
+	// AS, INSERT 0 n for INSERT (psql prints them without -t).
 	host, port, _ := net.SplitHostPort(s.PGAddr())
-	cmd := exec.Command("/usr/bin/psql", "-X", "-A", "-t", "-h", host, "-p", port, "-U", "alice", "-d", "steward", "-c", "CREATE TABLE home.alice.fromsql AS SELECT 7 AS x")
-	cmd.Env = append(os.Environ(), "PGPASSWORD="+strings.TrimSpace(alice.must("", "token")), "PGCONNECT_TIMEOUT=10")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Errorf("psql CREATE TABLE AS: %v %s", err, out)
+	psql := func(q string) (string, error) {
+		cmd := exec.Command("/usr/bin/psql", "-X", "-A", "-h", host, "-p", port, "-U", "alice", "-d", "steward", "-c", q)
+		cmd.Env = append(os.Environ(), "PGPASSWORD="+strings.TrimSpace(alice.must("", "token")), "PGCONNECT_TIMEOUT=10")
+		out, err := cmd.CombinedOutput()
+		return strings.TrimSpace(string(out)), err
 	}
-	if got := count(alice, "SELECT x FROM home.alice.fromsql"); got != "7" {
+	if out, err := psql("CREATE TABLE home.alice.fromsql AS SELECT 7 AS x"); err != nil || out != "SELECT 1" {
+		t.Errorf("psql CREATE TABLE AS: %v %q", err, out)
+	}
+	if out, err := psql("INSERT INTO home.alice.fromsql SELECT 0 AS x FROM range(2)"); err != nil || out != "INSERT 0 2" {
+		t.Errorf("psql INSERT: %v %q", err, out)
+	}
+	if got := count(alice, "SELECT sum(x) FROM home.alice.fromsql"); got != "7" {
 		t.Errorf("psql's table: %s", got)
 	}
 	if _, errs, code := alice.run("", "sql", "-c", "CREATE TABLE mortgages.retail.mine AS SELECT 1 AS x"); code == 0 || !strings.Contains(errs, "42501") {
