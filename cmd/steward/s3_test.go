@@ -205,7 +205,8 @@ func TestServiceAccountAccessKeys(t *testing.T) {
 func TestForwardMode(t *testing.T) {
 	endpoint, ak, sk := s3upstream.Start(t)
 	prefix := "fwd" + strings.ToLower(strings.ReplaceAll(t.Name(), "/", ""))[:6] + "-"
-	p := serve(t, t.TempDir(), "--objects-upstream-endpoint", endpoint, "--objects-upstream-access-key", ak,
+	dataDir := t.TempDir()
+	p := serve(t, dataDir, "--objects-upstream-endpoint", endpoint, "--objects-upstream-access-key", ak,
 		"--objects-upstream-secret-key", sk, "--objects-upstream-path-style", "--objects-upstream-bucket-prefix", prefix)
 	env := awsEnv(t, p, "alice")
 	file := filepath.Join(t.TempDir(), "f.txt")
@@ -227,6 +228,33 @@ func TestForwardMode(t *testing.T) {
 	out, err := cmd.CombinedOutput()
 	if err != nil || string(out) != "forwarded\n" {
 		t.Fatalf("object not found upstream: %v %s", err, out)
+	}
+	// Governed SQL reads the upstream objects through the local cache:
+	// the demo bank's files are upstream too.
+	q := "SELECT count(*) AS n FROM mortgages.market.mortgages_by_country"
+	var sqlOut string
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(500 * time.Millisecond) {
+		var code int
+		if sqlOut, code = run(t, "", env, "sql", "-c", q, "--format", "csv"); code == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("SQL in forward mode: %s", sqlOut)
+		}
+	}
+	if sqlOut != "n\n48\n" {
+		t.Errorf("SQL in forward mode: %q", sqlOut)
+	}
+	// Entries are files named by the hash of bucket, key and ETag.
+	entries, _ := os.ReadDir(filepath.Join(dataDir, "cache", "sql"))
+	var cached []string
+	for _, e := range entries {
+		if e.Type().IsRegular() && len(e.Name()) == 64 {
+			cached = append(cached, e.Name())
+		}
+	}
+	if len(cached) != 1 {
+		t.Errorf("SQL cache after one query over one file in forward mode: %v", entries)
 	}
 }
 

@@ -56,6 +56,9 @@ type Config struct {
 	// its user's groups, field by field; zero fields and users in no
 	// listed group get the defaults (5m, 1,000,000 rows, 1GB).
 	SQLLimits map[string]SQLLimit `yaml:"sql_limits" flag:"-"`
+	// SQLCacheMaxBytes bounds the local cache of upstream objects that SQL
+	// reads in forward mode (least recently used evicted first).
+	SQLCacheMaxBytes int64 `yaml:"sql_cache_max_bytes" usage:"size bound of the local cache SQL reads upstream objects through (forward mode)"`
 }
 
 // SQLLimit bounds the SQL queries of one group.
@@ -129,6 +132,8 @@ func Default() Config {
 		},
 		Audit:    Audit{SegmentMaxBytes: 64 << 20},
 		DemoRows: 5_000_000,
+
+		SQLCacheMaxBytes: 10 << 30,
 	}
 }
 
@@ -404,6 +409,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Audit.SegmentMaxBytes < 1<<20 {
 		return &SettingError{Key: "audit.segment_max_bytes", Msg: "must be at least 1 MiB"}
+	}
+	if c.SQLCacheMaxBytes < 16<<20 {
+		return &SettingError{Key: "sql_cache_max_bytes", Msg: "must be at least 16 MiB"}
 	}
 	if c.DemoRows < 1000 || c.DemoRows > 1_000_000_000 {
 		return &SettingError{Key: "demo_rows", Msg: "must be between 1000 and 1000000000"}

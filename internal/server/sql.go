@@ -46,6 +46,15 @@ func (s *Server) wireSQL() (*sqlengine.Service, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Forward mode: tables' files come through a local cache keyed by ETag
+	// (the embedded store hard-links its files instead).
+	var cache *sqlengine.Cache
+	if _, local := s.objects.(sqlengine.LocalFiler); !local {
+		cache, err = sqlengine.OpenCache(filepath.Join(s.cfg.DataDir, "cache", "sql"), s.cfg.SQLCacheMaxBytes, s.log.With("component", "sql-cache"))
+		if err != nil {
+			return nil, &config.SettingError{Key: "data_dir", Msg: "sql cache: " + err.Error()}
+		}
+	}
 	s.sql.svc = sqlengine.New(sqlengine.Config{
 		Tables:      CatalogTables{Store: catalog.NewStore(s.store), Decider: s.engine, Lineage: lineageTags{s}},
 		Decider:     s.engine,
@@ -56,6 +65,7 @@ func (s *Server) wireSQL() (*sqlengine.Service, error) {
 		TempDir:     tmp,
 		GroupLimits: groupLimits,
 		Lineage:     newSQLLineage(s),
+		Cache:       cache,
 		Registrar:   sqlCatalog{s},
 		Writer:      sqlWriter{s},
 	})
