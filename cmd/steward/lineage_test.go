@@ -98,3 +98,31 @@ func TestDerivedDataInheritsPII(t *testing.T) {
 		t.Errorf("other open data denied: %s", out)
 	}
 }
+
+// TestS3CopyRecordsLineage: a server-side copy through the gateway (aws s3
+// cp between buckets) is lineage: the target dataset inherits the
+// source's PII at once, and the explanation names the copy job and the
+// source.
+func TestS3CopyRecordsLineage(t *testing.T) {
+	p := serve(t, t.TempDir())
+	carol := awsEnv(t, p, "carol")
+	// The crawler tags the customers' e-mail column a moment after start.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		out, code := run(t, "", carol, "dataset", "show", "s3://mortgages/retail/customers")
+		if code == 0 && strings.Contains(out, "PII:type=email") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("customers not tagged: %s", out)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	if out, code := awsCLI(t, p, carol, "s3", "cp", "s3://mortgages/retail/customers/customers.parquet", "s3://public/copies/customers/customers.parquet"); code != 0 {
+		t.Fatalf("server-side copy: %s", out)
+	}
+	out, code := run(t, "", carol, "lineage", "explain", "s3://public:copies/customers")
+	if code != 0 || !strings.Contains(out, "PII") || !strings.Contains(out, "retail/customers") || !strings.Contains(out, "copy") {
+		t.Errorf("explanation of the copy: %d %s", code, out)
+	}
+}

@@ -35,6 +35,13 @@ type Config struct {
 	TrustForwardedFor bool
 	// Now is the clock; time.Now if nil (tests set it).
 	Now func() time.Time
+	// BeforeCopy, if set, is told about every server-side copy
+	// (CopyObject, UploadPartCopy) after both sides were authorized and
+	// the source was found, and before any byte is written, so that the
+	// copy's lineage exists before the target does (the target inherits
+	// the source's tags with no window of exposure). An error fails the
+	// copy with InternalError and writes nothing.
+	BeforeCopy func(ctx context.Context, srcBucket, srcKey, dstBucket, dstKey string) error
 }
 
 // Limits on what a request may carry.

@@ -139,6 +139,11 @@ func opUploadPartCopy(rc *reqCtx) error {
 		return copySourceError(err)
 	}
 	defer src.Close()
+	if f := rc.h.cfg.BeforeCopy; f != nil {
+		if err := f(rc.ctx, sb, sk, rc.bucket, rc.key); err != nil {
+			return err
+		}
+	}
 	size := info.Size
 	if gopts.Range != nil {
 		if gopts.Range.End >= info.Size {

@@ -627,6 +627,11 @@ func opCopyObject(rc *reqCtx) error {
 		return copySourceError(err)
 	}
 	defer src.Close()
+	if f := rc.h.cfg.BeforeCopy; f != nil {
+		if err := f(rc.ctx, sb, sk, rc.bucket, rc.key); err != nil {
+			return err
+		}
+	}
 	var opts objectstore.PutOptions
 	if md == "REPLACE" {
 		if opts, err = putOptions(h); err != nil {

@@ -3,11 +3,10 @@ package server
 // Lineage wiring (internal/lineage, issue 6), kept apart from server.go:
 // the OpenLineage intake, the graph API and propagation.
 //
-// For the integrator: the S3 gateway's CopyObject hook calls
-// s.Lineage().RecordCopy(ctx, principal, lineage.DatasetKey{Namespace:
-// "s3://"+srcBucket, Name: srcKey}, lineage.DatasetKey{...dst}); SQL CREATE
-// TABLE AS calls RecordRun; policy requests take the dataset's tags from
-// the catalog (own) plus Lineage().InheritedTags (inherited).
+// The S3 gateway's copies are recorded by recordCopy (its BeforeCopy
+// hook); SQL CREATE TABLE AS and INSERT go through sqlwrite.go; policy
+// requests take the dataset's tags from the catalog (own) plus
+// Lineage().InheritedTags (inherited).
 
 import (
 	"context"
@@ -15,7 +14,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/stewardhq/steward"
 	"github.com/stewardhq/steward/internal/api"
+	"github.com/stewardhq/steward/internal/catalog"
 	"github.com/stewardhq/steward/internal/lineage"
 )
 
@@ -44,6 +45,26 @@ func (s *Server) wireLineage(ctx context.Context) error {
 func (s *Server) runLineage(ctx context.Context, wg *sync.WaitGroup) {
 	wg.Add(1)
 	go func() { defer wg.Done(); s.lin.svc.Run(ctx, 500*time.Millisecond) }()
+}
+
+// recordCopy is the S3 gateway's BeforeCopy hook: a server-side copy is a
+// run of the job steward:copy from the source's dataset to the target's,
+// recorded before the target is written so it inherits the source's tags
+// from its first byte. Objects outside any dataset folder (a key at the
+// bucket's top) are datasets of their own, named by the key.
+func (s *Server) recordCopy(ctx context.Context, srcBucket, srcKey, dstBucket, dstKey string) error {
+	key := func(bucket, k string) lineage.DatasetKey {
+		if ns, name, ok := catalog.DatasetOf(bucket, k); ok {
+			return lineage.DatasetKey{Namespace: ns, Name: name}
+		}
+		return lineage.DatasetKey{Namespace: "s3://" + bucket, Name: k}
+	}
+	src, dst := key(srcBucket, srcKey), key(dstBucket, dstKey)
+	if src == dst {
+		return nil // a copy within one dataset adds no edge
+	}
+	_, err := s.lin.svc.RecordCopy(ctx, steward.PrincipalFrom(ctx), src, dst)
+	return err
 }
 
 // Lineage is the lineage service, for components that record movements

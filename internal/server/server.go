@@ -243,7 +243,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (_ *Server, err e
 		return nil, fmt.Errorf("sts: %w", err)
 	}
 	s.s3Srv = &http.Server{
-		Handler: s3api.New(s3api.Config{}, s.gatewayStore(), s.sts, s3api.EngineAuthorizer{Engine: s.engine}, effectiveTags{s}, s.dataAuditor(),
+		Handler: s3api.New(s3api.Config{BeforeCopy: s.recordCopy}, s.gatewayStore(), s.sts, s3api.EngineAuthorizer{Engine: s.engine}, effectiveTags{s}, s.dataAuditor(),
 			s.log.With("component", "s3")),
 		ReadHeaderTimeout: 30 * time.Second,
 		IdleTimeout:       2 * time.Minute,
