@@ -68,6 +68,7 @@ type Index struct {
 	memos  map[string]*visMemo
 
 	countBound int // CountBound; lowered by tests
+	driverMax  int // driverMax; lowered by tests
 
 	cacheMu sync.Mutex
 	cache   map[uint32]*Dataset // decoded datasets, recently returned
@@ -173,7 +174,7 @@ func NewIndex(s *Store, log *slog.Logger) *Index {
 	return &Index{store: s, log: log, now: time.Now, version: -1,
 		keys: map[Key]uint32{}, termIDs: map[string]uint32{}, deletes: map[string][]uint32{},
 		names: map[string]uint32{}, ownerDocs: map[uint32][]uint32{}, tagDocs: map[uint32][]uint32{}, nsDocs: map[uint32][]uint32{},
-		pop: map[Key]float64{}, memos: map[string]*visMemo{}, countBound: CountBound, cache: map[uint32]*Dataset{}}
+		pop: map[Key]float64{}, memos: map[string]*visMemo{}, countBound: CountBound, driverMax: driverMax, cache: map[uint32]*Dataset{}}
 }
 
 // Version is the catalog version the index reflects (-1 before the first

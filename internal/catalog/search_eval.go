@@ -44,7 +44,10 @@ const (
 	// driverMax is the longest filter list read in full instead of the
 	// posting lists.
 	driverMax = 20_000
-	chunk     = 128
+	// preMax is the longest filter list turned into a bitset that the
+	// scan checks first.
+	preMax = 500_000
+	chunk  = 128
 )
 
 // MemoTTL is how long a viewer's cached discover decisions live. The
@@ -147,6 +150,7 @@ type eval struct {
 	ns      uint32
 	noMatch bool // a filter names something no dataset has
 
+	pre        *seenSet // documents in the shortest filter list (nil: none)
 	heap       hitHeap
 	k          int
 	total      int
@@ -213,6 +217,15 @@ func (ix *Index) Search(dec Decider, v Viewer, q Query) SearchResult {
 				e.consider(id)
 			}
 		} else {
+			if l != nil && len(l) <= preMax {
+				// Too long to read in full, but a bitset of it rejects
+				// most scanned documents without touching them.
+				e.pre = getSeen(len(ix.docs))
+				defer putSeen(e.pre)
+				for _, id := range l {
+					e.pre.mark(id)
+				}
+			}
 			approx = e.scan()
 		}
 	}
@@ -281,8 +294,8 @@ func (e *eval) prepare() bool {
 	return true
 }
 
-// driver returns the shortest filter document list, if short enough to
-// read in full.
+// driver returns the shortest filter document list; ok if short enough
+// to read in full.
 func (e *eval) driver() ([]uint32, bool) {
 	var best []uint32
 	ok := false
@@ -300,8 +313,8 @@ func (e *eval) driver() ([]uint32, bool) {
 	if e.ns != math.MaxUint32 {
 		try(e.ix.nsDocs[e.ns])
 	}
-	if !ok || len(best) > driverMax {
-		return nil, false
+	if !ok || len(best) > e.ix.driverMax {
+		return best, false
 	}
 	return best, true
 }
@@ -370,6 +383,9 @@ func (e *eval) scan() bool {
 		c := &cs[pick]
 		end := min(c.pos+chunk, len(c.post))
 		for _, p := range c.post[c.pos:end] {
+			if e.pre != nil && !e.pre.has(p.id) {
+				continue
+			}
 			if seen.mark(p.id) {
 				e.consider(p.id)
 			}
@@ -400,6 +416,8 @@ func getSeen(n int) *seenSet {
 }
 
 func putSeen(s *seenSet) { seenPool.Put(s) }
+
+func (s *seenSet) has(id uint32) bool { return s.bits[id>>6]&(1<<(id&63)) != 0 }
 
 func (s *seenSet) mark(id uint32) bool {
 	w, b := id>>6, uint64(1)<<(id&63)

@@ -2,6 +2,7 @@ package catalog
 
 import (
 	"math"
+	"strconv"
 	"testing"
 	"time"
 
@@ -38,6 +39,13 @@ func TestSearchMatchesExhaustive(t *testing.T) {
 	ix, old, byKey := smallIndex(t, 3000)
 	ix.countBound = 50 // so that common words stop early
 	dec := benchDecider(t)
+	for _, driver := range []int{driverMax, 10} {
+		ix.driverMax = driver // 10: filters are scanned through a bitset
+		compareExhaustive(t, ix, old, byKey, dec)
+	}
+}
+
+func compareExhaustive(t *testing.T, ix *Index, old *legacyIndex, byKey map[Key]*Dataset, dec Decider) {
 	queries := []Query{
 		{Text: "customer"}, {Text: "account balance"}, {Text: "mortgage belgium"}, {Text: "mortage"},
 		{Text: "fraud score ireland"}, {Text: "payment", Classification: "C2"}, {Text: "loan", Tags: []string{"pii"}},
@@ -47,7 +55,7 @@ func TestSearchMatchesExhaustive(t *testing.T) {
 	viewers := append([]Viewer{{User: "root", Admin: true}}, benchViewers...)
 	for _, v := range viewers {
 		for _, q := range queries {
-			t.Run(v.User+"/"+q.Text+"/"+q.Classification+string(q.Format)+q.Owner, func(t *testing.T) {
+			t.Run(strconv.Itoa(ix.driverMax)+"/"+v.User+"/"+q.Text+"/"+q.Classification+string(q.Format)+q.Owner, func(t *testing.T) {
 				got := ix.Search(dec, v, q)
 				want := old.Search(dec, v, q)
 				if got.Approximate {
