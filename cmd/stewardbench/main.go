@@ -314,7 +314,7 @@ func startSteward(ctx context.Context, bin, dir string) (*server, error) {
 	if err != nil {
 		return nil, err
 	}
-	cmd, err := startCmd(filepath.Join(dir, "data"), "steward.log", bin, nil, "serve", "--demo", "--demo-password", demoPassword,
+	cmd, err := startCmd(filepath.Join(dir, "data"), "steward.log", bin, nil, "serve", "--demo", "--demo-rows", "10000", "--demo-password", demoPassword,
 		"--data-dir", filepath.Join(dir, "data"), "--http-addr", httpAddr, "--s3-addr", s3Addr, "--log-level", "warn")
 	if err != nil {
 		return nil, err
