@@ -35,36 +35,84 @@ type Backend struct {
 	// never-used instances wait here so that a query does not pay for it.
 	// An instance serves one query and is closed after it.
 	poolOnce sync.Once
-	pool     chan *sql.DB
+	pool     chan *instance
 	stop     chan struct{}
 	stopOnce sync.Once
 	filler   sync.WaitGroup
+	// closing counts used instances being closed in the background, so
+	// that a query does not wait for its instance's teardown.
+	closing sync.WaitGroup
 }
+
+// instance is a fresh in-memory database and its one connection, with the
+// settings that do not depend on the query already applied. It serves one
+// query and is then closed.
+type instance struct {
+	db   *sql.DB
+	conn *sql.Conn
+}
+
+// close releases the instance.
+func (in *instance) close() {
+	in.conn.Close()
+	in.db.Close()
+}
+
+// staticSetup is applied to every instance before it waits in the pool:
+// no extension is loaded or installed, no secret persisted, nothing
+// spilled. External access stays on until the query's own setup has set
+// allowed_directories (which DuckDB accepts only while it is on).
+var staticSetup = "SET autoload_known_extensions=false;" +
+	"SET autoinstall_known_extensions=false;" +
+	"SET allow_community_extensions=false;" +
+	"SET allow_persistent_secrets=false;" +
+	"SET max_temp_directory_size='0B'"
 
 // PoolSize is how many fresh DuckDB instances a Backend keeps ready.
 const PoolSize = 2
 
 // fresh returns a never-used in-memory database.
-func (b *Backend) fresh() (*sql.DB, error) {
+func (b *Backend) fresh(ctx context.Context) (*instance, error) {
 	b.poolOnce.Do(func() {
-		b.pool = make(chan *sql.DB, PoolSize)
+		b.pool = make(chan *instance, PoolSize)
 		b.filler.Add(1)
 		go b.fill()
 	})
 	select {
-	case db := <-b.pool:
-		return db, nil
+	case in := <-b.pool:
+		return in, nil
 	default:
-		return open()
+		return open(ctx)
 	}
 }
 
-func open() (*sql.DB, error) {
+// open starts an in-memory database with staticSetup applied.
+func open(ctx context.Context) (*instance, error) {
 	c, err := duckdbdrv.NewConnector("", nil)
 	if err != nil {
 		return nil, err
 	}
-	return sql.OpenDB(c), nil
+	db := sql.OpenDB(c)
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	in := &instance{db: db, conn: conn}
+	if _, err := conn.ExecContext(ctx, staticSetup); err != nil {
+		in.close()
+		return nil, err
+	}
+	return in, nil
+}
+
+// release closes a used instance in the background.
+func (b *Backend) release(in *instance) {
+	b.closing.Add(1)
+	go func() {
+		defer b.closing.Done()
+		in.close()
+	}()
 }
 
 func (b *Backend) fill() {
@@ -75,15 +123,15 @@ func (b *Backend) fill() {
 			return
 		default:
 		}
-		db, err := open()
+		in, err := open(context.Background())
 		if err != nil {
 			b.log.Error("cannot open DuckDB", "err", err)
 			return
 		}
 		select {
-		case b.pool <- db:
+		case b.pool <- in:
 		case <-b.stop:
-			db.Close()
+			in.close()
 			return
 		}
 	}
@@ -103,11 +151,12 @@ func New(log *slog.Logger) *Backend {
 func (b *Backend) Close() error {
 	b.stopOnce.Do(func() { close(b.stop) })
 	b.filler.Wait()
+	b.closing.Wait()
 	if b.pool != nil {
 		for {
 			select {
-			case db := <-b.pool:
-				db.Close()
+			case in := <-b.pool:
+				in.close()
 				continue
 			default:
 			}

@@ -2,7 +2,6 @@ package duckdb
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"regexp"
@@ -20,45 +19,32 @@ var lit = sqlengine.QuoteString
 // safeType is a type name that can be put into a CAST.
 var safeType = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_ ,()]*$`)
 
-// sandbox opens a fresh database for r: only r.Dir readable (and
-// writable), external access off, no extensions, configuration locked,
-// r.Views created. The caller closes conn and db.
-func (b *Backend) sandbox(ctx context.Context, r *sqlengine.Run) (*sql.DB, *sql.Conn, string, error) {
-	db, err := b.fresh()
+// sandbox readies a fresh database for r: only r.Dir readable (and
+// writable), external access off, no extensions (staticSetup),
+// configuration locked, r.Views created. The caller releases it.
+func (b *Backend) sandbox(ctx context.Context, r *sqlengine.Run) (*instance, string, error) {
+	in, err := b.fresh(ctx)
 	if err != nil {
-		return nil, nil, "", steward.WrapError(steward.EInternal, "duckdb.Run", err, "SQL engine unavailable")
-	}
-	conn, err := db.Conn(ctx)
-	if err != nil {
-		db.Close()
-		return nil, nil, "", steward.WrapError(steward.EInternal, "duckdb.Run", err, "SQL engine unavailable")
-	}
-	fail := func(err error) (*sql.DB, *sql.Conn, string, error) {
-		conn.Close()
-		db.Close()
-		return nil, nil, "", err
+		return nil, "", steward.WrapError(steward.EInternal, "duckdb.Run", err, "SQL engine unavailable")
 	}
 	dir := strings.TrimSuffix(r.Dir, "/") + "/"
 	threads := r.Limits.Threads
 	if threads <= 0 {
 		threads = 1
 	}
-	mem := r.Limits.Memory
-	if mem == "" || !safeType.MatchString(mem) {
-		mem = "1GB"
+	// The limit goes to DuckDB in bytes: a size Steward cannot parse
+	// falls back to the default rather than reach the SQL text.
+	mem, err := sqlengine.ParseSize(r.Limits.Memory)
+	if err != nil || mem <= 0 {
+		mem, _ = sqlengine.ParseSize(sqlengine.DefaultLimits.Memory)
 	}
 	// Order matters: allowed_directories can only be set while external
 	// access is on; external access goes off before any view exists.
 	setup := []string{
 		"SET allowed_directories=[" + lit(dir) + "]",
 		"SET enable_external_access=false",
-		"SET autoload_known_extensions=false",
-		"SET autoinstall_known_extensions=false",
-		"SET allow_community_extensions=false",
-		"SET allow_persistent_secrets=false",
 		fmt.Sprintf("SET threads=%d", threads),
-		"SET memory_limit=" + lit(mem),
-		"SET max_temp_directory_size='0B'",
+		fmt.Sprintf("SET memory_limit='%dB'", mem),
 	}
 	cats := map[string]bool{}
 	schemas := map[string]bool{}
@@ -73,28 +59,29 @@ func (b *Backend) sandbox(ctx context.Context, r *sqlengine.Run) (*sql.DB, *sql.
 		}
 		vs, err := viewSQL(v, dir)
 		if err != nil {
-			return fail(err)
+			b.release(in)
+			return nil, "", err
 		}
 		setup = append(setup, vs)
 	}
 	setup = append(setup, "SET lock_configuration=true")
-	for _, s := range setup {
-		if _, err := conn.ExecContext(ctx, s); err != nil {
-			return fail(b.engineErr(ctx, err, dir))
-		}
+	// One round trip: DuckDB runs the statements in order and stops at
+	// the first error.
+	if _, err := in.conn.ExecContext(ctx, strings.Join(setup, ";\n")); err != nil {
+		b.release(in)
+		return nil, "", b.engineErr(ctx, err, dir)
 	}
-	return db, conn, dir, nil
+	return in, dir, nil
 }
 
 // Run implements sqlengine.Backend.
 func (b *Backend) Run(ctx context.Context, r *sqlengine.Run, sink sqlengine.RowSink) (int64, error) {
-	db, conn, dir, err := b.sandbox(ctx, r)
+	in, dir, err := b.sandbox(ctx, r)
 	if err != nil {
 		return 0, err
 	}
-	defer db.Close()
-	defer conn.Close()
-	rows, err := conn.QueryContext(ctx, r.Query)
+	defer b.release(in)
+	rows, err := in.conn.QueryContext(ctx, r.Query)
 	if err != nil {
 		return 0, b.engineErr(ctx, err, dir)
 	}

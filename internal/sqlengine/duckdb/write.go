@@ -31,12 +31,14 @@ func (b *Backend) Materialize(ctx context.Context, r *sqlengine.Run, out string,
 	if err := b.recheck(ctx, probe); err != nil {
 		return nil, 0, err
 	}
-	db, conn, _, err := b.sandbox(ctx, r)
+	in, _, err := b.sandbox(ctx, r)
 	if err != nil {
 		return nil, 0, err
 	}
-	defer db.Close()
-	defer conn.Close()
+	// Closed before returning: the written file is complete and no engine
+	// holds it when the caller commits it.
+	defer in.close()
+	conn := in.conn
 	rows, err := conn.QueryContext(ctx, probe)
 	if err != nil {
 		return nil, 0, b.engineErr(ctx, err, dir)
