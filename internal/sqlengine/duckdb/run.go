@@ -45,6 +45,10 @@ func (b *Backend) sandbox(ctx context.Context, r *sqlengine.Run) (*instance, str
 		"SET enable_external_access=false",
 		fmt.Sprintf("SET threads=%d", threads),
 		fmt.Sprintf("SET memory_limit='%dB'", mem),
+		// Locked before any view (whose text carries policy filter and
+		// mask expressions) is created: nothing after this line can
+		// change a setting.
+		"SET lock_configuration=true",
 	}
 	cats := map[string]bool{}
 	schemas := map[string]bool{}
@@ -64,7 +68,6 @@ func (b *Backend) sandbox(ctx context.Context, r *sqlengine.Run) (*instance, str
 		}
 		setup = append(setup, vs)
 	}
-	setup = append(setup, "SET lock_configuration=true")
 	// One round trip: DuckDB runs the statements in order and stops at
 	// the first error.
 	if _, err := in.conn.ExecContext(ctx, strings.Join(setup, ";\n")); err != nil {

@@ -67,3 +67,25 @@ func TestSandboxSettings(t *testing.T) {
 		t.Errorf("a fresh instance sees %d tables left by earlier queries", n)
 	}
 }
+
+// TestViewTextCannotLoosenTheSandbox: a policy's filter or mask text is
+// part of the view statements sent with the setup; the configuration is
+// locked before them, so a filter that smuggles a SET fails the query
+// instead of changing a setting.
+func TestViewTextCannotLoosenTheSandbox(t *testing.T) {
+	b := New(nil)
+	t.Cleanup(func() { b.Close() })
+	ctx := context.Background()
+	for _, filter := range []string{
+		"true); SET lock_configuration=false; SELECT (true",
+		"true); SET memory_limit='64GB'; SELECT (true",
+	} {
+		r := &sqlengine.Run{Dir: t.TempDir(), Views: []sqlengine.View{{Catalog: "bank", Schema: "main", Table: "t", Format: "csv",
+			Columns: []sqlengine.ViewColumn{{Name: "x", Type: "INTEGER", Expr: `"x"`}}, Filters: []string{filter}}}}
+		in, _, err := b.sandbox(ctx, r)
+		if err == nil {
+			b.release(in)
+			t.Errorf("filter %q: the sandbox was built", filter)
+		}
+	}
+}
