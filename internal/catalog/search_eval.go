@@ -39,11 +39,11 @@ const (
 	// ScanBudget bounds the postings read, and ConsiderBudget the
 	// documents scored, by one query; a query that reaches either returns
 	// the best hits found (Approximate).
-	ScanBudget     = 200_000
-	ConsiderBudget = 10_000
+	ScanBudget     = 100_000
+	ConsiderBudget = 4_000
 	// driverMax is the longest filter list read in full instead of the
 	// posting lists.
-	driverMax = 20_000
+	driverMax = 4_000
 	// preMax is the longest filter list turned into a bitset that the
 	// scan checks first.
 	preMax = 500_000
