@@ -1177,16 +1177,8 @@ func (s *Service) SetTags(ctx context.Context, namespace, name, field, source st
 	if namespace == "" || name == "" || source == "" || source == "facet" {
 		return steward.Errorf(steward.EInvalid, "namespace, name and a source other than 'facet' are required")
 	}
-	s.wmu.Lock()
-	defer s.wmu.Unlock()
-	now := nowText()
-	var version int64
-	err := s.db.InTx(ctx, func(tx *metastore.Tx) error {
-		v, err := s.bump(ctx, tx)
-		if err != nil {
-			return err
-		}
-		version = v
+	entry := &logEntry{Tags: &tagsChange{Dataset: DatasetKey{namespace, name}, Field: field, Source: source, Tags: tags}}
+	return s.change(ctx, "lineage.SetTags", entry, func(tx *metastore.Tx, now string) error {
 		if _, err := tx.Exec(ctx, `INSERT INTO lineage_datasets (namespace, name, created_at, updated_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING`, namespace, name, now, now); err != nil {
 			return err
 		}
@@ -1202,14 +1194,36 @@ func (s *Service) SetTags(ctx context.Context, namespace, name, field, source st
 				return err
 			}
 		}
-		return s.logChange(ctx, tx, v, &logEntry{Tags: &tagsChange{Dataset: DatasetKey{namespace, name}, Field: field, Source: source, Tags: tags}})
+		return nil
+	}, func() []*node { return s.g.setTags(DatasetKey{namespace, name}, field, source, tags) })
+}
+
+// change runs one versioned write outside Ingest: under the write lock,
+// one transaction bumps the lineage version, runs fn and logs entry for
+// the other replicas; then the in-memory graph applies it (apply returns
+// the nodes to recompute) and propagates.
+func (s *Service) change(ctx context.Context, op string, entry *logEntry, fn func(tx *metastore.Tx, now string) error, apply func() []*node) error {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	now := nowText()
+	var version int64
+	err := s.db.InTx(ctx, func(tx *metastore.Tx) error {
+		v, err := s.bump(ctx, tx)
+		if err != nil {
+			return err
+		}
+		version = v
+		if err := fn(tx, now); err != nil {
+			return err
+		}
+		return s.logChange(ctx, tx, v, entry)
 	})
 	if err != nil {
-		return wrapInternal("lineage.SetTags", err)
+		return wrapInternal(op, err)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.g.propagate(s.g.setTags(DatasetKey{namespace, name}, field, source, tags))
+	s.g.propagate(apply())
 	s.version.Store(version)
 	return nil
 }
@@ -1243,16 +1257,7 @@ func (s *Service) SetBlocks(ctx context.Context, job JobKey, tags []string) erro
 	if job.Namespace == "" || job.Name == "" {
 		return steward.Errorf(steward.EInvalid, "a job namespace and name are required")
 	}
-	s.wmu.Lock()
-	defer s.wmu.Unlock()
-	now := nowText()
-	var version int64
-	err := s.db.InTx(ctx, func(tx *metastore.Tx) error {
-		v, err := s.bump(ctx, tx)
-		if err != nil {
-			return err
-		}
-		version = v
+	return s.change(ctx, "lineage.SetBlocks", &logEntry{Blocks: &blocksChange{Job: job, Tags: tags}}, func(tx *metastore.Tx, now string) error {
 		if _, err := tx.Exec(ctx, `INSERT INTO lineage_jobs (namespace, name, created_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`, job.Namespace, job.Name, now); err != nil {
 			return err
 		}
@@ -1264,16 +1269,8 @@ func (s *Service) SetBlocks(ctx context.Context, job JobKey, tags []string) erro
 				return err
 			}
 		}
-		return s.logChange(ctx, tx, v, &logEntry{Blocks: &blocksChange{Job: job, Tags: tags}})
-	})
-	if err != nil {
-		return wrapInternal("lineage.SetBlocks", err)
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.g.propagate(s.g.setBlocks(job, tags))
-	s.version.Store(version)
-	return nil
+		return nil
+	}, func() []*node { return s.g.setBlocks(job, tags) })
 }
 
 // setBlocks replaces a job's block list and returns the nodes to
