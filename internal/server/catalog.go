@@ -21,8 +21,9 @@ import (
 )
 
 type catalogParts struct {
-	svc   *catalog.Service
-	usage *catalog.Usage
+	svc     *catalog.Service
+	usage   *catalog.Usage
+	listing *DatasetListing // sql.go
 }
 
 // wireCatalog builds the catalog over the metastore and the object store

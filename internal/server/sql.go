@@ -56,7 +56,7 @@ func (s *Server) wireSQL() (*sqlengine.Service, error) {
 		}
 	}
 	s.sql.svc = sqlengine.New(sqlengine.Config{
-		Tables:      CatalogTables{Store: catalog.NewStore(s.store), Decider: s.engine, Lineage: lineageTags{s}},
+		Tables:      s.catalogTables(),
 		Decider:     s.engine,
 		Objects:     s.objects,
 		Backend:     backend,
@@ -120,6 +120,41 @@ type CatalogTables struct {
 	Store   *catalog.Store
 	Decider sqlengine.Decider
 	Lineage InheritedTagger // may be nil
+	// Listing, if set, keeps the list of all datasets between catalog
+	// versions, so that SHOW TABLES and Trino's visibility checks do not
+	// read the whole catalog from the metastore on every request.
+	Listing *DatasetListing
+}
+
+// DatasetListing caches every dataset of the catalog for one catalog
+// version (Version is the search index's, which each replica refreshes
+// from the metastore within a second).
+type DatasetListing struct {
+	Version func() int64
+
+	mu  sync.Mutex
+	at  int64
+	ok  bool
+	all []*catalog.Dataset
+}
+
+func (l *DatasetListing) list(ctx context.Context, st *catalog.Store) ([]*catalog.Dataset, error) {
+	if l == nil {
+		all, _, _, err := st.Since(ctx, 0)
+		return all, err
+	}
+	v := l.Version()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.ok && l.at == v {
+		return l.all, nil
+	}
+	all, _, _, err := st.Since(ctx, 0)
+	if err != nil {
+		return nil, err
+	}
+	l.at, l.ok, l.all = v, true, all
+	return all, nil
 }
 
 // InheritedTagger says what a dataset inherits through lineage;
@@ -175,7 +210,7 @@ func (c CatalogTables) Table(ctx context.Context, name string) (*sqlengine.Table
 
 // Tables implements sqlengine.TableSource: the tables p may select.
 func (c CatalogTables) Tables(ctx context.Context, p *steward.Principal) ([]*sqlengine.Table, error) {
-	all, _, _, err := c.Store.Since(ctx, 0)
+	all, err := c.Listing.list(ctx, c.Store)
 	if err != nil {
 		return nil, err
 	}
@@ -219,4 +254,13 @@ func policyTags(ts []catalog.Tag) []policy.Tag {
 		out = append(out, policy.Tag{Name: t.Name, Attrs: t.Attrs})
 	}
 	return out
+}
+
+// catalogTables is the catalog as SQL tables, shared by Steward's SQL and
+// the Trino endpoints so that both list and tag tables alike.
+func (s *Server) catalogTables() CatalogTables {
+	if s.cat.listing == nil {
+		s.cat.listing = &DatasetListing{Version: s.cat.svc.Index.Version}
+	}
+	return CatalogTables{Store: catalog.NewStore(s.store), Decider: s.engine, Lineage: lineageTags{s}, Listing: s.cat.listing}
 }

@@ -7,7 +7,6 @@ import (
 	"strings"
 
 	"github.com/stewardhq/steward"
-	"github.com/stewardhq/steward/internal/catalog"
 	"github.com/stewardhq/steward/internal/policy"
 	"github.com/stewardhq/steward/internal/policy/trino"
 )
@@ -15,7 +14,7 @@ import (
 // trinoHandler serves Trino's OPA access-control plugin, deciding with the
 // catalog's tables and tags as Steward's own SQL does.
 func (s *Server) trinoHandler() http.Handler {
-	cat := trinoCatalog{CatalogTables{Store: catalog.NewStore(s.store), Decider: s.engine, Lineage: lineageTags{s}}}
+	cat := trinoCatalog{s.catalogTables()}
 	h := trino.NewHandler(trino.EngineFunc(s.engine.Engine), cat, s.audit, s.log.With("component", "trino"))
 	h.Tables = cat
 	return h
