@@ -28,7 +28,10 @@
 //
 // Usage:
 //
-//	sqlbench [-rows 10000000] [-dir DIR] [-reps 5] [-threads 2] [-memory 4GB] [-pg=true]
+//	sqlbench [-rows 10000000] [-dir DIR] [-reps 5] [-threads 2] [-memory 4GB] [-pg=true] [-queries scan,export,...]
+//
+// -queries selects queries by short name: scan, filter, aggregate, join,
+// join+email, export, aggregate-masked, join-masked, join+email-masked.
 //
 // With -dir, the generated store is kept and reused by the next run with
 // the same -rows.
@@ -81,6 +84,7 @@ type options struct {
 	memory  string
 	pg      bool
 	only    string
+	queries string
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -94,7 +98,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fl.StringVar(&o.memory, "memory", "4GB", "DuckDB memory limit, for Steward and raw DuckDB alike")
 	fl.BoolVar(&o.pg, "pg", true, "also run through the PostgreSQL wire server")
 	fl.StringVar(&o.only, "only", "", "run only the queries whose name contains this")
+	fl.StringVar(&o.queries, "queries", "", "comma-separated short names of the queries to run (all if empty): "+strings.Join(shortNames(), ","))
 	if err := fl.Parse(args); err != nil {
+		return err
+	}
+	if _, err := selectQueries(o); err != nil {
 		return err
 	}
 	if o.rows < 1000 || o.reps < 1 || o.threads < 1 {
@@ -441,7 +449,7 @@ func genSQL(dir string, rows int64) []string {
 // query is one measured statement. raw is what raw DuckDB runs (the same
 // SQL unless the user's masks and filters must be written in).
 type query struct {
-	name, user, sql, raw string
+	name, short, user, sql, raw string
 }
 
 const (
@@ -456,15 +464,15 @@ func queries() []query {
 	filtTx := "(SELECT * FROM " + tx + " WHERE channel <> 'atm')"
 	maskCu := "(SELECT * REPLACE (" + policy.Mask{Type: policy.MaskHash}.SQL(`"email"`) + " AS email) FROM " + cu + ")"
 	qs := []query{
-		{name: "scan", sql: "SELECT count(*), sum(amount_eur), min(booked_at), max(booked_at), count(DISTINCT counterparty_country) FROM " + tx},
-		{name: "filter", sql: "SELECT tx_id, amount_eur, booked_at FROM " + tx + " WHERE amount_eur > 2490 AND channel = 'online' ORDER BY tx_id"},
-		{name: "aggregate", sql: fmt.Sprintf(agg, tx)},
-		{name: "join", sql: fmt.Sprintf(join, tx, cu)},
-		{name: "join+email", sql: fmt.Sprintf(joinEmail, tx, cu)},
-		{name: "export 5%", sql: "SELECT tx_id, customer_id, amount_eur, channel FROM " + tx + " WHERE tx_id % 20 = 0"},
-		{name: "aggregate, masked+filtered", user: "rita", sql: fmt.Sprintf(agg, tx), raw: fmt.Sprintf(agg, filtTx)},
-		{name: "join, masked+filtered", user: "rita", sql: fmt.Sprintf(join, tx, cu), raw: fmt.Sprintf(join, filtTx, maskCu)},
-		{name: "join+email, masked+filtered", user: "rita", sql: fmt.Sprintf(joinEmail, tx, cu), raw: fmt.Sprintf(joinEmail, filtTx, maskCu)},
+		{name: "scan", short: "scan", sql: "SELECT count(*), sum(amount_eur), min(booked_at), max(booked_at), count(DISTINCT counterparty_country) FROM " + tx},
+		{name: "filter", short: "filter", sql: "SELECT tx_id, amount_eur, booked_at FROM " + tx + " WHERE amount_eur > 2490 AND channel = 'online' ORDER BY tx_id"},
+		{name: "aggregate", short: "aggregate", sql: fmt.Sprintf(agg, tx)},
+		{name: "join", short: "join", sql: fmt.Sprintf(join, tx, cu)},
+		{name: "join+email", short: "join+email", sql: fmt.Sprintf(joinEmail, tx, cu)},
+		{name: "export 5%", short: "export", sql: "SELECT tx_id, customer_id, amount_eur, channel FROM " + tx + " WHERE tx_id % 20 = 0"},
+		{name: "aggregate, masked+filtered", short: "aggregate-masked", user: "rita", sql: fmt.Sprintf(agg, tx), raw: fmt.Sprintf(agg, filtTx)},
+		{name: "join, masked+filtered", short: "join-masked", user: "rita", sql: fmt.Sprintf(join, tx, cu), raw: fmt.Sprintf(join, filtTx, maskCu)},
+		{name: "join+email, masked+filtered", short: "join+email-masked", user: "rita", sql: fmt.Sprintf(joinEmail, tx, cu), raw: fmt.Sprintf(joinEmail, filtTx, maskCu)},
 	}
 	for i := range qs {
 		if qs[i].user == "" {
@@ -475,6 +483,42 @@ func queries() []query {
 		}
 	}
 	return qs
+}
+
+// shortNames lists the names -queries accepts, in run order.
+func shortNames() []string {
+	var ns []string
+	for _, q := range queries() {
+		ns = append(ns, q.short)
+	}
+	return ns
+}
+
+// selectQueries returns the queries o asks for (-queries by short name,
+// then -only by substring of the long name), in run order.
+func selectQueries(o options) ([]query, error) {
+	want := map[string]bool{}
+	if o.queries != "" {
+		known := shortNames()
+		for _, n := range strings.Split(o.queries, ",") {
+			n = strings.TrimSpace(n)
+			if !slices.Contains(known, n) {
+				return nil, fmt.Errorf("-queries: unknown query %q (known: %s)", n, strings.Join(known, ","))
+			}
+			want[n] = true
+		}
+	}
+	var qs []query
+	for _, q := range queries() {
+		if len(want) > 0 && !want[q.short] || o.only != "" && !strings.Contains(q.name, o.only) {
+			continue
+		}
+		qs = append(qs, q)
+	}
+	if len(qs) == 0 {
+		return nil, errors.New("no query selected")
+	}
+	return qs, nil
 }
 
 // result is what a path saw of a result: its rows and, when asked for,
@@ -577,10 +621,11 @@ func (b *bench) measure(ctx context.Context, o options, stdout, stderr io.Writer
 	}
 	fmt.Fprintln(stdout, hdr)
 	fmt.Fprintln(stdout, sep)
-	for _, q := range queries() {
-		if o.only != "" && !strings.Contains(q.name, o.only) {
-			continue
-		}
+	qs, err := selectQueries(o)
+	if err != nil {
+		return err
+	}
+	for _, q := range qs {
 		times := make([][]time.Duration, len(paths))
 		cpus := make([][]time.Duration, len(paths))
 		var first *result

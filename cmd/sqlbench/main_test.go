@@ -23,12 +23,52 @@ func TestSmallRun(t *testing.T) {
 }
 
 func TestBadFlags(t *testing.T) {
-	for _, args := range [][]string{{"-rows", "10"}, {"-reps", "0"}, {"-nope"}} {
+	for _, args := range [][]string{{"-rows", "10"}, {"-reps", "0"}, {"-nope"}, {"-queries", "scan,nope"}, {"-queries", "join", "-only", "masked"}} {
 		t.Run(strings.Join(args, " "), func(t *testing.T) {
 			var out, errs bytes.Buffer
 			if err := run(context.Background(), args, &out, &errs); err == nil {
 				t.Fatal("accepted")
 			}
 		})
+	}
+}
+
+func TestSelectQueries(t *testing.T) {
+	for _, tc := range []struct {
+		queries, only string
+		want          []string
+	}{
+		{"", "", shortNames()},
+		{"export", "", []string{"export"}},
+		{"join-masked, scan", "", []string{"scan", "join-masked"}},
+		{"", "masked", []string{"aggregate-masked", "join-masked", "join+email-masked"}},
+		{"join,join+email", "", []string{"join", "join+email"}},
+	} {
+		t.Run(tc.queries+"/"+tc.only, func(t *testing.T) {
+			qs, err := selectQueries(options{queries: tc.queries, only: tc.only})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, q := range qs {
+				got = append(got, q.short)
+			}
+			if strings.Join(got, ",") != strings.Join(tc.want, ",") {
+				t.Errorf("got %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestOneQuery runs only the export, as another bench does.
+func TestOneQuery(t *testing.T) {
+	var out, errs bytes.Buffer
+	if err := run(context.Background(), []string{"-rows", "5000", "-reps", "1", "-queries", "export", "-dir", t.TempDir()}, &out, &errs); err != nil {
+		t.Fatalf("%v\n%s", err, errs.String())
+	}
+	for _, q := range queries() {
+		if got := strings.Contains(out.String(), "| "+q.name+" |"); got != (q.short == "export") {
+			t.Errorf("line for %s: %v in\n%s", q.name, got, out.String())
+		}
 	}
 }
