@@ -12,6 +12,11 @@
 //     deciding every table and column and the audit trail on (fsync'd, as
 //     in production);
 //   - through Steward's PostgreSQL wire server with pgx (simple protocol);
+//   - through Steward's REST endpoint POST /api/v1/query (the huma API
+//     behind the identity middleware, as `steward serve` mounts it) on a
+//     loopback port, read by net/http and decoded to the end: JSON lines by
+//     default (each row into Go values, the closing row count checked),
+//     -rest csv or arrow for the other formats, -rest off to skip;
 //   - through raw DuckDB (duckdb-go, database/sql) over the same files (the
 //     store's own data files), with the same threads and memory limit.
 //
@@ -28,7 +33,7 @@
 //
 // Usage:
 //
-//	sqlbench [-rows 10000000] [-dir DIR] [-reps 5] [-threads 2] [-memory 4GB] [-pg=true] [-queries scan,export,...]
+//	sqlbench [-rows 10000000] [-dir DIR] [-reps 5] [-threads 2] [-memory 4GB] [-pg=true] [-rest jsonl] [-queries scan,export,...]
 //
 // -queries selects queries by short name: scan, filter, aggregate, join,
 // join+email, export, aggregate-masked, join-masked, join+email-masked.
@@ -83,6 +88,7 @@ type options struct {
 	threads int
 	memory  string
 	pg      bool
+	rest    string
 	only    string
 	queries string
 }
@@ -97,6 +103,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fl.IntVar(&o.threads, "threads", 2, "DuckDB threads, for Steward and raw DuckDB alike")
 	fl.StringVar(&o.memory, "memory", "4GB", "DuckDB memory limit, for Steward and raw DuckDB alike")
 	fl.BoolVar(&o.pg, "pg", true, "also run through the PostgreSQL wire server")
+	fl.StringVar(&o.rest, "rest", "jsonl", "also run through the REST endpoint POST /api/v1/query with this result format (jsonl, csv or arrow); off to skip")
 	fl.StringVar(&o.only, "only", "", "run only the queries whose name contains this")
 	fl.StringVar(&o.queries, "queries", "", "comma-separated short names of the queries to run (all if empty): "+strings.Join(shortNames(), ","))
 	if err := fl.Parse(args); err != nil {
@@ -107,6 +114,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	if o.rows < 1000 || o.reps < 1 || o.threads < 1 {
 		return errors.New("-rows must be at least 1000, -reps and -threads at least 1")
+	}
+	if !slices.Contains([]string{"jsonl", "csv", "arrow", "off"}, o.rest) {
+		return fmt.Errorf("-rest must be jsonl, csv, arrow or off, not %q", o.rest)
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	if o.dir == "" {
@@ -133,6 +143,7 @@ type bench struct {
 	svc     *sqlengine.Service
 	raw     *sql.DB
 	pg      map[string]*pgx.Conn // by user
+	rest    *restClient
 	closers []func()
 }
 
@@ -252,17 +263,25 @@ func setup(ctx context.Context, o options, log *slog.Logger, stderr io.Writer) (
 		TempDir: tmp,
 		Limits:  sqlengine.Limits{Timeout: 30 * time.Minute, MaxRows: 1 << 40, Memory: o.memory, Threads: o.threads},
 	})
+	verify := identity.TokenVerifierFunc(func(_ context.Context, tok string) (*steward.Principal, error) {
+		if p, ok := principals[strings.TrimPrefix(tok, "token-")]; ok {
+			return p, nil
+		}
+		return nil, steward.Errorf(steward.EUnauthenticated, "bad token")
+	})
+	if o.rest != "off" {
+		rc, stop, err := serveREST(b.svc, aud, verify, o.rest, log)
+		if err != nil {
+			return nil, err
+		}
+		b.rest = rc
+		b.closers = append(b.closers, stop)
+	}
 	if o.pg {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			return nil, err
 		}
-		verify := identity.TokenVerifierFunc(func(_ context.Context, tok string) (*steward.Principal, error) {
-			if p, ok := principals[strings.TrimPrefix(tok, "token-")]; ok {
-				return p, nil
-			}
-			return nil, steward.Errorf(steward.EUnauthenticated, "bad token")
-		})
 		srv := pgwire.NewServer(b.svc, verify, log)
 		sctx, cancel := context.WithCancel(ctx)
 		done := make(chan struct{})
@@ -605,8 +624,11 @@ func (b *bench) measure(ctx context.Context, o options, stdout, stderr io.Writer
 	if o.pg {
 		paths = append(paths, path{"Steward pgwire", b.pgwire})
 	}
-	fmt.Fprintf(stdout, "%d transactions, %d timed runs per query and path (median), threads=%d, memory_limit=%s, GOMAXPROCS=%d\n\n",
-		o.rows, o.reps, o.threads, o.memory, runtime.GOMAXPROCS(0))
+	if b.rest != nil {
+		paths = append(paths, path{"Steward REST", b.rest.query})
+	}
+	fmt.Fprintf(stdout, "%d transactions, %d timed runs per query and path (median), threads=%d, memory_limit=%s, GOMAXPROCS=%d, REST results as %s\n\n",
+		o.rows, o.reps, o.threads, o.memory, runtime.GOMAXPROCS(0), o.rest)
 	hdr := "| query | user | rows |"
 	sep := "|---|---|---:|"
 	for _, unit := range []string{"wall", "CPU"} {
@@ -636,9 +658,10 @@ func (b *bench) measure(ctx context.Context, o options, stdout, stderr io.Writer
 				i := (k + rep) % len(paths)
 				p := paths[i]
 				// The warm-up round also checks that Steward's result is
-				// raw DuckDB's, value for value (pgwire's text is not
-				// compared, only its row count).
-				check := rep == 0 && p.name != "Steward pgwire"
+				// raw DuckDB's, value for value (pgwire's text and REST's
+				// JSON, CSV or Arrow are not compared, only their row
+				// counts).
+				check := rep == 0 && (p.name == "raw DuckDB" || p.name == "Steward")
 				c0 := cpuTime()
 				t0 := time.Now()
 				r, err := p.run(ctx, q, check)

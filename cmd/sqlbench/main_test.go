@@ -23,7 +23,7 @@ func TestSmallRun(t *testing.T) {
 }
 
 func TestBadFlags(t *testing.T) {
-	for _, args := range [][]string{{"-rows", "10"}, {"-reps", "0"}, {"-nope"}, {"-queries", "scan,nope"}, {"-queries", "join", "-only", "masked"}} {
+	for _, args := range [][]string{{"-rows", "10"}, {"-reps", "0"}, {"-nope"}, {"-queries", "scan,nope"}, {"-queries", "join", "-only", "masked"}, {"-rest", "xml"}} {
 		t.Run(strings.Join(args, " "), func(t *testing.T) {
 			var out, errs bytes.Buffer
 			if err := run(context.Background(), args, &out, &errs); err == nil {
@@ -70,5 +70,23 @@ func TestOneQuery(t *testing.T) {
 		if got := strings.Contains(out.String(), "| "+q.name+" |"); got != (q.short == "export") {
 			t.Errorf("line for %s: %v in\n%s", q.name, got, out.String())
 		}
+	}
+}
+
+// TestRESTFormats reads the REST endpoint's CSV and Arrow results too: the
+// row counts must equal raw DuckDB's (run fails otherwise).
+func TestRESTFormats(t *testing.T) {
+	dir := t.TempDir()
+	for _, f := range []string{"csv", "arrow"} {
+		t.Run(f, func(t *testing.T) {
+			var out, errs bytes.Buffer
+			args := []string{"-rows", "5000", "-reps", "1", "-pg=false", "-rest", f, "-queries", "filter,export,join+email-masked", "-dir", dir}
+			if err := run(context.Background(), args, &out, &errs); err != nil {
+				t.Fatalf("%v\n%s", err, errs.String())
+			}
+			if !strings.Contains(out.String(), "Steward REST wall") || !strings.Contains(out.String(), "REST results as "+f) {
+				t.Errorf("no REST column in\n%s", out.String())
+			}
+		})
 	}
 }
