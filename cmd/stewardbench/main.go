@@ -12,9 +12,18 @@
 // versitygw with its posix backend and MinIO (single drive), each when
 // its binary is given and exists.
 //
+// Forward mode is measured as a pair: versitygw (posix) directly, then
+// Steward in forward mode in front of a second, fresh versitygw with the
+// same settings, and the ratio forward/direct of every figure.
+//
 // Usage:
 //
-//	stewardbench -steward bin/steward [-versitygw PATH] [-minio PATH] [-duration 10s] [-rss-size 10GiB]
+//	stewardbench -steward bin/steward [-servers steward,versitygw,minio,forward]
+//		[-versitygw PATH] [-minio PATH] [-duration 10s] [-rss-size 10GiB]
+//
+// -minio defaults to the first of /tmp/steward-peers/bin/minio and
+// /tmp/minio-build/bin/minio that exists (`go install
+// github.com/minio/minio@...` with GOBIN set to either).
 //
 // The result is a Markdown table on standard output; progress goes to
 // standard error.
@@ -59,8 +68,21 @@ const (
 	demoPassword = "stewardbench-demo-password"
 )
 
+// Server names -servers selects.
+const (
+	srvSteward   = "steward"
+	srvVersitygw = "versitygw"
+	srvMinio     = "minio"
+	srvForward   = "forward"
+)
+
+// minioCandidates are where -minio looks by default.
+var minioCandidates = []string{"/tmp/steward-peers/bin/minio", "/tmp/minio-build/bin/minio"}
+
 type options struct {
 	steward, versitygw, minio  string
+	servers                    map[string]bool
+	keepAlive                  bool
 	work                       string
 	duration, warmup           time.Duration
 	smallClients, largeClients int
@@ -70,10 +92,12 @@ type options struct {
 
 func main() {
 	var o options
-	var small, large, rss, part string
+	var small, large, rss, part, servers string
 	flag.StringVar(&o.steward, "steward", "bin/steward", "steward binary")
+	flag.StringVar(&servers, "servers", "steward,versitygw,minio,forward", "servers to measure, comma-separated: steward, versitygw, minio, forward (versitygw direct and Steward forwarding to a versitygw)")
 	flag.StringVar(&o.versitygw, "versitygw", "/tmp/steward-peers/bin/versitygw", "versitygw binary (skipped if missing; empty to skip)")
-	flag.StringVar(&o.minio, "minio", "/tmp/steward-peers/bin/minio", "minio binary (skipped if missing; empty to skip)")
+	flag.BoolVar(&o.keepAlive, "versitygw-keep-alive", true, "run versitygw with --keep-alive (off by default in versitygw: every request on a new connection)")
+	flag.StringVar(&o.minio, "minio", "auto", "minio binary (skipped if missing; empty to skip; auto: the first of "+strings.Join(minioCandidates, ", ")+" that exists)")
 	flag.StringVar(&o.work, "work", "", "working directory for the servers' data (default: a new directory under /tmp, removed at the end)")
 	flag.DurationVar(&o.duration, "duration", 10*time.Second, "measured duration of each phase")
 	flag.DurationVar(&o.warmup, "warmup", 2*time.Second, "warm-up before each measured phase")
@@ -84,6 +108,13 @@ func main() {
 	flag.StringVar(&rss, "rss-size", "10GiB", "size of the object streamed through Steward while its RSS is sampled (0 to skip)")
 	flag.StringVar(&part, "rss-part", "256MiB", "part size of that object's multipart upload")
 	flag.Parse()
+	var err error
+	if o.servers, err = parseServers(servers); err != nil {
+		fatal(err)
+	}
+	if o.minio == "auto" {
+		o.minio = firstExisting(minioCandidates)
+	}
 	for _, s := range []struct {
 		in  string
 		out *int64
@@ -103,6 +134,34 @@ func main() {
 func fatal(err error) {
 	fmt.Fprintln(os.Stderr, "stewardbench:", err)
 	os.Exit(1)
+}
+
+// parseServers parses the -servers list.
+func parseServers(list string) (map[string]bool, error) {
+	m := map[string]bool{}
+	for _, s := range strings.Split(list, ",") {
+		switch s = strings.TrimSpace(s); s {
+		case srvSteward, srvVersitygw, srvMinio, srvForward:
+			m[s] = true
+		case "":
+		default:
+			return nil, fmt.Errorf("unknown server %q in -servers (steward, versitygw, minio, forward)", s)
+		}
+	}
+	if len(m) == 0 {
+		return nil, errors.New("-servers names no server")
+	}
+	return m, nil
+}
+
+// firstExisting returns the first of paths that exists, else the first.
+func firstExisting(paths []string) string {
+	for _, p := range paths {
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	return paths[0]
 }
 
 // parseSize parses 4096, 4KiB, 32MiB, 10GiB.
@@ -131,6 +190,20 @@ type server struct {
 	creds    aws.Credentials
 	cmd      *exec.Cmd
 	note     string
+	// upstream is the server a forwarding server sends to; its CPU time
+	// counts with the forwarder's.
+	upstream *server
+}
+
+// pids are the processes whose CPU time a phase charges to srv.
+func (s *server) pids() []int {
+	var p []int
+	for ; s != nil; s = s.upstream {
+		if s.cmd != nil && s.cmd.Process != nil {
+			p = append(p, s.cmd.Process.Pid)
+		}
+	}
+	return p
 }
 
 func (s *server) stop() {
@@ -150,6 +223,7 @@ func (s *server) stop() {
 type result struct {
 	name               string
 	note               string
+	upstream           bool // the server forwards to another
 	smallPut, smallGet phase
 	largePut, largeGet phase
 }
@@ -161,6 +235,17 @@ type phase struct {
 	p50   time.Duration
 	p99   time.Duration
 	errs  int64
+	// cpu is the servers' CPU time (user+system) during the measured
+	// window; cpuOwn is the first server's alone.
+	cpu, cpuOwn time.Duration
+}
+
+// cpuPerOp is the servers' CPU time per operation in microseconds.
+func (p phase) cpuPerOp() float64 {
+	if p.ops == 0 {
+		return 0
+	}
+	return float64(p.cpu) / float64(time.Microsecond) / float64(p.ops)
 }
 
 func (p phase) opsPerSec() float64 { return float64(p.ops) / p.d.Seconds() }
@@ -181,19 +266,29 @@ func run(ctx context.Context, o options, log *slog.Logger, out io.Writer) error 
 		bin   string
 		start func(context.Context, string, string) (*server, error)
 	}
-	starters := []starter{{"Steward", o.steward, startSteward}}
-	for _, p := range []starter{{"versitygw (posix)", o.versitygw, startVersitygw}, {"MinIO (single drive)", o.minio, startMinio}} {
-		if p.bin == "" {
+	var starters []starter
+	if o.servers[srvSteward] {
+		starters = append(starters, starter{"Steward", o.steward, func(ctx context.Context, bin, dir string) (*server, error) {
+			return startSteward(ctx, bin, dir)
+		}})
+	}
+	for _, p := range []struct {
+		key string
+		starter
+	}{{srvVersitygw, starter{"versitygw (posix)", o.versitygw, func(ctx context.Context, bin, dir string) (*server, error) {
+		return startVersitygw(ctx, bin, dir, o.keepAlive)
+	}}}, {srvMinio, starter{"MinIO (single drive)", o.minio, startMinio}}} {
+		if !o.servers[p.key] || p.bin == "" {
 			continue
 		}
 		if _, err := os.Stat(p.bin); err != nil {
 			log.Warn("peer skipped: binary missing", "peer", p.name, "bin", p.bin)
 			continue
 		}
-		starters = append(starters, p)
+		starters = append(starters, p.starter)
 	}
-	var results []result
-	var rssLine string
+	var results, forward []result
+	var rssLines []string
 	for _, st := range starters {
 		dir := filepath.Join(work, strings.Fields(st.name)[0])
 		log.Info("starting", "server", st.name)
@@ -202,20 +297,132 @@ func run(ctx context.Context, o options, log *slog.Logger, out io.Writer) error 
 			return fmt.Errorf("%s: %w", st.name, err)
 		}
 		srv.name = st.name
-		r, err := measure(ctx, o, srv, log)
-		if err == nil && st.name == "Steward" && o.rssSize > 0 {
-			rssLine, err = rssCheck(ctx, o, srv, log)
-		}
+		r, line, err := measureAndCheck(ctx, o, srv, st.name == "Steward", log)
 		srv.stop()
 		os.RemoveAll(dir)
 		if err != nil {
 			return fmt.Errorf("%s: %w", st.name, err)
 		}
 		results = append(results, r)
+		if line != "" {
+			rssLines = append(rssLines, line)
+		}
 	}
-	fmt.Fprintf(out, "%s objects at %d clients and %s objects at %d clients, %s measured after %s warm-up per phase; %s, %d CPUs, %s.\n\n",
+	if o.servers[srvForward] {
+		var line string
+		var err error
+		forward, line, err = forwardPair(ctx, o, work, log)
+		if err != nil {
+			return err
+		}
+		if line != "" {
+			rssLines = append(rssLines, line)
+		}
+	}
+	fmt.Fprintf(out, "%s objects at %d clients and %s objects at %d clients, %s measured after %s warm-up per phase; %s, %d CPUs, %s.\n",
 		sizeName(o.smallSize), o.smallClients, sizeName(o.largeSize), o.largeClients, o.duration, o.warmup,
 		runtime.Version(), runtime.NumCPU(), time.Now().UTC().Format("2006-01-02"))
+	if len(results) > 0 {
+		fmt.Fprintln(out)
+		table(out, o, results, false)
+		fmt.Fprintln(out, "\nServer CPU time (user+system) per operation in the measured window:")
+		fmt.Fprintln(out)
+		cpuTable(out, o, results, false)
+	}
+	if len(forward) == 2 {
+		fmt.Fprintln(out, "\nForward mode: versitygw (posix) directly, and Steward in forward mode in front of a second versitygw with the same settings.")
+		fmt.Fprintln(out)
+		table(out, o, forward, true)
+		fmt.Fprintln(out, "\nServer CPU time (user+system) per operation in the measured window; forward mode: Steward and its upstream together (Steward alone):")
+		fmt.Fprintln(out)
+		cpuTable(out, o, forward, true)
+	}
+	for _, r := range slices.Concat(results, forward) {
+		for _, p := range []struct {
+			n string
+			p phase
+		}{{"small PUT", r.smallPut}, {"small GET", r.smallGet}, {"large PUT", r.largePut}, {"large GET", r.largeGet}} {
+			if p.p.errs > 0 {
+				fmt.Fprintf(out, "\n%s %s: %d failed requests (not counted)", r.name, p.n, p.p.errs)
+			}
+		}
+	}
+	for _, l := range rssLines {
+		fmt.Fprintf(out, "\n%s\n", l)
+	}
+	return nil
+}
+
+// measureAndCheck measures srv and, for a Steward, streams the RSS
+// check's large object through it.
+func measureAndCheck(ctx context.Context, o options, srv *server, isSteward bool, log *slog.Logger) (result, string, error) {
+	r, err := measure(ctx, o, srv, log)
+	if err != nil || !isSteward || o.rssSize <= 0 {
+		return r, "", err
+	}
+	line, err := rssCheck(ctx, o, srv, log)
+	return r, line, err
+}
+
+// forwardPair measures versitygw directly, then Steward in forward mode
+// in front of a fresh versitygw started the same way, one after the
+// other so that both see the same machine.
+func forwardPair(ctx context.Context, o options, work string, log *slog.Logger) ([]result, string, error) {
+	if o.versitygw == "" {
+		return nil, "", errors.New("forward mode needs -versitygw")
+	}
+	if _, err := os.Stat(o.versitygw); err != nil {
+		return nil, "", fmt.Errorf("forward mode needs the versitygw binary: %w", err)
+	}
+	directDir, upDir, stewardDir := filepath.Join(work, "fwd-direct"), filepath.Join(work, "fwd-upstream"), filepath.Join(work, "fwd-steward")
+	defer func() {
+		for _, d := range []string{directDir, upDir, stewardDir} {
+			os.RemoveAll(d)
+		}
+	}()
+
+	log.Info("starting", "server", "versitygw, direct")
+	direct, err := startVersitygw(ctx, o.versitygw, directDir, o.keepAlive)
+	if err != nil {
+		return nil, "", fmt.Errorf("versitygw (direct): %w", err)
+	}
+	direct.name = "versitygw (posix), direct"
+	rd, err := measure(ctx, o, direct, log)
+	direct.stop()
+	if err != nil {
+		return nil, "", fmt.Errorf("versitygw (direct): %w", err)
+	}
+
+	log.Info("starting", "server", "versitygw, upstream of Steward")
+	up, err := startVersitygw(ctx, o.versitygw, upDir, o.keepAlive)
+	if err != nil {
+		return nil, "", fmt.Errorf("versitygw (upstream): %w", err)
+	}
+	defer up.stop()
+	log.Info("starting", "server", "Steward, forward mode")
+	fwd, err := startSteward(ctx, o.steward, stewardDir, forwardArgs(up)...)
+	if err != nil {
+		return nil, "", fmt.Errorf("Steward (forward): %w", err)
+	}
+	fwd.name = "Steward forward mode → versitygw (posix)"
+	fwd.upstream = up
+	rf, line, err := measureAndCheck(ctx, o, fwd, true, log)
+	fwd.stop()
+	if err != nil {
+		return nil, "", fmt.Errorf("Steward (forward): %w", err)
+	}
+	return []result{rd, rf}, line, nil
+}
+
+// forwardArgs are the `steward serve` flags that forward to up.
+func forwardArgs(up *server) []string {
+	return []string{"--objects-upstream-endpoint", up.endpoint, "--objects-upstream-access-key", up.creds.AccessKeyID,
+		"--objects-upstream-secret-key", up.creds.SecretAccessKey, "--objects-upstream-path-style"}
+}
+
+// table prints results as a Markdown table; with ratio, a last row
+// gives the second result's figures over the first's.
+func table(out io.Writer, o options, results []result, ratio bool) {
 	fmt.Fprintf(out, "| Server | %[1]s PUT op/s | %[1]s PUT p50 / p99 | %[1]s GET op/s | %[1]s GET p50 / p99 | %[2]s PUT MiB/s | %[2]s GET MiB/s |\n", sizeName(o.smallSize), sizeName(o.largeSize))
 	fmt.Fprintln(out, "|---|---:|---:|---:|---:|---:|---:|")
 	for _, r := range results {
@@ -228,20 +435,46 @@ func run(ctx context.Context, o options, log *slog.Logger, out io.Writer) error 
 			r.smallGet.opsPerSec(), ms(r.smallGet.p50), ms(r.smallGet.p99),
 			r.largePut.mibPerSec(), r.largeGet.mibPerSec())
 	}
-	for _, r := range results {
-		for _, p := range []struct {
-			n string
-			p phase
-		}{{"small PUT", r.smallPut}, {"small GET", r.smallGet}, {"large PUT", r.largePut}, {"large GET", r.largeGet}} {
-			if p.p.errs > 0 {
-				fmt.Fprintf(out, "\n%s %s: %d failed requests (not counted)", r.name, p.n, p.p.errs)
-			}
+	if ratio && len(results) == 2 {
+		a, b := results[0], results[1]
+		fmt.Fprintf(out, "| **forward / direct** | **%s** | %s / %s | **%s** | %s / %s | **%s** | **%s** |\n",
+			pct(b.smallPut.opsPerSec(), a.smallPut.opsPerSec()),
+			pct(float64(b.smallPut.p50), float64(a.smallPut.p50)), pct(float64(b.smallPut.p99), float64(a.smallPut.p99)),
+			pct(b.smallGet.opsPerSec(), a.smallGet.opsPerSec()),
+			pct(float64(b.smallGet.p50), float64(a.smallGet.p50)), pct(float64(b.smallGet.p99), float64(a.smallGet.p99)),
+			pct(b.largePut.mibPerSec(), a.largePut.mibPerSec()), pct(b.largeGet.mibPerSec(), a.largeGet.mibPerSec()))
+	}
+}
+
+// cpuTable prints the servers' CPU time per operation; with ratio, a last
+// row gives the second result's over the first's.
+func cpuTable(out io.Writer, o options, results []result, ratio bool) {
+	fmt.Fprintf(out, "| Server | %[1]s PUT | %[1]s GET | %[2]s PUT | %[2]s GET |\n", sizeName(o.smallSize), sizeName(o.largeSize))
+	fmt.Fprintln(out, "|---|---:|---:|---:|---:|")
+	cell := func(p phase, own bool) string {
+		c := fmt.Sprintf("%.0f µs", p.cpuPerOp())
+		if own && p.ops > 0 {
+			c += fmt.Sprintf(" (%.0f µs)", float64(p.cpuOwn)/float64(time.Microsecond)/float64(p.ops))
 		}
+		return c
 	}
-	if rssLine != "" {
-		fmt.Fprintf(out, "\n%s\n", rssLine)
+	for _, r := range results {
+		own := r.upstream
+		fmt.Fprintf(out, "| %s | %s | %s | %s | %s |\n", r.name, cell(r.smallPut, own), cell(r.smallGet, own), cell(r.largePut, own), cell(r.largeGet, own))
 	}
-	return nil
+	if ratio && len(results) == 2 {
+		a, b := results[0], results[1]
+		fmt.Fprintf(out, "| forward / direct | %s | %s | %s | %s |\n", pct(b.smallPut.cpuPerOp(), a.smallPut.cpuPerOp()),
+			pct(b.smallGet.cpuPerOp(), a.smallGet.cpuPerOp()), pct(b.largePut.cpuPerOp(), a.largePut.cpuPerOp()), pct(b.largeGet.cpuPerOp(), a.largeGet.cpuPerOp()))
+	}
+}
+
+// pct is a/b as a percentage, "n/a" when b is zero.
+func pct(a, b float64) string {
+	if b == 0 {
+		return "n/a"
+	}
+	return fmt.Sprintf("%.0f%%", 100*a/b)
 }
 
 func sizeName(n int64) string {
@@ -305,7 +538,9 @@ func startCmd(dir, logName, bin string, env []string, args ...string) (*exec.Cmd
 	return cmd, nil
 }
 
-func startSteward(ctx context.Context, bin, dir string) (*server, error) {
+// startSteward starts `steward serve --demo` with extra flags and logs in
+// as carol for short-term credentials.
+func startSteward(ctx context.Context, bin, dir string, extra ...string) (*server, error) {
 	httpAddr, err := freePort()
 	if err != nil {
 		return nil, err
@@ -314,8 +549,9 @@ func startSteward(ctx context.Context, bin, dir string) (*server, error) {
 	if err != nil {
 		return nil, err
 	}
-	cmd, err := startCmd(filepath.Join(dir, "data"), "steward.log", bin, nil, "serve", "--demo", "--demo-rows", "10000", "--demo-password", demoPassword,
-		"--data-dir", filepath.Join(dir, "data"), "--http-addr", httpAddr, "--s3-addr", s3Addr, "--log-level", "warn")
+	args := append([]string{"serve", "--demo", "--demo-rows", "10000", "--demo-password", demoPassword,
+		"--data-dir", filepath.Join(dir, "data"), "--http-addr", httpAddr, "--s3-addr", s3Addr, "--log-level", "warn"}, extra...)
+	cmd, err := startCmd(filepath.Join(dir, "data"), "steward.log", bin, nil, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -368,17 +604,27 @@ func randomKey(n int) string {
 	return string(b)
 }
 
-func startVersitygw(ctx context.Context, bin, dir string) (*server, error) {
+// startVersitygw starts versitygw with its posix backend, with HTTP
+// keep-alive when keepAlive (versitygw answers "Connection: close" to
+// every request otherwise).
+func startVersitygw(ctx context.Context, bin, dir string, keepAlive bool) (*server, error) {
 	addr, err := freePort()
 	if err != nil {
 		return nil, err
 	}
 	ak, sk := randomKey(20), randomKey(40)
-	cmd, err := startCmd(filepath.Join(dir, "root"), "versitygw.log", bin, nil, "--access", ak, "--secret", sk, "--port", addr, "posix", filepath.Join(dir, "root"))
+	args := []string{"--access", ak, "--secret", sk, "--port", addr}
+	note := "no fsync"
+	if keepAlive {
+		args = append(args, "--keep-alive")
+	} else {
+		note += ", no keep-alive"
+	}
+	cmd, err := startCmd(filepath.Join(dir, "root"), "versitygw.log", bin, nil, append(args, "posix", filepath.Join(dir, "root"))...)
 	if err != nil {
 		return nil, err
 	}
-	srv := &server{endpoint: "http://" + addr, cmd: cmd, creds: aws.Credentials{AccessKeyID: ak, SecretAccessKey: sk}, note: "no fsync"}
+	srv := &server{endpoint: "http://" + addr, cmd: cmd, creds: aws.Credentials{AccessKeyID: ak, SecretAccessKey: sk}, note: note}
 	if err := waitHTTP(ctx, srv.endpoint+"/", true, cmd); err != nil {
 		srv.stop()
 		return nil, err
@@ -431,7 +677,7 @@ func client(srv *server, conns int) *s3.Client {
 }
 
 func measure(ctx context.Context, o options, srv *server, log *slog.Logger) (result, error) {
-	r := result{name: srv.name, note: srv.note}
+	r := result{name: srv.name, note: srv.note, upstream: srv.upstream != nil}
 	c := client(srv, max(o.smallClients, o.largeClients))
 	if _, err := c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(benchBucket)}); err != nil {
 		return r, fmt.Errorf("create bucket: %w", err)
@@ -443,7 +689,7 @@ func measure(ctx context.Context, o options, srv *server, log *slog.Logger) (res
 
 	put := func(prefix string, body []byte, clients int) (phase, [][]string, error) {
 		keys := make([][]string, clients)
-		p, err := load(ctx, o, clients, func(ctx context.Context, w, i int) (int64, error) {
+		p, err := load(ctx, o, clients, srv.pids(), func(ctx context.Context, w, i int) (int64, error) {
 			key := fmt.Sprintf("%s/%02d/%08d", prefix, w, i)
 			_, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(benchBucket), Key: aws.String(key),
 				Body: bytes.NewReader(body), ContentLength: aws.Int64(int64(len(body)))})
@@ -462,7 +708,7 @@ func measure(ctx context.Context, o options, srv *server, log *slog.Logger) (res
 		if len(all) == 0 {
 			return phase{}, errors.New("nothing was written to read back")
 		}
-		return load(ctx, o, clients, func(ctx context.Context, w, i int) (int64, error) {
+		return load(ctx, o, clients, srv.pids(), func(ctx context.Context, w, i int) (int64, error) {
 			res, err := c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(benchBucket), Key: aws.String(all[mrand.IntN(len(all))])})
 			if err != nil {
 				return 0, err
@@ -498,10 +744,25 @@ func measure(ctx context.Context, o options, srv *server, log *slog.Logger) (res
 
 // load runs op on clients workers for warmup+duration and counts the
 // operations that started after the warm-up and ended within the window.
-func load(ctx context.Context, o options, clients int, op func(ctx context.Context, w, i int) (int64, error)) (phase, error) {
+func load(ctx context.Context, o options, clients int, pids []int, op func(ctx context.Context, w, i int) (int64, error)) (phase, error) {
 	start := time.Now()
 	measureFrom := start.Add(o.warmup)
 	end := measureFrom.Add(o.duration)
+	cpuDone := make(chan [2]time.Duration, 1)
+	go func() {
+		time.Sleep(time.Until(measureFrom))
+		before := cpuTimes(pids)
+		time.Sleep(time.Until(end))
+		after := cpuTimes(pids)
+		var d [2]time.Duration
+		for i := range after {
+			d[0] += after[i] - before[i]
+		}
+		if len(after) > 0 {
+			d[1] = after[0] - before[0]
+		}
+		cpuDone <- d
+	}()
 	var ops, byteCount, errs atomic.Int64
 	var firstErr atomic.Pointer[error]
 	lat := make([][]time.Duration, clients)
@@ -534,7 +795,8 @@ func load(ctx context.Context, o options, clients int, op func(ctx context.Conte
 		}()
 	}
 	wg.Wait()
-	p := phase{ops: ops.Load(), bytes: byteCount.Load(), d: o.duration, errs: errs.Load()}
+	cpu := <-cpuDone
+	p := phase{ops: ops.Load(), bytes: byteCount.Load(), d: o.duration, errs: errs.Load(), cpu: cpu[0], cpuOwn: cpu[1]}
 	all := slices.Concat(lat...)
 	slices.Sort(all)
 	if len(all) > 0 {
@@ -548,6 +810,42 @@ func load(ctx context.Context, o options, clients int, op func(ctx context.Conte
 		return p, errors.New("no operation completed")
 	}
 	return p, nil
+}
+
+// clockTick is the unit of /proc/PID/stat's times (USER_HZ, 100 on Linux).
+const clockTick = 10 * time.Millisecond
+
+// cpuTimes reads each process's user+system CPU time.
+func cpuTimes(pids []int) []time.Duration {
+	out := make([]time.Duration, len(pids))
+	for i, pid := range pids {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			continue
+		}
+		out[i] = statCPU(string(b))
+	}
+	return out
+}
+
+// statCPU parses utime+stime out of a /proc/PID/stat line (the fields
+// after the parenthesised command name, which may contain spaces).
+func statCPU(stat string) time.Duration {
+	i := strings.LastIndexByte(stat, ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(stat[i+1:])
+	// f[0] is field 3 (state); utime and stime are fields 14 and 15.
+	if len(f) < 13 {
+		return 0
+	}
+	u, err1 := strconv.ParseInt(f[11], 10, 64)
+	s, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0
+	}
+	return time.Duration(u+s) * clockTick
 }
 
 // pattern is a deterministic, seekable body of size bytes generated from a
@@ -701,8 +999,8 @@ func rssCheck(ctx context.Context, o options, srv *server, log *slog.Logger) (st
 		return "", fmt.Errorf("GET returned %d of %d bytes, content ok: %v", n, o.rssSize, !chk.bad)
 	}
 	c.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(benchBucket), Key: aws.String(key)})
-	return fmt.Sprintf("Steward RSS while streaming one %s object (content checked): before %d MiB; peak %d MiB during the multipart PUT (%s parts, %.0f MiB/s), peak %d MiB during the GET (%.0f MiB/s); VmHWM of the whole run %d MiB.",
-		sizeName(o.rssSize), before>>10, putPeak>>10, sizeName(o.rssPart), float64(o.rssSize)/mib/putTime.Seconds(),
+	return fmt.Sprintf("%s: RSS while streaming one %s object (content checked): before %d MiB; peak %d MiB during the multipart PUT (%s parts, %.0f MiB/s), peak %d MiB during the GET (%.0f MiB/s); VmHWM of the whole run %d MiB.",
+		srv.name, sizeName(o.rssSize), before>>10, putPeak>>10, sizeName(o.rssPart), float64(o.rssSize)/mib/putTime.Seconds(),
 		getPeak>>10, float64(o.rssSize)/mib/getTime.Seconds(), procStatusKB(pid, "VmHWM")>>10), nil
 }
 

@@ -3,7 +3,10 @@ package main
 import (
 	"bytes"
 	"io"
+	"maps"
+	"slices"
 	"testing"
+	"time"
 )
 
 func TestParseSize(t *testing.T) {
@@ -64,6 +67,49 @@ func TestPatternPartsMatchWhole(t *testing.T) {
 			}
 			if c.bad == tc.ok {
 				t.Errorf("checker bad = %v, want ok %v", c.bad, tc.ok)
+			}
+		})
+	}
+}
+
+func TestStatCPU(t *testing.T) {
+	for _, tc := range []struct {
+		name, stat string
+		want       time.Duration
+	}{
+		{"plain", "1234 (steward) S 1 1234 1234 0 -1 4194560 100 0 0 0 250 40 0 0 20 0 8 0 100 0 0", 290 * clockTick},
+		{"spaces and parens in the name", "99 (a (b) c) R 1 99 99 0 -1 0 0 0 0 0 7 3 0 0", 10 * clockTick},
+		{"truncated", "99 (x) R 1 2", 0},
+		{"no name", "garbage", 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := statCPU(tc.stat); got != tc.want {
+				t.Errorf("statCPU = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestParseServers(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want []string
+		ok   bool
+	}{
+		{"steward,versitygw,minio,forward", []string{"forward", "minio", "steward", "versitygw"}, true},
+		{" forward ", []string{"forward"}, true},
+		{"forward,,steward", []string{"forward", "steward"}, true},
+		{"", nil, false},
+		{"ceph", nil, false},
+	} {
+		t.Run(tc.in, func(t *testing.T) {
+			got, err := parseServers(tc.in)
+			if (err == nil) != tc.ok {
+				t.Fatalf("parseServers(%q) error %v, want ok %v", tc.in, err, tc.ok)
+			}
+			keys := slices.Sorted(maps.Keys(got))
+			if !slices.Equal(keys, tc.want) {
+				t.Errorf("parseServers(%q) = %v, want %v", tc.in, keys, tc.want)
 			}
 		})
 	}

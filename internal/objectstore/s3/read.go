@@ -133,6 +133,9 @@ func (s *Store) Get(ctx context.Context, bucket, key string, opts objectstore.Ge
 	}
 	n := aws.ToInt64(out.ContentLength)
 	body := out.Body
+	if out.ContentLength != nil {
+		body = &drainBody{rc: out.Body, left: n}
+	}
 	if opts.Range != nil {
 		if cr := aws.ToString(out.ContentRange); cr != "" {
 			n = totalSize(cr, n)
@@ -370,4 +373,31 @@ func applyRange(body io.ReadCloser, r *objectstore.Range, size int64) (io.ReadCl
 		return nil, steward.Errorf(steward.EUnavailable, "the upstream object store failed")
 	}
 	return rangeBody{io.LimitReader(body, end-start+1), body}, nil
+}
+
+// drainLimit is the most a Get body's Close reads to the end so that
+// the upstream connection goes back to the pool: a reader that stops
+// close to the end (a format sniffer, a client that read exactly the
+// length and closed) costs a copy of the rest instead of a new
+// connection, which on loopback is the larger cost by far.
+const drainLimit = 64 << 10
+
+// drainBody is an upstream response body that knows how much of it is
+// left.
+type drainBody struct {
+	rc   io.ReadCloser
+	left int64
+}
+
+func (d *drainBody) Read(p []byte) (int, error) {
+	n, err := d.rc.Read(p)
+	d.left -= int64(n)
+	return n, err
+}
+
+func (d *drainBody) Close() error {
+	if d.left > 0 && d.left <= drainLimit {
+		io.CopyN(io.Discard, d.rc, d.left+1) // +1 to see the EOF
+	}
+	return d.rc.Close()
 }
