@@ -99,8 +99,15 @@ func (c sqlCatalog) store() (*catalog.Service, error) {
 }
 
 // Create implements sqlengine.Registrar: the new dataset, owned by p, with
-// the result's schema and the highest classification of its inputs (its
-// tags come through lineage, which recorded it first).
+// the result's schema and no tags or classification of its own. What it
+// inherits (its inputs' tags and classification) is lineage's, recorded
+// before this runs: the table's effective tags are the catalog's own
+// (those its owners set later) plus lineage's inherited, so they follow
+// the inputs both ways, as for S3 copies and OpenLineage jobs. Storing
+// the inherited classification here would freeze it as the table's own.
+// t.Classification (the inputs' highest, as decided at write time) is
+// not stored for that reason; sqlengine wrote lineage first and stops if
+// that fails, so the table is never visible before it inherits.
 func (c sqlCatalog) Create(ctx context.Context, p *steward.Principal, t *sqlengine.Table) error {
 	svc, err := c.store()
 	if err != nil {
@@ -108,7 +115,7 @@ func (c sqlCatalog) Create(ctx context.Context, p *steward.Principal, t *sqlengi
 	}
 	k := datasetKey(t)
 	d := &catalog.Dataset{Namespace: k.Namespace, Name: k.Name, Format: catalog.FormatParquet,
-		Owners: []string{p.Username}, Classification: t.Classification.String(),
+		Owners:      []string{p.Username},
 		Description: "Created with SQL by " + p.Username + "."}
 	for _, col := range t.Columns {
 		d.Schema = append(d.Schema, catalog.Column{Name: col.Name, Type: col.Type, Nullable: true})
@@ -119,24 +126,14 @@ func (c sqlCatalog) Create(ctx context.Context, p *steward.Principal, t *sqlengi
 	return nil
 }
 
-// Appended implements sqlengine.Registrar: the data changed, and the
-// classification rises to cls if that is higher.
+// Appended implements sqlengine.Registrar. The catalog entry does not
+// change: the INSERT's lineage run, recorded first, brings the new
+// inputs' tags and classification to the table's effective ones (its
+// own, set by its owners, stay as they are); the crawler refreshes the
+// statistics after the file is stored.
 func (c sqlCatalog) Appended(ctx context.Context, p *steward.Principal, t *sqlengine.Table, cls policy.Classification) error {
-	svc, err := c.store()
-	if err != nil {
-		return err
-	}
-	k := datasetKey(t)
-	_, err = svc.Store.Update(ctx, k.Namespace, k.Name, false, func(d *catalog.Dataset, _ bool) error {
-		if cls > d.Level() {
-			d.Classification = cls.String()
-		}
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	return svc.Index.Refresh(ctx)
+	_, err := c.store()
+	return err
 }
 
 // Remove implements sqlengine.Registrar.

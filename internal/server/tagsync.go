@@ -53,10 +53,21 @@ func (s *Server) syncCatalogTags(ctx context.Context, wg *sync.WaitGroup) {
 
 func (s *Server) syncDataset(ctx context.Context, d *catalog.Dataset, last map[string]string) error {
 	level := d.Level()
+	// Skip only what lineage holds now, not what this caller last gave
+	// it: SQL writes sync their inputs too, and a skip on a stale memory
+	// would leave lineage behind the catalog (a removed tag kept, or an
+	// added one missing).
+	have := map[string][]lineage.LineageTag{}
+	for _, t := range s.lin.svc.OwnTags(ctx, d.Namespace, d.Name) {
+		if t.Source == "catalog" {
+			have[t.Field] = append(have[t.Field], t)
+		}
+	}
 	set := func(field string, tags []lineage.LineageTag) error {
 		key := d.Namespace + "\x00" + d.Name + "\x00" + field
 		sig := signature(tags)
-		if last[key] == sig {
+		if signature(have[field]) == sig {
+			last[key] = sig
 			return nil
 		}
 		if err := s.lin.svc.SetTags(ctx, d.Namespace, d.Name, field, "catalog", tags); err != nil {
