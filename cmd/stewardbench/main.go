@@ -652,7 +652,28 @@ func startMinio(ctx context.Context, bin, dir string) (*server, error) {
 		srv.stop()
 		return nil, err
 	}
+	// Ready for health checks is not yet ready for requests
+	// (XMinioServerNotInitialized): wait until a signed call succeeds.
+	if err := waitS3(ctx, srv); err != nil {
+		srv.stop()
+		return nil, err
+	}
 	return srv, nil
+}
+
+// waitS3 polls srv with ListBuckets until it succeeds.
+func waitS3(ctx context.Context, srv *server) error {
+	c := client(srv, 1)
+	var err error
+	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		if srv.cmd.ProcessState != nil {
+			return errors.New("server exited")
+		}
+		if _, err = c.ListBuckets(ctx, &s3.ListBucketsInput{}); err == nil {
+			return nil
+		}
+	}
+	return fmt.Errorf("not ready for S3 requests: %w", err)
 }
 
 // client returns the SDK client every server is measured with: path-style,
