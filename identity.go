@@ -89,3 +89,22 @@ type AuditEvent struct {
 type Auditor interface {
 	Record(ctx context.Context, ev AuditEvent) error
 }
+
+// AuditStarter is an Auditor that can append a record without waiting for
+// it: the returned function waits until the record is durable and returns
+// what Record would have. A caller overlaps the wait with work that has no
+// visible effect yet and calls it before the effect becomes visible.
+type AuditStarter interface {
+	Auditor
+	Start(ctx context.Context, ev AuditEvent) (wait func() error)
+}
+
+// StartAudit starts ev on a (an AuditStarter), or records it at once on
+// any other Auditor and returns the outcome.
+func StartAudit(ctx context.Context, a Auditor, ev AuditEvent) (wait func() error) {
+	if st, ok := a.(AuditStarter); ok {
+		return st.Start(ctx, ev)
+	}
+	err := a.Record(ctx, ev)
+	return func() error { return err }
+}

@@ -398,12 +398,42 @@ var (
 // ends while Record waits it returns the context's error; the record may
 // still be written.
 func (l *Log) Record(ctx context.Context, ev steward.AuditEvent) error {
+	return l.Start(ctx, ev)()
+}
+
+// Start appends ev to the trail like Record but does not wait for it: the
+// returned function waits until the record is durable and returns what
+// Record would have returned. It lets a caller overlap the record's fsync
+// with work that has no visible effect yet (the S3 gateway streams a PUT's
+// body meanwhile) and wait before the effect becomes visible. Records
+// keep the order of their Start calls. The wait function may be called
+// more than once.
+func (l *Log) Start(ctx context.Context, ev steward.AuditEvent) func() error {
+	b, err := l.enqueue(ctx, ev)
+	if err != nil {
+		return func() error { return err }
+	}
+	return func() error {
+		select {
+		case <-b.done:
+			if b.err != nil {
+				return steward.WrapError(steward.EUnavailable, "audit.Record", b.err, "the audit trail cannot be written")
+			}
+			return nil
+		case <-ctx.Done():
+			return steward.WrapError(steward.EUnavailable, "audit.Record", ctx.Err(), "request ended before it was audited")
+		}
+	}
+}
+
+// enqueue adds ev to the batch being gathered and returns that batch.
+func (l *Log) enqueue(ctx context.Context, ev steward.AuditEvent) (*batch, error) {
 	const op = "audit.Record"
 	if err := ctx.Err(); err != nil {
-		return steward.WrapError(steward.EUnavailable, op, err, "request ended before it was audited")
+		return nil, steward.WrapError(steward.EUnavailable, op, err, "request ended before it was audited")
 	}
 	if ev.Action == "" {
-		return steward.Errorf(steward.EInvalid, "audit event has no action")
+		return nil, steward.Errorf(steward.EInvalid, "audit event has no action")
 	}
 	if ev.Time.IsZero() {
 		ev.Time = time.Now()
@@ -411,10 +441,10 @@ func (l *Log) Record(ctx context.Context, ev steward.AuditEvent) error {
 	ev.Time = ev.Time.UTC().Round(0)
 	body, err := json.Marshal(&ev)
 	if err != nil {
-		return steward.WrapError(steward.EInvalid, op, err, "audit event cannot be encoded")
+		return nil, steward.WrapError(steward.EInvalid, op, err, "audit event cannot be encoded")
 	}
 	if len(body) > MaxEventBytes {
-		return steward.Errorf(steward.ETooLarge, "audit event is larger than %d bytes", MaxEventBytes)
+		return nil, steward.Errorf(steward.ETooLarge, "audit event is larger than %d bytes", MaxEventBytes)
 	}
 
 	l.mu.Lock()
@@ -425,9 +455,9 @@ func (l *Log) Record(ctx context.Context, ev steward.AuditEvent) error {
 		err := l.failed
 		l.mu.Unlock()
 		if err == nil {
-			return errClosed
+			return nil, errClosed
 		}
-		return steward.WrapError(steward.EUnavailable, op, err, "the audit trail cannot be written")
+		return nil, steward.WrapError(steward.EUnavailable, op, err, "the audit trail cannot be written")
 	}
 	b := l.cur
 	if b.n == 0 {
@@ -445,15 +475,7 @@ func (l *Log) Record(ctx context.Context, ev steward.AuditEvent) error {
 	case l.kick <- struct{}{}:
 	default:
 	}
-	select {
-	case <-b.done:
-		if b.err != nil {
-			return steward.WrapError(steward.EUnavailable, op, b.err, "the audit trail cannot be written")
-		}
-		return nil
-	case <-ctx.Done():
-		return steward.WrapError(steward.EUnavailable, op, ctx.Err(), "request ended before it was audited")
-	}
+	return b, nil
 }
 
 // Head returns the newest durable record's seq and hash (0 and 64 zeros for

@@ -91,7 +91,7 @@ type UsageAuditor struct {
 	Usage *Usage
 }
 
-var _ steward.Auditor = UsageAuditor{}
+var _ steward.AuditStarter = UsageAuditor{}
 
 // Record implements steward.Auditor.
 func (a UsageAuditor) Record(ctx context.Context, ev steward.AuditEvent) error {
@@ -102,6 +102,13 @@ func (a UsageAuditor) Record(ctx context.Context, ev steward.AuditEvent) error {
 		a.Usage.Observe(ctx, ev)
 	}
 	return nil
+}
+
+// Start implements steward.AuditStarter: records that start ahead of
+// their outcome (decision records) are never reads, so usage does not see
+// them.
+func (a UsageAuditor) Start(ctx context.Context, ev steward.AuditEvent) func() error {
+	return steward.StartAudit(ctx, a.Next, ev)
 }
 
 func day(t time.Time) int64 { return int64(math.Floor(float64(t.Unix()) / 86400)) }

@@ -110,6 +110,13 @@ type PutOptions struct {
 	// verified by the caller (the trailing checksum of an aws-chunked
 	// body arrives after the data) and are kept like Checksums.
 	VerifiedChecksums func() map[string]string `json:"-"`
+	// BeforeCommit, if set, is called once before the write can become
+	// visible to any reader (after the body is durable, on a store that
+	// keeps the bytes itself); an error aborts the write, nothing changes,
+	// and Put returns that error. The S3 gateway waits there for its
+	// decision audit record, so that writing the record and the body
+	// overlap while no change is visible before it is audited.
+	BeforeCommit func() error `json:"-"`
 }
 
 // Range is a byte range of an object; End is inclusive; a negative Start

@@ -3,12 +3,14 @@ package s3api
 import (
 	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/netip"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -187,6 +189,28 @@ func (rc *reqCtx) begin() error {
 	return nil
 }
 
+// beginAsync starts writing the decision record of an allowed mutating
+// request and returns the wait for it, to be called before the change can
+// become visible (objectstore.PutOptions.BeforeCommit): the record's fsync
+// overlaps the body's upload. Calling the wait more than once is safe.
+func (rc *reqCtx) beginAsync() func() error {
+	if rc.pending {
+		return func() error { return nil }
+	}
+	rc.pending = true
+	wait := steward.StartAudit(rc.ctx, rc.h.auditor, rc.event("pending"))
+	var once sync.Once
+	var err error
+	return func() error {
+		once.Do(func() {
+			if werr := wait(); werr != nil {
+				err = errAuditUnavailable.wrap(werr)
+			}
+		})
+		return err
+	}
+}
+
 // complete writes the record that ends the request, just before its
 // status line is sent.
 func (rc *reqCtx) complete(status int, bytesOut int64) error {
@@ -256,6 +280,31 @@ func (w *auditWriter) Write(p []byte) (int, error) {
 	w.n += int64(n)
 	return n, err
 }
+
+// ReadFrom hands a body to the connection's ReadFrom, so that an object
+// file reaches the socket by sendfile instead of through a user-space
+// buffer.
+func (w *auditWriter) ReadFrom(r io.Reader) (int64, error) {
+	if !w.wrote {
+		w.WriteHeader(http.StatusOK)
+	}
+	if w.failed {
+		return 0, errAuditFailed
+	}
+	var n int64
+	var err error
+	if rf, ok := w.ResponseWriter.(io.ReaderFrom); ok {
+		n, err = rf.ReadFrom(r)
+	} else {
+		n, err = io.Copy(writerOnly{w.ResponseWriter}, r)
+	}
+	w.n += n
+	return n, err
+}
+
+// writerOnly hides every method but Write, so io.Copy cannot loop back
+// into ReadFrom.
+type writerOnly struct{ io.Writer }
 
 func (w *auditWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 

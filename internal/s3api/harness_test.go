@@ -43,6 +43,14 @@ func (r *recorder) Record(_ context.Context, ev steward.AuditEvent) error {
 	return nil
 }
 
+// Start makes recorder an AuditStarter, so the gateway's overlapped
+// decision records (PutObject) are exercised: the outcome is decided now
+// and reported when the gateway waits.
+func (r *recorder) Start(ctx context.Context, ev steward.AuditEvent) func() error {
+	err := r.Record(ctx, ev)
+	return func() error { return err }
+}
+
 func (r *recorder) setFail(v bool) { r.mu.Lock(); r.fail = v; r.mu.Unlock() }
 
 // find returns the events for request id.

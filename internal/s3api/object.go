@@ -144,11 +144,15 @@ func opPutObject(rc *reqCtx) error {
 	}
 	opts.Checksums = b.checksums
 	opts.VerifiedChecksums = b.verified
-	if err := rc.begin(); err != nil {
-		return err
-	}
+	audited := rc.beginAsync()
+	opts.BeforeCommit = audited
 	info, err := rc.h.store.Put(rc.ctx, rc.bucket, rc.key, b.r, b.size, opts)
 	rc.bytesIn = b.count.n
+	if aerr := audited(); aerr != nil {
+		// Every store calls BeforeCommit before the object can be seen;
+		// this catches one that failed before reaching it.
+		return aerr
+	}
 	if err != nil {
 		return err
 	}
@@ -369,7 +373,9 @@ func opGetObject(rc *reqCtx) error {
 	if rc.w.failed {
 		return nil
 	}
-	if _, err := io.CopyN(rc.w, body, n); err != nil {
+	// Stores return exactly the requested range; io.Copy (not CopyN) keeps
+	// the body's WriteTo, through which a file reaches sendfile.
+	if _, err := io.Copy(rc.w, body); err != nil {
 		rc.h.log.WarnContext(rc.ctx, "GetObject body interrupted", "request_id", rc.id, "err", err)
 	}
 	return nil

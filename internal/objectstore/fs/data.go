@@ -143,10 +143,14 @@ func checkChecksums(sums map[string]string) error {
 }
 
 // writeData streams body (size bytes, or to EOF if size < 0) through MD5
-// and the requested checksums into a staging file, verifies them, fsyncs,
-// renames the file into data/ and fsyncs its directory. On success the
-// caller owns the returned file and must reference it from the index or
-// remove it.
+// and the requested checksums into a new data file, verifies them and
+// makes the file and its directory entry durable (fsync of both, in
+// parallel). The file is created directly in data/ under a fresh random
+// name: until an index row names it no reader can find it, so there is no
+// staging copy and no rename (creating files in one staging directory made
+// ext4 scan its recently freed inodes on every create). On success the
+// caller owns the returned file, must reference it from the index or remove
+// it, and then calls s.settled(); on failure writeData removes the file.
 func (s *Store) writeData(ctx context.Context, body io.Reader, size int64, contentMD5 []byte, sums map[string]string) (w written, err error) {
 	if err := checkChecksums(sums); err != nil {
 		return w, err
@@ -156,23 +160,41 @@ func (s *Store) writeData(ctx context.Context, body io.Reader, size int64, conte
 	}
 	if size == 0 {
 		// An empty object needs no file (and directory markers are common).
-		return emptyWrite(contentMD5, sums)
-	}
-	f, err := os.CreateTemp(s.staging, "put-*")
-	if err != nil {
+		w, err = emptyWrite(contentMD5, sums)
+		if err == nil {
+			s.unsettled.Add(1)
+		}
 		return w, err
 	}
-	tmp := f.Name()
+	// Counted before the closing check, so that Close either sees this
+	// write in flight (and does not mark the store clean) or this write
+	// sees the store closing (and creates nothing).
+	s.unsettled.Add(1)
+	select {
+	case <-s.closing:
+		s.unsettled.Add(-1)
+		return w, errClosed
+	default:
+	}
+	id := newID()
+	dst := s.dataPath(id)
+	f, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		s.unsettled.Add(-1)
+		return w, err
+	}
 	defer func() {
 		if f != nil {
 			f.Close()
 		}
 		if err != nil {
-			os.Remove(tmp)
+			os.Remove(dst)
+			s.unsettled.Add(-1)
 		}
 	}()
 	md := md5.New()
-	writers := []io.Writer{f, md}
+	fw := &fileWriter{f: f, flush: !s.noSync}
+	writers := []io.Writer{fw, md}
 	hashes := map[string]hash.Hash{}
 	for alg := range sums {
 		h := NewChecksum(alg)
@@ -212,7 +234,15 @@ func (s *Store) writeData(ctx context.Context, body io.Reader, size int64, conte
 		}
 	}
 	if !s.noSync {
-		if err = f.Sync(); err != nil {
+		// The new name needs its directory synced, the bytes their file:
+		// both wait for the same device flush, so they run side by side.
+		dirErr := make(chan error, 1)
+		go func() { dirErr <- syncDir(filepath.Dir(dst)) }()
+		err = f.Sync()
+		if derr := <-dirErr; err == nil {
+			err = derr
+		}
+		if err != nil {
 			return w, err
 		}
 	}
@@ -221,19 +251,36 @@ func (s *Store) writeData(ctx context.Context, body io.Reader, size int64, conte
 		return w, err
 	}
 	f = nil
-	id := newID()
-	dst := s.dataPath(id)
-	if err = os.Rename(tmp, dst); err != nil {
-		return w, err
-	}
-	if s.noSync {
-		// tests only
-	} else if err = syncDir(filepath.Dir(dst)); err != nil {
-		os.Remove(dst)
-		return w, err
-	}
 	w.file = id
 	return w, nil
+}
+
+// settled ends a write that writeData started: its file is now referenced
+// by a committed index row, or removed.
+func (s *Store) settled() { s.unsettled.Add(-1) }
+
+// writebackChunk is how much a large write lets accumulate before it asks
+// the kernel to start writing it out, so that the final fsync finds most
+// of the file already on its way to the device.
+const writebackChunk = 8 << 20
+
+// fileWriter writes a new data file and starts writeback of each full
+// chunk behind it.
+type fileWriter struct {
+	f       *os.File
+	flush   bool
+	off     int64 // bytes written
+	flushed int64 // bytes handed to writeback
+}
+
+func (w *fileWriter) Write(p []byte) (int, error) {
+	n, err := w.f.Write(p)
+	w.off += int64(n)
+	if w.flush && w.off-w.flushed >= writebackChunk {
+		startWriteback(w.f, w.flushed, w.off-w.flushed)
+		w.flushed = w.off
+	}
+	return n, err
 }
 
 // addVerified keeps the checksums the caller verified itself (valid ones

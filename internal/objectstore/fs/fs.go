@@ -6,16 +6,17 @@
 //
 //	index.db       SQLite (WAL, synchronous=FULL): buckets, versions, uploads, parts
 //	data/xx/<id>   object and part bytes, named by a random id (never by key)
-//	staging/       temporary files of writes in flight, emptied by Open
+//	staging/       left from older versions (writes in flight used it), emptied by Open
 //	LOCK           held (flock) by the one process that has the store open
 //	CLEAN          written by Close, so that the next Open can skip the orphan scan
 //
 // Keys never become paths, so no key can reach outside the directory. A
-// write streams the body through its hashers into a staging file, fsyncs it,
-// renames it into data/, fsyncs that directory, and only then commits the
-// index row in a transaction: a crash at any point leaves either the old
-// object or the new one, plus at worst an unreferenced data file that the
-// next Open removes. A replaced or deleted object's file is removed after
+// write streams the body through its hashers into a new file in data/ under
+// a fresh random name, fsyncs it and its directory, and only then commits
+// the index row in a transaction: until that commit no reader can find the
+// file, and a crash at any point leaves either the old object or the new
+// one, plus at worst an unreferenced data file that the next Open removes
+// (Close marks the store clean only when no write is in flight). A replaced or deleted object's file is removed after
 // the commit; a reader that loses that race looks the key up again.
 package fs
 
@@ -31,6 +32,7 @@ import (
 	"path/filepath"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -62,6 +64,13 @@ type Store struct {
 	closing   chan struct{}
 	committed chan struct{} // closed when the committer has stopped
 	closeOnce sync.Once
+
+	// unsettled counts writes whose data file is neither referenced by a
+	// committed row nor removed yet; Close marks the store clean only at 0.
+	unsettled atomic.Int64
+
+	stmu  sync.Mutex
+	stmts map[string]*sql.Stmt // prepared hot-path statements, by text
 
 	bmu     sync.RWMutex
 	buckets map[string]objectstore.BucketInfo // cache of the buckets table
@@ -233,8 +242,14 @@ func (s *Store) Close() error {
 func (s *Store) close() error {
 	close(s.closing)
 	<-s.committed
+	s.stmu.Lock()
+	for _, st := range s.stmts {
+		st.Close()
+	}
+	s.stmts = nil
+	s.stmu.Unlock()
 	err := s.db.Close()
-	if err == nil {
+	if err == nil && s.unsettled.Load() == 0 {
 		if f, ferr := os.Create(filepath.Join(s.dir, "CLEAN")); ferr == nil {
 			f.Sync()
 			f.Close()
@@ -397,6 +412,42 @@ func (s *Store) writeTx(ctx context.Context, fn func(ctx context.Context, tx *sq
 	return <-req.done
 }
 
+// prepared returns the statement q, prepared once per store (and once per
+// connection by database/sql), or nil if it cannot be prepared: the
+// statements every write runs are not parsed again for each one.
+func (s *Store) prepared(ctx context.Context, q string) *sql.Stmt {
+	s.stmu.Lock()
+	defer s.stmu.Unlock()
+	if st, ok := s.stmts[q]; ok {
+		return st
+	}
+	st, err := s.db.PrepareContext(ctx, q)
+	if err != nil {
+		return nil // the unprepared path reports the error
+	}
+	if s.stmts == nil {
+		s.stmts = map[string]*sql.Stmt{}
+	}
+	s.stmts[q] = st
+	return st
+}
+
+// txExec runs q in tx as a prepared statement.
+func (s *Store) txExec(ctx context.Context, tx *sql.Tx, q string, args ...any) (sql.Result, error) {
+	if st := s.prepared(ctx, q); st != nil {
+		return tx.StmtContext(ctx, st).ExecContext(ctx, args...)
+	}
+	return tx.ExecContext(ctx, q, args...)
+}
+
+// txQueryRow runs q in tx as a prepared statement.
+func (s *Store) txQueryRow(ctx context.Context, tx *sql.Tx, q string, args ...any) *sql.Row {
+	if st := s.prepared(ctx, q); st != nil {
+		return tx.StmtContext(ctx, st).QueryRowContext(ctx, args...)
+	}
+	return tx.QueryRowContext(ctx, q, args...)
+}
+
 func (s *Store) committer() {
 	defer close(s.committed)
 	for {
@@ -438,19 +489,19 @@ func (s *Store) commitBatch(batch []*txReq) {
 			errs[i] = r.fn(ctx, tx)
 			continue
 		}
-		if _, err := tx.ExecContext(ctx, `SAVEPOINT w`); err != nil {
+		if _, err := s.txExec(ctx, tx, `SAVEPOINT w`); err != nil {
 			tx.Rollback()
 			fail(err)
 			return
 		}
 		if errs[i] = r.fn(ctx, tx); errs[i] != nil {
-			if _, err := tx.ExecContext(ctx, `ROLLBACK TO w`); err != nil {
+			if _, err := s.txExec(ctx, tx, `ROLLBACK TO w`); err != nil {
 				tx.Rollback()
 				fail(err)
 				return
 			}
 		}
-		if _, err := tx.ExecContext(ctx, `RELEASE w`); err != nil {
+		if _, err := s.txExec(ctx, tx, `RELEASE w`); err != nil {
 			tx.Rollback()
 			fail(err)
 			return

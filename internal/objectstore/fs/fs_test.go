@@ -287,3 +287,104 @@ func TestListIsOrderedByBytes(t *testing.T) {
 		t.Fatalf("got %q want %q", got, want)
 	}
 }
+
+// TestBeforeCommit checks the hook a caller uses to finish its own work
+// (the gateway's decision audit record) before a write becomes visible:
+// it runs once, after the whole body is stored, and its error aborts the
+// write with nothing visible and no file left.
+func TestBeforeCommit(t *testing.T) {
+	dir := t.TempDir()
+	s := open(t, dir)
+	b := storetest.NewBucket(t, s)
+	storetest.Put(t, s, b, "k", "old", objectstore.PutOptions{})
+
+	t.Run("error aborts", func(t *testing.T) {
+		hookErr := errors.New("audit trail is down")
+		calls := 0
+		_, err := s.Put(ctx, b, "k", strings.NewReader("new"), 3, objectstore.PutOptions{BeforeCommit: func() error {
+			calls++
+			return hookErr
+		}})
+		if !errors.Is(err, hookErr) {
+			t.Fatalf("Put = %v, want the hook's error", err)
+		}
+		if calls != 1 {
+			t.Fatalf("hook called %d times", calls)
+		}
+		if body, _ := storetest.Get(t, s, b, "k", objectstore.GetOptions{}); body != "old" {
+			t.Fatalf("k = %q after an aborted write", body)
+		}
+		if n := len(dataFiles(t, dir)); n != 1 {
+			t.Fatalf("%d data files after an aborted write, want 1", n)
+		}
+	})
+	t.Run("runs after the body", func(t *testing.T) {
+		r := &countingReader{r: strings.NewReader("newer")}
+		var seen int
+		if _, err := s.Put(ctx, b, "k", r, 5, objectstore.PutOptions{BeforeCommit: func() error {
+			seen = r.n
+			return nil
+		}}); err != nil {
+			t.Fatal(err)
+		}
+		if seen != 5 {
+			t.Fatalf("hook ran after %d of 5 body bytes", seen)
+		}
+		if body, _ := storetest.Get(t, s, b, "k", objectstore.GetOptions{}); body != "newer" {
+			t.Fatalf("k = %q", body)
+		}
+	})
+}
+
+type countingReader struct {
+	r io.Reader
+	n int
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += n
+	return n, err
+}
+
+// TestCloseDuringWrite checks that a store closed while a write is
+// streaming is not marked clean (the write's file is not referenced yet),
+// so the next Open removes what the write left.
+func TestCloseDuringWrite(t *testing.T) {
+	dir := t.TempDir()
+	s, err := fs.Open(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := storetest.NewBucket(t, s)
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		_, err := s.Put(ctx, b, "k", pr, 8, objectstore.PutOptions{})
+		done <- err
+	}()
+	if _, err := pw.Write([]byte("half")); err != nil { // the write has its file now
+		t.Fatal(err)
+	}
+	if n := len(dataFiles(t, dir)); n != 1 {
+		t.Fatalf("%d data files while writing, want 1", n)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "CLEAN")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("store marked clean with a write in flight (%v)", err)
+	}
+	// Leave the file behind as a crash would: the writer never finishes.
+	s2 := open(t, dir)
+	if n := len(dataFiles(t, dir)); n != 0 {
+		t.Fatalf("%d data files after reopening, want 0 (orphan removed)", n)
+	}
+	if _, err := s2.Head(ctx, b, "k", objectstore.GetOptions{}); err == nil {
+		t.Fatal("the interrupted write is visible")
+	}
+	pw.CloseWithError(errors.New("client went away"))
+	if err := <-done; err == nil {
+		t.Fatal("the write interrupted by Close succeeded")
+	}
+}

@@ -14,7 +14,7 @@ import (
 // them. The path is "" for an empty object, which has no data file.
 //
 // The file is never written in place: every version is written to a new
-// file in staging/ and renamed into data/, and a replaced or deleted
+// file, complete and durable before any index row names it, and a replaced or deleted
 // version's file is unlinked, never truncated. A hard link made to the
 // returned path therefore keeps exactly this version's bytes for as long as
 // the link exists, whatever happens to the key. The caller must not write to

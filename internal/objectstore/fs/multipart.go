@@ -125,6 +125,7 @@ func (s *Store) UploadPart(ctx context.Context, bucket, key, uploadID string, nu
 	if err != nil {
 		return objectstore.Part{}, internal("fs.UploadPart", err)
 	}
+	defer s.settled()
 	w.addVerified(opts.VerifiedChecksums)
 	p := objectstore.Part{Number: number, ETag: `"` + hex.EncodeToString(w.md5) + `"`, Size: w.size, LastModified: time.Now().UTC(), Checksums: w.checksums}
 	var old string
@@ -285,6 +286,7 @@ func (s *Store) CompleteMultipart(ctx context.Context, bucket, key, uploadID str
 	if err != nil {
 		return objectstore.ObjectInfo{}, internal("fs.CompleteMultipart", err)
 	}
+	defer s.settled()
 	r := row{
 		key:         key,
 		size:        w.size,

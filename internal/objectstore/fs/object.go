@@ -220,6 +220,13 @@ func (s *Store) Put(ctx context.Context, bucket, key string, body io.Reader, siz
 		tags:        marshal(opts.Tags),
 		file:        w.file,
 	}
+	defer s.settled()
+	if opts.BeforeCommit != nil {
+		if err := opts.BeforeCommit(); err != nil {
+			s.removeFiles([]string{w.file})
+			return objectstore.ObjectInfo{}, err
+		}
+	}
 	info, err := s.commitVersion(ctx, bucket, r, &opts, nil, nil)
 	if err != nil {
 		s.removeFiles([]string{w.file})
@@ -240,7 +247,7 @@ func (s *Store) commitVersion(ctx context.Context, bucket string, r row, cond *o
 	var v objectstore.Versioning
 	err := s.writeTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		var vs string
-		if err := tx.QueryRowContext(ctx, `SELECT versioning FROM buckets WHERE name = ?`, bucket).Scan(&vs); err != nil {
+		if err := s.txQueryRow(ctx, tx, `SELECT versioning FROM buckets WHERE name = ?`, bucket).Scan(&vs); err != nil {
 			if errors.Is(err, sql.ErrNoRows) {
 				return errNoSuchBucket(bucket)
 			}
@@ -266,18 +273,18 @@ func (s *Store) commitVersion(ctx context.Context, bucket string, r row, cond *o
 		} else {
 			r.versionID = "null"
 			var f string
-			err := tx.QueryRowContext(ctx, `DELETE FROM versions WHERE bucket = ? AND key = ? AND version_id = 'null' RETURNING file`, bucket, []byte(r.key)).Scan(&f)
+			err := s.txQueryRow(ctx, tx, `DELETE FROM versions WHERE bucket = ? AND key = ? AND version_id = 'null' RETURNING file`, bucket, []byte(r.key)).Scan(&f)
 			if err != nil && !errors.Is(err, sql.ErrNoRows) {
 				return err
 			}
 			old = append(old, f)
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE versions SET latest = 0 WHERE bucket = ? AND key = ? AND latest = 1`, bucket, []byte(r.key)); err != nil {
+		if _, err := s.txExec(ctx, tx, `UPDATE versions SET latest = 0 WHERE bucket = ? AND key = ? AND latest = 1`, bucket, []byte(r.key)); err != nil {
 			return err
 		}
 		r.latest = true
 		r.mtime = time.Now().UnixNano()
-		res, err := tx.ExecContext(ctx, `INSERT INTO versions(bucket, key, version_id, latest, delete_marker, size, etag, mtime, content_type, meta, checksums, tags, file)
+		res, err := s.txExec(ctx, tx, `INSERT INTO versions(bucket, key, version_id, latest, delete_marker, size, etag, mtime, content_type, meta, checksums, tags, file)
 			VALUES(?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			bucket, []byte(r.key), r.versionID, r.dm, r.size, r.etag, r.mtime, r.contentType, r.meta, r.checksums, r.tags, r.file)
 		if err != nil {
@@ -444,7 +451,7 @@ func (s *Store) Delete(ctx context.Context, bucket, key, versionID string) (obje
 	var old []string
 	err := s.writeTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		var vs string
-		if err := tx.QueryRowContext(ctx, `SELECT versioning FROM buckets WHERE name = ?`, bucket).Scan(&vs); err != nil {
+		if err := s.txQueryRow(ctx, tx, `SELECT versioning FROM buckets WHERE name = ?`, bucket).Scan(&vs); err != nil {
 			if errors.Is(err, sql.ErrNoRows) {
 				return errNoSuchBucket(bucket)
 			}
@@ -475,7 +482,7 @@ func (s *Store) Delete(ctx context.Context, bucket, key, versionID string) (obje
 		}
 		if v != objectstore.VersioningEnabled {
 			var f string
-			err := tx.QueryRowContext(ctx, `DELETE FROM versions WHERE bucket = ? AND key = ? AND version_id = 'null' RETURNING file`, bucket, []byte(key)).Scan(&f)
+			err := s.txQueryRow(ctx, tx, `DELETE FROM versions WHERE bucket = ? AND key = ? AND version_id = 'null' RETURNING file`, bucket, []byte(key)).Scan(&f)
 			if err != nil && !errors.Is(err, sql.ErrNoRows) {
 				return err
 			}
@@ -489,10 +496,10 @@ func (s *Store) Delete(ctx context.Context, bucket, key, versionID string) (obje
 		if v == objectstore.VersioningEnabled {
 			vid = newID()
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE versions SET latest = 0 WHERE bucket = ? AND key = ? AND latest = 1`, bucket, []byte(key)); err != nil {
+		if _, err := s.txExec(ctx, tx, `UPDATE versions SET latest = 0 WHERE bucket = ? AND key = ? AND latest = 1`, bucket, []byte(key)); err != nil {
 			return err
 		}
-		_, err := tx.ExecContext(ctx, `INSERT INTO versions(bucket, key, version_id, latest, delete_marker, size, etag, mtime, content_type, meta, checksums, tags, file)
+		_, err := s.txExec(ctx, tx, `INSERT INTO versions(bucket, key, version_id, latest, delete_marker, size, etag, mtime, content_type, meta, checksums, tags, file)
 			VALUES(?, ?, ?, 1, 1, 0, '', ?, '', '{}', '{}', '{}', '')`, bucket, []byte(key), vid, time.Now().UnixNano())
 		if err != nil {
 			return err

@@ -149,6 +149,14 @@ func (s *Store) Put(ctx context.Context, bucket, key string, body io.Reader, siz
 	if err := s.checkWrite(bucket, key, opts); err != nil {
 		return objectstore.ObjectInfo{}, err
 	}
+	if opts.BeforeCommit != nil {
+		// The upstream makes the object visible when it has the body, so
+		// the hook runs before anything is sent.
+		if err := opts.BeforeCommit(); err != nil {
+			return objectstore.ObjectInfo{}, err
+		}
+		opts.BeforeCommit = nil
+	}
 	if size < 0 {
 		return s.putUnsized(ctx, bucket, key, body, opts)
 	}

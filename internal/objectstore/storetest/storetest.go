@@ -119,6 +119,7 @@ func RunWith(t *testing.T, newStore NewStore, caps Capabilities) {
 		{"Buckets", testBuckets},
 		{"PutGet", testPutGet},
 		{"PutErrors", testPutErrors},
+		{"BeforeCommit", testBeforeCommit},
 		{"Checksums", testChecksums},
 		{"Ranges", testRanges},
 		{"ConditionalGet", testConditionalGet},
@@ -368,6 +369,41 @@ func (r *shortReader) Read(p []byte) (int, error) {
 	n := min(len(p), r.n)
 	r.n -= n
 	return n, nil
+}
+
+// testBeforeCommit checks PutOptions.BeforeCommit: called exactly once
+// for a write that succeeds, and its error aborts the write with nothing
+// changed (the S3 gateway waits there for its decision audit record).
+func testBeforeCommit(t *testing.T, s objectstore.Store) {
+	b := NewBucket(t, s)
+	Put(t, s, b, "k", "old", objectstore.PutOptions{})
+	calls := 0
+	hook := func(err error) func() error {
+		return func() error { calls++; return err }
+	}
+	hookErr := errors.New("audit trail unavailable")
+	for _, size := range []int64{3, 0, -1} {
+		calls = 0
+		body := "new"
+		if size == 0 {
+			body = ""
+		}
+		_, err := s.Put(ctx, b, "k", strings.NewReader(body), size, objectstore.PutOptions{BeforeCommit: hook(hookErr)})
+		if !errors.Is(err, hookErr) || calls != 1 {
+			t.Fatalf("size %d: Put with a failing hook = %v after %d calls; want the hook's error after 1", size, err, calls)
+		}
+		if got, _ := Get(t, s, b, "k", objectstore.GetOptions{}); got != "old" {
+			t.Fatalf("size %d: k = %q after an aborted write", size, got)
+		}
+	}
+	calls = 0
+	Put(t, s, b, "k", "new", objectstore.PutOptions{BeforeCommit: hook(nil)})
+	if calls != 1 {
+		t.Fatalf("hook called %d times for one write", calls)
+	}
+	if got, _ := Get(t, s, b, "k", objectstore.GetOptions{}); got != "new" {
+		t.Fatalf("k = %q", got)
+	}
 }
 
 func testPutErrors(t *testing.T, s objectstore.Store) {
