@@ -181,7 +181,7 @@ func (c *conn) discard() {
 // query runs sql through the Querier as the session's principal; the
 // session's cancel request and a vanished client cancel it.
 func (c *conn) query(ctx context.Context, sql string, sink sqlengine.RowSink) (*sqlengine.Summary, error) {
-	sum, err := c.s.q.Query(ctx, sqlengine.Request{Principal: c.p, SQL: sql, ClientAddr: c.addr}, sink)
+	sum, err := c.s.q.Query(ctx, sqlengine.Request{Principal: c.p, SQL: sql, ClientAddr: c.addr, Database: c.database}, sink)
 	if err != nil {
 		switch sqlengine.SQLState(err) {
 		case sqlengine.StateUndefinedTable, sqlengine.StatePrivilege:
@@ -238,12 +238,10 @@ func (c *conn) simpleStatement(sql string) bool {
 			c.be.Send(&pgproto3.RowDescription{Fields: fields(res.cols, nil)})
 			enc := &encoder{fields: fields(res.cols, nil), loc: c.loc}
 			for _, r := range res.rows {
-				dr, err := enc.row(r)
-				if err != nil {
+				if _, err := enc.send(c.be, r); err != nil {
 					c.sendErr(err)
 					return false
 				}
-				c.be.Send(dr)
 			}
 		}
 		c.be.Send(&pgproto3.CommandComplete{CommandTag: []byte(res.tag)})
@@ -283,13 +281,13 @@ func (c *conn) simpleStatement(sql string) bool {
 var errEncode = errors.New("encode")
 
 // rowWriter sends a result as RowDescription and DataRows in text format,
-// flushing as it goes so that memory stays flat.
+// writing to the client whenever flushSize bytes have gathered, so that
+// memory stays flat and writes are large.
 type rowWriter struct {
 	be        *pgproto3.Backend
 	loc       *time.Location
 	enc       *encoder
 	described bool
-	pending   int
 	err       error
 	encErr    error
 }
@@ -314,14 +312,12 @@ func (w *rowWriter) Row(vals []any) error {
 	if w.enc == nil {
 		w.Columns(make([]sqlengine.Column, len(vals)))
 	}
-	dr, err := w.enc.row(vals)
+	n, err := w.enc.send(w.be, vals)
 	if err != nil {
 		w.encErr, w.err = err, errEncode
 		return err
 	}
-	w.be.Send(dr)
-	if w.pending++; w.pending >= 256 {
-		w.pending = 0
+	if n >= flushSize {
 		if err := w.be.Flush(); err != nil {
 			w.err = err
 			return err

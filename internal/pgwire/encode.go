@@ -3,6 +3,7 @@ package pgwire
 import (
 	"encoding/binary"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"math"
 	"math/big"
@@ -41,31 +42,410 @@ func formatOf(formats []int16, i int) int16 {
 }
 
 // encoder turns result rows into DataRows for a described result: each
-// value is sent as the OID and format the client was told.
+// value is sent as the OID and format the client was told. It appends
+// each row's bytes straight into the backend's write buffer (send), so a
+// row costs no message value, no per-value slices and no copy.
 type encoder struct {
 	fields []pgproto3.FieldDescription
 	types  []string // DuckDB types of the actual result
 	loc    *time.Location
+
+	cols []colEnc // per column, made at the first row
+	msg  dataRow
 }
 
-func (e *encoder) row(vals []any) (*pgproto3.DataRow, error) {
+// colEnc is what the encoder knows of one column.
+type colEnc struct {
+	typ    string
+	oid    uint32
+	format int16
+	tz     bool     // TIMESTAMPTZ: shown in the session's time zone
+	clock  timeKind // how a time.Time of this column reads as text
+
+	// The Go type of the column's decimals (the DuckDB driver's Decimal,
+	// read without linking the driver) and its Scale and Value fields.
+	decType          reflect.Type
+	decScale, decVal int
+}
+
+type timeKind uint8
+
+const (
+	clockTimestamp timeKind = iota
+	clockDate
+	clockTime
+	clockTimestamptz
+)
+
+// flushSize is how many bytes of DataRows a result writer lets gather
+// before it writes them to the client: large writes, flat memory.
+const flushSize = 64 << 10
+
+func (e *encoder) init() {
+	e.cols = make([]colEnc, len(e.fields))
+	for i, f := range e.fields {
+		c := &e.cols[i]
+		if i < len(e.types) {
+			c.typ = e.types[i]
+		}
+		c.oid, c.format = f.DataTypeOID, f.Format
+		switch c.typ {
+		case "TIMESTAMPTZ", "TIMESTAMP WITH TIME ZONE":
+			c.tz, c.clock = true, clockTimestamptz
+		case "DATE":
+			c.clock = clockDate
+		case "TIME":
+			c.clock = clockTime
+		}
+	}
+	e.msg.e = e
+}
+
+// send appends one DataRow for vals to be's write buffer and returns how
+// many bytes the buffer then holds. A value that cannot be encoded sends
+// nothing and returns the error.
+func (e *encoder) send(be *pgproto3.Backend, vals []any) (int, error) {
+	if e.cols == nil {
+		e.init()
+	}
+	e.msg.vals, e.msg.err, e.msg.end = vals, nil, 0
+	be.Send(&e.msg)
+	e.msg.vals = nil
+	return e.msg.end, e.msg.err
+}
+
+// dataRow is a DataRow message encoded from Go values as the backend
+// buffers it; an encoding error leaves the buffer as it was and is kept
+// in err (the backend would otherwise fail the connection).
+type dataRow struct {
+	e    *encoder
+	vals []any
+	err  error
+	end  int
+}
+
+func (*dataRow) Backend() {}
+
+func (*dataRow) Decode([]byte) error {
+	return errors.New("pgwire: a DataRow is only sent")
+}
+
+func (m *dataRow) Encode(dst []byte) ([]byte, error) {
+	out, err := m.e.appendRow(dst, m.vals)
+	m.err, m.end = err, len(out)
+	return out, nil
+}
+
+// appendRow appends a DataRow message for vals to dst; on error dst is
+// returned unchanged.
+func (e *encoder) appendRow(dst []byte, vals []any) ([]byte, error) {
 	if len(vals) != len(e.fields) {
-		return nil, sqlengine.Errorf(steward.EInvalid, sqlengine.StateFeature,
+		return dst, sqlengine.Errorf(steward.EInvalid, sqlengine.StateFeature,
 			"the statement's result has %d columns where it was described with %d; prepare it again", len(vals), len(e.fields))
 	}
-	dr := &pgproto3.DataRow{Values: make([][]byte, len(vals))}
-	for i, v := range vals {
-		typ := ""
-		if i < len(e.types) {
-			typ = e.types[i]
-		}
-		b, err := encodeValue(v, typ, e.fields[i].DataTypeOID, e.fields[i].Format, e.loc)
-		if err != nil {
-			return nil, sqlengine.Errorf(steward.EInvalid, sqlengine.StateData, "column %q: %v", e.fields[i].Name, err)
-		}
-		dr.Values[i] = b
+	if e.cols == nil {
+		e.init()
 	}
-	return dr, nil
+	start := len(dst)
+	dst = append(dst, 'D', 0, 0, 0, 0, byte(len(vals)>>8), byte(len(vals)))
+	for i, v := range vals {
+		if v == nil {
+			dst = append(dst, 0xff, 0xff, 0xff, 0xff)
+			continue
+		}
+		at := len(dst)
+		dst = append(dst, 0, 0, 0, 0)
+		var err error
+		if dst, err = e.appendValue(dst, &e.cols[i], v); err != nil {
+			return dst[:start], sqlengine.Errorf(steward.EInvalid, sqlengine.StateData, "column %q: %v", e.fields[i].Name, err)
+		}
+		binary.BigEndian.PutUint32(dst[at:], uint32(len(dst)-at-4))
+	}
+	binary.BigEndian.PutUint32(dst[start+1:], uint32(len(dst)-start-1))
+	return dst, nil
+}
+
+// appendValue appends v (not nil) as c's OID in c's format.
+func (e *encoder) appendValue(dst []byte, c *colEnc, v any) ([]byte, error) {
+	if c.format == 1 {
+		switch c.oid {
+		case oidBool, oidInt2, oidInt4, oidInt8, oidFloat4, oidFloat8, oidNumeric, oidBytea, oidUUID,
+			oidDate, oidTimestamp, oidTimestamptz, oidTime, oidInterval:
+			return e.appendBinary(dst, c, v)
+		}
+	}
+	// Text, and text-like types in binary (the same bytes).
+	return e.appendText(dst, c, v), nil
+}
+
+// appendText appends v in PostgreSQL's text format; the common types
+// without allocating, the rest as TextValue renders them.
+func (e *encoder) appendText(dst []byte, c *colEnc, v any) []byte {
+	switch x := v.(type) {
+	case string:
+		return append(dst, x...)
+	case int64:
+		return strconv.AppendInt(dst, x, 10)
+	case int32:
+		return strconv.AppendInt(dst, int64(x), 10)
+	case int16:
+		return strconv.AppendInt(dst, int64(x), 10)
+	case int8:
+		return strconv.AppendInt(dst, int64(x), 10)
+	case int:
+		return strconv.AppendInt(dst, int64(x), 10)
+	case uint64:
+		return strconv.AppendUint(dst, x, 10)
+	case uint32:
+		return strconv.AppendUint(dst, uint64(x), 10)
+	case uint16:
+		return strconv.AppendUint(dst, uint64(x), 10)
+	case uint8:
+		return strconv.AppendUint(dst, uint64(x), 10)
+	case float64:
+		return appendFloat(dst, x, 64)
+	case float32:
+		return appendFloat(dst, float64(x), 32)
+	case bool:
+		if x {
+			return append(dst, 't')
+		}
+		return append(dst, 'f')
+	case time.Time:
+		if c.tz && e.loc != nil {
+			x = x.In(e.loc)
+		}
+		return appendTimeText(dst, c.clock, x)
+	case *big.Int:
+		return x.Append(dst, 10)
+	case []byte:
+		if c.typ == "UUID" && len(x) == 16 {
+			return appendUUID(dst, x)
+		}
+		dst = append(dst, '\\', 'x')
+		return hex.AppendEncode(dst, x)
+	}
+	if scale, val, ok := c.decimal(v); ok {
+		return appendDecimal(dst, scale, val)
+	}
+	if months, days, us, ok := intervalParts(v); ok {
+		return append(dst, intervalText(months, days, us)...)
+	}
+	return append(dst, TextValue(v, c.typ)...)
+}
+
+// appendBinary appends v in PostgreSQL's binary format for c.oid.
+func (e *encoder) appendBinary(dst []byte, c *colEnc, v any) ([]byte, error) {
+	switch c.oid {
+	case oidInt2, oidInt4, oidInt8:
+		n, ok := toInt64(v)
+		if !ok {
+			break
+		}
+		switch c.oid {
+		case oidInt2:
+			if n < math.MinInt16 || n > math.MaxInt16 {
+				return dst, fmt.Errorf("%d is out of range for smallint", n)
+			}
+			return binary.BigEndian.AppendUint16(dst, uint16(n)), nil
+		case oidInt4:
+			if n < math.MinInt32 || n > math.MaxInt32 {
+				return dst, fmt.Errorf("%d is out of range for integer", n)
+			}
+			return binary.BigEndian.AppendUint32(dst, uint32(n)), nil
+		}
+		return binary.BigEndian.AppendUint64(dst, uint64(n)), nil
+	case oidFloat8:
+		if f, ok := v.(float64); ok {
+			return binary.BigEndian.AppendUint64(dst, math.Float64bits(f)), nil
+		}
+	case oidNumeric:
+		if _, _, ok := c.decimal(v); ok {
+			// The digits and scale PostgreSQL would send: 12.30, not 12.3.
+			var buf [64]byte
+			b, err := encodeNumeric(string(e.appendText(buf[:0], c, v)))
+			return append(dst, b...), err
+		}
+	case oidTimestamp, oidTimestamptz, oidDate:
+		t, ok := v.(time.Time)
+		if !ok {
+			break
+		}
+		if c.tz && e.loc != nil {
+			t = t.In(e.loc)
+		}
+		switch c.oid {
+		case oidDate:
+			y, m, d := t.Date()
+			days := (time.Date(y, m, d, 0, 0, 0, 0, time.UTC).Unix() - pgEpochUnix) / 86400
+			return binary.BigEndian.AppendUint32(dst, uint32(int32(days))), nil
+		case oidTimestamp:
+			// The wall clock, as if it were UTC.
+			_, off := t.Zone()
+			t = t.Add(time.Duration(off) * time.Second)
+		}
+		us := t.Unix()*1e6 + int64(t.Nanosecond()/1000) - pgEpochUnix*1e6
+		return binary.BigEndian.AppendUint64(dst, uint64(us)), nil
+	}
+	b, err := encodeValue(v, c.typ, c.oid, 1, e.loc)
+	return append(dst, b...), err
+}
+
+var pgEpochUnix = pgEpoch.Unix()
+
+// appendFloat appends f as PostgreSQL prints a float: the shortest text
+// that reads back the same, Infinity and NaN spelt out.
+func appendFloat(dst []byte, f float64, bits int) []byte {
+	switch {
+	case math.IsInf(f, 1):
+		return append(dst, "Infinity"...)
+	case math.IsInf(f, -1):
+		return append(dst, "-Infinity"...)
+	}
+	return strconv.AppendFloat(dst, f, 'g', -1, bits)
+}
+
+// appendDecimal appends the unscaled val with scale digits after the
+// point, as PostgreSQL prints a numeric(p, scale): 12.30, -0.05, 0.00.
+func appendDecimal(dst []byte, scale int, val *big.Int) []byte {
+	var buf [48]byte
+	var digits []byte
+	if val.IsInt64() {
+		n := val.Int64()
+		if n < 0 {
+			dst = append(dst, '-')
+			digits = strconv.AppendUint(buf[:0], uint64(-n), 10) // -MinInt64 wraps to its own magnitude
+		} else {
+			digits = strconv.AppendUint(buf[:0], uint64(n), 10)
+		}
+	} else {
+		digits = val.Append(buf[:0], 10)
+		if digits[0] == '-' {
+			dst = append(dst, '-')
+			digits = digits[1:]
+		}
+	}
+	if scale <= 0 {
+		return append(dst, digits...)
+	}
+	if len(digits) <= scale {
+		dst = append(dst, '0', '.')
+		for range scale - len(digits) {
+			dst = append(dst, '0')
+		}
+		return append(dst, digits...)
+	}
+	dst = append(dst, digits[:len(digits)-scale]...)
+	dst = append(dst, '.')
+	return append(dst, digits[len(digits)-scale:]...)
+}
+
+// decimal reads v as the DuckDB driver's Decimal (a struct with Width,
+// Scale and an unscaled *big.Int Value), remembering the type per column.
+func (c *colEnc) decimal(v any) (scale int, val *big.Int, ok bool) {
+	t := reflect.TypeOf(v)
+	if t != c.decType {
+		if t.Kind() != reflect.Struct || t.NumField() != 3 {
+			return 0, nil, false
+		}
+		w, okW := t.FieldByName("Width")
+		s, okS := t.FieldByName("Scale")
+		d, okV := t.FieldByName("Value")
+		if !okW || !okS || !okV || w.Type.Kind() != reflect.Uint8 || s.Type.Kind() != reflect.Uint8 || d.Type != bigIntPtr {
+			return 0, nil, false
+		}
+		c.decType, c.decScale, c.decVal = t, s.Index[0], d.Index[0]
+	}
+	rv := reflect.ValueOf(v)
+	val, _ = rv.Field(c.decVal).Interface().(*big.Int)
+	if val == nil {
+		return 0, nil, false
+	}
+	return int(rv.Field(c.decScale).Uint()), val, true
+}
+
+var bigIntPtr = reflect.TypeFor[*big.Int]()
+
+func appendUUID(dst []byte, b []byte) []byte {
+	dst = hex.AppendEncode(dst, b[:4])
+	dst = append(dst, '-')
+	dst = hex.AppendEncode(dst, b[4:6])
+	dst = append(dst, '-')
+	dst = hex.AppendEncode(dst, b[6:8])
+	dst = append(dst, '-')
+	dst = hex.AppendEncode(dst, b[8:10])
+	dst = append(dst, '-')
+	return hex.AppendEncode(dst, b[10:])
+}
+
+// appendTimeText appends t as PostgreSQL prints a date, time, timestamp
+// or timestamptz (ISO style): 2024-03-01 12:00:00.5+05:30. Years outside
+// 0-9999 are left to time.Format.
+func appendTimeText(dst []byte, kind timeKind, t time.Time) []byte {
+	if kind == clockTime {
+		return appendClock(dst, t)
+	}
+	y, m, d := t.Date()
+	if y < 0 || y > 9999 {
+		switch kind {
+		case clockDate:
+			return t.AppendFormat(dst, "2006-01-02")
+		case clockTimestamptz:
+			return t.AppendFormat(dst, "2006-01-02 15:04:05.999999-07")
+		}
+		return t.AppendFormat(dst, "2006-01-02 15:04:05.999999")
+	}
+	dst = append(dst, byte('0'+y/1000), byte('0'+y/100%10), byte('0'+y/10%10), byte('0'+y%10), '-',
+		byte('0'+m/10), byte('0'+m%10), '-', byte('0'+d/10), byte('0'+d%10))
+	if kind == clockDate {
+		return dst
+	}
+	dst = append(dst, ' ')
+	dst = appendClock(dst, t)
+	if kind != clockTimestamptz {
+		return dst
+	}
+	_, off := t.Zone()
+	if off < 0 {
+		dst, off = append(dst, '-'), -off
+	} else {
+		dst = append(dst, '+')
+	}
+	dst = append2(dst, off/3600)
+	if mm, ss := off/60%60, off%60; mm != 0 || ss != 0 {
+		dst = append2(append(dst, ':'), mm)
+		if ss != 0 {
+			dst = append2(append(dst, ':'), ss)
+		}
+	}
+	return dst
+}
+
+// appendClock appends hh:mm:ss and, when not zero, the microseconds with
+// trailing zeros dropped.
+func appendClock(dst []byte, t time.Time) []byte {
+	h, mi, s := t.Clock()
+	dst = append2(dst, h)
+	dst = append2(append(dst, ':'), mi)
+	dst = append2(append(dst, ':'), s)
+	us := t.Nanosecond() / 1000
+	if us == 0 {
+		return dst
+	}
+	var frac [6]byte
+	for i := 5; i >= 0; i-- {
+		frac[i] = byte('0' + us%10)
+		us /= 10
+	}
+	n := 6
+	for frac[n-1] == '0' {
+		n--
+	}
+	return append(append(dst, '.'), frac[:n]...)
+}
+
+func append2(dst []byte, n int) []byte {
+	return append(dst, byte('0'+n/10), byte('0'+n%10))
 }
 
 // encodeValue renders v (nil is NULL) as PostgreSQL type oid in format

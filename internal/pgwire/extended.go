@@ -237,13 +237,12 @@ func (c *conn) execute(m *pgproto3.Execute) error {
 		if p.enc == nil {
 			p.encoderFor(c)
 		}
-		dr, err := p.enc.row(vals)
+		n, err := p.enc.send(c.be, vals)
 		if err != nil {
 			return err
 		}
-		c.be.Send(dr)
 		sent++
-		if sent%256 == 0 {
+		if n >= flushSize {
 			if err := c.be.Flush(); err != nil {
 				return err
 			}
