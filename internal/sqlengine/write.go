@@ -26,8 +26,9 @@ package sqlengine
 // Then, in this order, so that no one can read the data with less
 // protection than its inputs': (a) lineage is recorded with column
 // lineage (the table inherits its inputs' tags before anything exists),
-// (b) the catalog entry is created (owner: the user; format parquet;
-// classification at least that of every input) or updated, and (c) the
+// (b) the catalog entry is created (owner: the user; format parquet; no
+// tags or classification of its own: what it inherits stays lineage's,
+// so it follows the inputs) or updated, and (c) the
 // file is stored through the object store under a new unique name, so an
 // INSERT appends and a failure leaves no partial file visible.
 //
@@ -83,10 +84,12 @@ type Lineage interface {
 type Registrar interface {
 	// Create registers t (a new table: Name, Bucket, Prefix, Format,
 	// Columns, Classification set) with p as its owner. EConflict if it
-	// exists.
+	// exists. What t inherits (Classification: its inputs' highest) came
+	// through RecordWrite; the entry need not store it as its own.
 	Create(ctx context.Context, p *steward.Principal, t *Table) error
-	// Appended records that p added rows to the existing table t; its
-	// classification rises to at least cls.
+	// Appended records that p added rows to the existing table t; cls is
+	// the highest classification of t and the new inputs (inherited
+	// through RecordWrite, which ran first).
 	Appended(ctx context.Context, p *steward.Principal, t *Table, cls policy.Classification) error
 	// Remove deletes the catalog entry of a table whose creation failed.
 	Remove(ctx context.Context, t *Table) error
