@@ -187,6 +187,20 @@ func TestSQLTableTagsFollowSources(t *testing.T) {
 	if d := showDataset(t, bob, "s3://home/bob/contacts"); d.Classification != "" {
 		t.Errorf("the copy got a classification of its own: %q", d.Classification)
 	}
+
+	// INSERT: a table made from nothing sensitive is readable; rows
+	// inserted from the e-mails make it C3 and PII at once, through the
+	// INSERT's own lineage run, and its catalog entry still holds nothing
+	// its owner did not set.
+	bob.must("", "sql", "-c", "CREATE TABLE home.bob.keys AS SELECT 'none' AS contact_key FROM range(1)")
+	keysKey := lineage.DatasetKey{Namespace: "s3://home", Name: "bob/keys"}
+	granted("SQL on a table made from nothing sensitive", sqlOK(alice, "SELECT contact_key FROM home.bob.keys"))
+	bob.must("", "sql", "-c", "INSERT INTO home.bob.keys SELECT md5(email) FROM mortgages.retail.customers")
+	wantEffective(t, s, keysKey, true)
+	denied("SQL after INSERT from the e-mails", sqlOK(alice, "SELECT contact_key FROM home.bob.keys"))
+	if d := showDataset(t, bob, "s3://home/bob/keys"); d.Classification != "" || len(d.Tags) != 0 {
+		t.Errorf("INSERT changed the table's own tags: %v, classification %q", d.Tags, d.Classification)
+	}
 }
 
 // wantEffective checks the copy's effective tags as the S3 gateway and
