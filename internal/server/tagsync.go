@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -111,5 +112,6 @@ func signature(ts []lineage.LineageTag) string {
 		parts[i] = fmt.Sprintf("%s=%s/%d/%t", t.Name, t.Value, t.Classification, t.Propagate)
 	}
 	sort.Strings(parts)
-	return strings.Join(parts, ";")
+	// Lineage stores a repeated tag once: compare sets.
+	return strings.Join(slices.Compact(parts), ";")
 }
