@@ -234,6 +234,10 @@ func inferTypes(sql string, phs []placeholder, given []uint32, n int) []uint32 {
 		if i >= n || oids[i] != 0 {
 			continue
 		}
+		if a := arrayParamOID(sql[ph.end:]); a != 0 {
+			oids[i] = a
+			continue
+		}
 		var m []string
 		if m = castAfter.FindStringSubmatch(sql[ph.end:]); m == nil && castBefore.MatchString(sql[:ph.start]) {
 			m = castAround.FindStringSubmatch(sql[ph.end:])

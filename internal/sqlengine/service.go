@@ -63,6 +63,7 @@ type Request struct {
 	ClientAddr string // for policy IP conditions and audit
 	RequestID  string
 	Limits     Limits // overrides of the service's defaults (lower only)
+	Database   string // the database a PostgreSQL client connected to (system catalog queries)
 }
 
 // Summary says what a query touched and returned; it is what is audited.
@@ -135,6 +136,9 @@ func (s *Service) query(ctx context.Context, req Request, lim Limits, sink RowSi
 	}
 	if ws != nil {
 		return s.write(ctx, req, ws, lim, sum)
+	}
+	if done, err := s.catalogQuery(ctx, req, q, lim, sink, sum); done || err != nil {
+		return err
 	}
 	an, err := s.c.Backend.Analyze(ctx, q)
 	if err != nil {

@@ -337,8 +337,6 @@ func TestEscapeAttempts(t *testing.T) {
 		"USE bank",
 		"DESCRIBE bank.crm.customers",
 		"SELECT * FROM bank.crm.customers AT (VERSION => 1)",
-		"SELECT * FROM information_schema.tables",
-		"SELECT * FROM pg_catalog.pg_class",
 		"SELECT 1; ATTACH ':memory:' AS x",
 	} {
 		t.Run(q, func(t *testing.T) {

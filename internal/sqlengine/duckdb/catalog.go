@@ -1,0 +1,747 @@
+package duckdb
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"sort"
+	"strings"
+
+	"github.com/stewardhq/steward"
+	"github.com/stewardhq/steward/internal/sqlengine"
+)
+
+// PostgreSQL system catalog queries (psql's \dt and \d, pgjdbc's
+// DatabaseMetaData, driver type loading) run in a fresh sandboxed DuckDB
+// (external access off, configuration locked) that holds PostgreSQL-shaped
+// catalog tables (catalog_tables.go) filled with the user's discoverable
+// tables and nothing else, PostgreSQL's catalog functions as macros, and
+// each discoverable table as an EMPTY DuckDB table for information_schema.
+// DuckDB's own pg_catalog emulation answers few of psql's queries (no
+// pg_get_userbyid, pg_policy, pg_inherits, regclass, OPERATOR(...)), so
+// the query is first patched as text, outside literals and quoted names:
+// OPERATOR(pg_catalog.~) becomes ~, COLLATE pg_catalog.default goes, and
+// the pg_catalog and information_schema qualifiers go, so that names
+// resolve to Steward's tables and macros (searched before DuckDB's).
+//
+// PostgreSQL's databases and schemas map onto Steward's names like this:
+// a client connected to a database named like a catalog (psql -d bank)
+// sees that catalog's schemas as PostgreSQL schemas (\d crm.people,
+// \d bank.crm.people); connected to any other database, it sees every
+// catalog, each schema named catalog.schema ("bank.crm").
+
+var _ sqlengine.CatalogBackend = (*Backend)(nil)
+
+// CatalogQuery implements sqlengine.CatalogBackend.
+func (b *Backend) CatalogQuery(ctx context.Context, query string) (bool, error) {
+	db, err := b.parserDB()
+	if err != nil {
+		return false, steward.WrapError(steward.EInternal, "duckdb.CatalogQuery", err, "SQL engine unavailable")
+	}
+	var js string
+	if err := db.QueryRowContext(ctx, "SELECT json_serialize_sql(?::VARCHAR)::VARCHAR", pgSyntax(query)).Scan(&js); err != nil {
+		return false, steward.WrapError(steward.EInternal, "duckdb.CatalogQuery", err, "cannot parse statement")
+	}
+	an, err := Check([]byte(js))
+	if err != nil {
+		return false, nil // not a query Steward runs; the normal path says why
+	}
+	return systemOnly(an.Tables)
+}
+
+// systemOnly says whether every table reference is a system catalog.
+func systemOnly(refs []sqlengine.TableRef) (bool, error) {
+	system, other := 0, 0
+	for _, ref := range refs {
+		name, ok := systemName(ref)
+		switch {
+		case ok && name == "":
+			return false, sqlengine.Errorf(steward.EInvalid, sqlengine.StateFeature,
+				"relation %s is not available in Steward's PostgreSQL catalog", ref.Name())
+		case ok:
+			system++
+		default:
+			other++
+		}
+	}
+	if system > 0 && other > 0 {
+		return false, sqlengine.Errorf(steward.EInvalid, sqlengine.StateFeature,
+			"a query cannot read PostgreSQL system catalogs and Steward tables together")
+	}
+	return system > 0, nil
+}
+
+// systemName says whether ref names a system relation (pg_catalog.x,
+// information_schema.x, or a bare pg_x) and returns its name if Steward
+// provides it ("" if it does not).
+func systemName(ref sqlengine.TableRef) (string, bool) {
+	var schema, name string
+	switch len(ref) {
+	case 1:
+		name = strings.ToLower(ref[0])
+		if !strings.HasPrefix(name, "pg_") {
+			return "", false
+		}
+		schema = "pg_catalog"
+	case 2:
+		schema, name = strings.ToLower(ref[0]), strings.ToLower(ref[1])
+	default:
+		return "", false
+	}
+	switch schema {
+	case "pg_catalog":
+		if pgTableSet[name] {
+			return name, true
+		}
+		return "", true
+	case "information_schema":
+		if _, ok := infoViews[name]; ok {
+			return name, true
+		}
+		return "", true
+	}
+	return "", false
+}
+
+var pgTableSet = func() map[string]bool {
+	m := map[string]bool{}
+	for _, t := range pgTables {
+		m[t[0]] = true
+	}
+	return m
+}()
+
+// infoViews are the information_schema views a catalog query may read,
+// each with the column that names its catalog ("" if none); rows of
+// Steward's own helper database are left out.
+var infoViews = map[string]string{
+	"tables": "table_catalog", "columns": "table_catalog", "views": "table_catalog", "schemata": "catalog_name",
+	"table_constraints": "constraint_catalog", "key_column_usage": "constraint_catalog",
+	"referential_constraints": "constraint_catalog", "check_constraints": "constraint_catalog",
+	"constraint_column_usage": "table_catalog", "constraint_table_usage": "table_catalog", "character_sets": "",
+}
+
+// RunCatalog implements sqlengine.CatalogBackend.
+func (b *Backend) RunCatalog(ctx context.Context, r *sqlengine.CatalogRun, sink sqlengine.RowSink) (int64, error) {
+	query := pgSyntax(r.Query)
+	// The checks of any query, again on the text that runs.
+	if yes, err := b.CatalogQuery(ctx, r.Query); err != nil || !yes {
+		if err == nil {
+			err = sqlengine.Errorf(steward.EInvalid, sqlengine.StateFeature, "not a PostgreSQL system catalog query")
+		}
+		return 0, err
+	}
+	cat := buildCatalog(r)
+	query = unqualify(query, cat.relOID)
+	in, err := b.fresh(ctx)
+	if err != nil {
+		return 0, steward.WrapError(steward.EInternal, "duckdb.RunCatalog", err, "SQL engine unavailable")
+	}
+	defer b.release(in)
+	mem, err := sqlengine.ParseSize(r.Limits.Memory)
+	if err != nil || mem <= 0 {
+		mem, _ = sqlengine.ParseSize(sqlengine.DefaultLimits.Memory)
+	}
+	setup := []string{
+		"SET enable_external_access=false",
+		"SET threads=1",
+		fmt.Sprintf("SET memory_limit='%dB'", mem),
+		"SET lock_configuration=true",
+	}
+	setup = append(setup, cat.sql...)
+	if _, err := in.conn.ExecContext(ctx, strings.Join(setup, ";\n")); err != nil {
+		if ctx.Err() != nil {
+			return 0, sqlengine.Errorf(steward.EInvalid, sqlengine.StateCanceled, "canceling statement due to user request")
+		}
+		b.log.ErrorContext(ctx, "catalog sandbox setup failed", "err", err)
+		return 0, steward.WrapError(steward.EInternal, "duckdb.RunCatalog", err, "cannot build the PostgreSQL catalog")
+	}
+	rows, err := in.conn.QueryContext(ctx, query)
+	if err != nil {
+		return 0, catalogErr(ctx, err)
+	}
+	defer rows.Close()
+	cts, err := rows.ColumnTypes()
+	if err != nil {
+		return 0, catalogErr(ctx, err)
+	}
+	cols := make([]sqlengine.Column, len(cts))
+	for i, ct := range cts {
+		cols[i] = sqlengine.Column{Name: ct.Name(), Type: ct.DatabaseTypeName()}
+	}
+	if err := sink.Columns(cols); err != nil {
+		return 0, err
+	}
+	vals := make([]any, len(cols))
+	ptrs := make([]any, len(cols))
+	for i := range vals {
+		ptrs[i] = &vals[i]
+	}
+	var n int64
+	for rows.Next() {
+		if err := rows.Scan(ptrs...); err != nil {
+			return n, catalogErr(ctx, err)
+		}
+		if err := sink.Row(vals); err != nil {
+			return n, err
+		}
+		n++
+	}
+	if err := rows.Err(); err != nil {
+		return n, catalogErr(ctx, err)
+	}
+	return n, nil
+}
+
+// catalogErr reports a catalog query DuckDB could not run as a feature
+// Steward does not support (SQLSTATE 0A000), with DuckDB's reason.
+func catalogErr(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return sqlengine.Errorf(steward.EInvalid, sqlengine.StateCanceled, "canceling statement due to user request")
+	}
+	msg := err.Error()
+	if i := strings.IndexByte(msg, '\n'); i > 0 {
+		msg = msg[:i]
+	}
+	return &steward.Error{Kind: steward.EInvalid, Op: sqlengine.StateFeature,
+		Message: "this PostgreSQL catalog query is not supported by Steward: " + msg, Err: err}
+}
+
+// segment is a piece of statement text: code, or a literal, quoted
+// identifier or comment that is kept as it is.
+type segment struct {
+	text string
+	code bool
+}
+
+// segments splits sql into code and the rest.
+func segments(sql string) []segment {
+	var out []segment
+	start := 0
+	emit := func(end int, code bool) {
+		if end > start {
+			out = append(out, segment{sql[start:end], code})
+		}
+		start = end
+	}
+	for i := 0; i < len(sql); {
+		c := sql[i]
+		switch {
+		case c == '\'':
+			emit(i, true)
+			escapes := i > 0 && (sql[i-1] == 'E' || sql[i-1] == 'e')
+			j := i + 1
+			for j < len(sql) {
+				if escapes && sql[j] == '\\' {
+					j += 2
+					continue
+				}
+				if sql[j] == '\'' {
+					if j+1 < len(sql) && sql[j+1] == '\'' {
+						j += 2
+						continue
+					}
+					break
+				}
+				j++
+			}
+			i = min(j+1, len(sql))
+			emit(i, false)
+		case c == '"':
+			emit(i, true)
+			j := i + 1
+			for j < len(sql) {
+				if sql[j] == '"' {
+					if j+1 < len(sql) && sql[j+1] == '"' {
+						j += 2
+						continue
+					}
+					break
+				}
+				j++
+			}
+			i = min(j+1, len(sql))
+			emit(i, false)
+		case c == '-' && i+1 < len(sql) && sql[i+1] == '-':
+			emit(i, true)
+			j := strings.IndexByte(sql[i:], '\n')
+			if j < 0 {
+				i = len(sql)
+			} else {
+				i += j
+			}
+			emit(i, false)
+		case c == '/' && i+1 < len(sql) && sql[i+1] == '*':
+			emit(i, true)
+			j := strings.Index(sql[i+2:], "*/")
+			if j < 0 {
+				i = len(sql)
+			} else {
+				i += j + 4
+			}
+			emit(i, false)
+		default:
+			i++
+		}
+	}
+	emit(len(sql), true)
+	return out
+}
+
+var (
+	operatorRE = regexp.MustCompile(`(?i)\bOPERATOR\s*\(\s*(?:pg_catalog\s*\.\s*)?([~!<>=*+\-/%^|&#@]+)\s*\)`)
+	collateRE  = regexp.MustCompile(`(?i)\bCOLLATE\s+(?:pg_catalog\s*\.\s*)?(?:default\b|"default")`)
+	castRE     = regexp.MustCompile(`(?i)::\s*pg_catalog\s*\.\s*`)
+	qualRE     = regexp.MustCompile(`(?i)\b(?:pg_catalog|information_schema)\s*\.\s*`)
+	regclassRE = regexp.MustCompile(`(?i)^\s*::\s*regclass\b`)
+)
+
+// pgSyntax rewrites PostgreSQL syntax DuckDB does not parse: OPERATOR(...),
+// COLLATE default and casts to pg_catalog types.
+func pgSyntax(sql string) string {
+	// COLLATE pg_catalog."default" spans a quoted name: handled first.
+	sql = strings.NewReplacer(`COLLATE pg_catalog."default"`, "", `collate pg_catalog."default"`, "").Replace(sql)
+	var b strings.Builder
+	for _, s := range segments(sql) {
+		if !s.code {
+			b.WriteString(s.text)
+			continue
+		}
+		t := operatorRE.ReplaceAllString(s.text, " $1 ")
+		t = collateRE.ReplaceAllString(t, "")
+		t = castRE.ReplaceAllString(t, "::")
+		b.WriteString(t)
+	}
+	return b.String()
+}
+
+// unqualify drops the pg_catalog and information_schema qualifiers (also
+// quoted ones) and turns 'name'::regclass into the relation's oid.
+func unqualify(sql string, relOID func(string) int64) string {
+	segs := segments(sql)
+	var b strings.Builder
+	for i := 0; i < len(segs); i++ {
+		s := segs[i]
+		if !s.code {
+			if strings.HasPrefix(s.text, "'") && i+1 < len(segs) && segs[i+1].code && regclassRE.MatchString(segs[i+1].text) {
+				name := strings.ReplaceAll(strings.Trim(s.text, "'"), "''", "'")
+				fmt.Fprintf(&b, "%d", relOID(name))
+				segs[i+1].text = regclassRE.ReplaceAllString(segs[i+1].text, "")
+				continue
+			}
+			if l := strings.ToLower(s.text); (l == `"pg_catalog"` || l == `"information_schema"`) && i+1 < len(segs) && segs[i+1].code && strings.HasPrefix(segs[i+1].text, ".") {
+				segs[i+1].text = segs[i+1].text[1:]
+				continue
+			}
+			b.WriteString(s.text)
+			continue
+		}
+		b.WriteString(qualRE.ReplaceAllString(s.text, ""))
+	}
+	return aliasSeries(b.String())
+}
+
+var seriesRE = regexp.MustCompile(`(?i)(?:\bfrom|\bjoin|,)\s*generate_series\s*\(`)
+
+// aliasSeries names the column of generate_series(...) s in FROM after its
+// alias, as PostgreSQL does (psql indexes an array with it: prattrs[s]);
+// DuckDB would take s for the whole row.
+func aliasSeries(sql string) string {
+	var b strings.Builder
+	for {
+		loc := seriesRE.FindStringIndex(sql)
+		if loc == nil {
+			b.WriteString(sql)
+			return b.String()
+		}
+		depth, end := 1, -1
+		for i := loc[1]; i < len(sql) && end < 0; i++ {
+			switch sql[i] {
+			case '(':
+				depth++
+			case ')':
+				if depth--; depth == 0 {
+					end = i + 1
+				}
+			}
+		}
+		if end < 0 {
+			b.WriteString(sql)
+			return b.String()
+		}
+		b.WriteString(sql[:end])
+		rest := sql[end:]
+		if m := aliasRE.FindStringSubmatch(rest); m != nil && !sqlKeyword[strings.ToLower(m[2])] &&
+			!strings.HasPrefix(strings.TrimSpace(rest[len(m[0]):]), "(") {
+			b.WriteString(m[0] + "(" + m[2] + ")")
+			rest = rest[len(m[0]):]
+		}
+		sql = rest
+	}
+}
+
+var (
+	aliasRE    = regexp.MustCompile(`(?i)^(\s+(?:as\s+)?)([a-z_][a-z0-9_]*)\b`)
+	sqlKeyword = map[string]bool{"where": true, "join": true, "left": true, "right": true, "inner": true, "full": true, "cross": true,
+		"on": true, "group": true, "order": true, "limit": true, "union": true, "natural": true, "using": true, "having": true, "window": true}
+)
+
+// pgType is a PostgreSQL type as the catalog shows it.
+type pgType struct {
+	oid      int64
+	name     string // typname
+	format   string // format_type's name
+	length   int
+	category string
+	array    int64 // the array type's oid
+	elem     int64 // for array types, the element type
+}
+
+var pgTypes = []pgType{
+	{16, "bool", "boolean", 1, "B", 1000, 0},
+	{17, "bytea", "bytea", -1, "U", 1001, 0},
+	{18, "char", `"char"`, 1, "Z", 1002, 0},
+	{19, "name", "name", 64, "S", 1003, 0},
+	{20, "int8", "bigint", 8, "N", 1016, 0},
+	{21, "int2", "smallint", 2, "N", 1005, 0},
+	{23, "int4", "integer", 4, "N", 1007, 0},
+	{24, "regproc", "regproc", 4, "N", 1008, 0},
+	{25, "text", "text", -1, "S", 1009, 0},
+	{26, "oid", "oid", 4, "N", 1028, 0},
+	{114, "json", "json", -1, "U", 199, 0},
+	{700, "float4", "real", 4, "N", 1021, 0},
+	{701, "float8", "double precision", 8, "N", 1022, 0},
+	{1042, "bpchar", "character", -1, "S", 1014, 0},
+	{1043, "varchar", "character varying", -1, "S", 1015, 0},
+	{1082, "date", "date", 4, "D", 1182, 0},
+	{1083, "time", "time without time zone", 8, "D", 1183, 0},
+	{1114, "timestamp", "timestamp without time zone", 8, "D", 1115, 0},
+	{1184, "timestamptz", "timestamp with time zone", 8, "D", 1185, 0},
+	{1186, "interval", "interval", 16, "T", 1187, 0},
+	{1700, "numeric", "numeric", -1, "N", 1231, 0},
+	{2205, "regclass", "regclass", 4, "N", 2210, 0},
+	{2206, "regtype", "regtype", 4, "N", 2211, 0},
+	{2950, "uuid", "uuid", 16, "U", 2951, 0},
+	{3802, "jsonb", "jsonb", -1, "U", 3807, 0},
+	{2249, "record", "record", -1, "P", 2287, 0},
+	{2277, "anyarray", "anyarray", -1, "P", 0, 0},
+	{2278, "void", "void", 4, "P", 0, 0},
+	{705, "unknown", "unknown", -2, "X", 0, 0},
+}
+
+// pgTypeOf maps a DuckDB column type to a PostgreSQL type oid and typmod,
+// as the wire protocol describes result columns.
+func pgTypeOf(t string) (int64, int) {
+	u := strings.ToUpper(strings.TrimSpace(t))
+	switch {
+	case u == "BOOLEAN":
+		return 16, -1
+	case u == "TINYINT" || u == "SMALLINT" || u == "UTINYINT":
+		return 21, -1
+	case u == "INTEGER" || u == "USMALLINT":
+		return 23, -1
+	case u == "BIGINT" || u == "UINTEGER":
+		return 20, -1
+	case strings.HasPrefix(u, "DECIMAL(") || strings.HasPrefix(u, "NUMERIC("):
+		var p, s int
+		if _, err := fmt.Sscanf(u[strings.IndexByte(u, '(')+1:], "%d,%d", &p, &s); err == nil {
+			return 1700, (p<<16 | s) + 4
+		}
+		return 1700, -1
+	case u == "HUGEINT" || u == "UBIGINT" || u == "UHUGEINT" || u == "DECIMAL":
+		return 1700, -1
+	case u == "FLOAT" || u == "REAL":
+		return 700, -1
+	case u == "DOUBLE":
+		return 701, -1
+	case u == "BLOB":
+		return 17, -1
+	case u == "DATE":
+		return 1082, -1
+	case u == "TIME":
+		return 1083, -1
+	case u == "TIMESTAMP" || u == "TIMESTAMP_S" || u == "TIMESTAMP_MS" || u == "TIMESTAMP_NS":
+		return 1114, -1
+	case u == "TIMESTAMPTZ" || u == "TIMESTAMP WITH TIME ZONE":
+		return 1184, -1
+	case u == "INTERVAL":
+		return 1186, -1
+	case u == "UUID":
+		return 2950, -1
+	case u == "JSON":
+		return 114, -1
+	}
+	return 25, -1
+}
+
+// Fixed oids, as PostgreSQL numbers them; Steward's own objects start at
+// firstOID.
+const (
+	ownerOID     = 10
+	nsPgCatalog  = 11
+	nsInfoSchema = 13000
+	firstOID     = 16384
+	relPgClass   = 1259
+	collDefault  = 100
+	stewardOwner = "steward"
+)
+
+// catalog is the setup SQL of one catalog query's sandbox.
+type catalog struct {
+	sql  []string
+	rels map[string]int64 // "ns.rel" and "rel" -> oid
+}
+
+func (c *catalog) relOID(name string) int64 {
+	switch strings.ToLower(strings.TrimPrefix(name, "pg_catalog.")) {
+	case "pg_class":
+		return relPgClass
+	case "pg_type":
+		return 1247
+	case "pg_attribute":
+		return 1249
+	case "pg_proc":
+		return 1255
+	case "pg_namespace":
+		return 2615
+	case "pg_constraint":
+		return 2606
+	case "pg_database":
+		return 1262
+	}
+	return c.rels[name]
+}
+
+// buildCatalog renders the catalog of r.Tables as SQL.
+func buildCatalog(r *sqlengine.CatalogRun) *catalog {
+	c := &catalog{rels: map[string]int64{}}
+	add := func(s string, args ...any) { c.sql = append(c.sql, fmt.Sprintf(s, args...)) }
+	// Types that PostgreSQL's catalog queries cast to.
+	for _, t := range []string{"regclass", "regtype", "regnamespace", "regrole", "regoper", "regoperator", "regconfig", "regdictionary", "regcollation", "xid", "cid", "tid"} {
+		add("CREATE TYPE %s AS BIGINT", t)
+	}
+	for _, t := range []string{"regproc", "regprocedure", "name", "aclitem", "pg_node_tree", "pg_lsn"} {
+		add("CREATE TYPE %s AS VARCHAR", t)
+	}
+	add("CREATE TYPE int2vector AS SMALLINT[]")
+	add("CREATE TYPE oidvector AS BIGINT[]")
+	for _, t := range pgTables {
+		add("CREATE TABLE %s(%s)", t[0], t[1])
+	}
+	add("CREATE TABLE steward_type_format(oid BIGINT, fmt VARCHAR)")
+
+	// Which tables show, and under which namespace.
+	catalogs := map[string]bool{}
+	for _, t := range r.Tables {
+		catalogs[t.Catalog] = true
+	}
+	nsName := func(t sqlengine.CatalogTable) (string, bool) {
+		if catalogs[r.Database] {
+			return t.Schema, t.Catalog == r.Database
+		}
+		return t.Catalog + "." + t.Schema, true
+	}
+	tables := append([]sqlengine.CatalogTable(nil), r.Tables...)
+	sort.Slice(tables, func(i, j int) bool {
+		a, b := tables[i], tables[j]
+		if a.Catalog != b.Catalog {
+			return a.Catalog < b.Catalog
+		}
+		if a.Schema != b.Schema {
+			return a.Schema < b.Schema
+		}
+		return a.Table < b.Table
+	})
+	next := int64(firstOID)
+	oid := func() int64 { next++; return next - 1 }
+	lit := sqlengine.QuoteString
+	user := r.User
+	if user == "" {
+		user = stewardOwner
+	}
+
+	// Databases: the one connected to, and every catalog.
+	dbs := []string{}
+	if r.Database != "" {
+		dbs = append(dbs, r.Database)
+	}
+	for name := range catalogs {
+		if name != r.Database {
+			dbs = append(dbs, name)
+		}
+	}
+	sort.Strings(dbs[min(1, len(dbs)):])
+	for i, d := range dbs {
+		add("INSERT INTO pg_database(oid, datname, datdba, encoding, datlocprovider, datallowconn, datconnlimit, datcollate, datctype) VALUES (%d, %s, %d, 6, 'c', true, -1, 'C', 'C')",
+			int64(firstOID-100+i), lit(d), ownerOID)
+	}
+	add("INSERT INTO pg_roles(oid, rolname, rolinherit, rolcanlogin, rolconnlimit) VALUES (%d, %s, true, false, -1)", ownerOID, lit(stewardOwner))
+	if user != stewardOwner {
+		add("INSERT INTO pg_roles(oid, rolname, rolinherit, rolcanlogin, rolconnlimit) VALUES (%d, %s, true, true, -1)", firstOID-1, lit(user))
+		add("INSERT INTO pg_user(usename, usesysid) VALUES (%s, %d)", lit(user), firstOID-1)
+	}
+	add("INSERT INTO pg_am(oid, amname, amhandler, amtype) VALUES (2, 'heap', 'heap_tableam_handler', 't'), (403, 'btree', 'bthandler', 'i')")
+	add("INSERT INTO pg_collation(oid, collname, collnamespace, collowner, collprovider, collisdeterministic, collencoding) VALUES (%d, 'default', %d, %d, 'd', true, -1), (950, 'C', %d, %d, 'c', true, -1)",
+		collDefault, nsPgCatalog, ownerOID, nsPgCatalog, ownerOID)
+	add("INSERT INTO pg_namespace(oid, nspname, nspowner) VALUES (%d, 'pg_catalog', %d), (%d, 'information_schema', %d)", nsPgCatalog, ownerOID, nsInfoSchema, ownerOID)
+
+	// Types.
+	var tv, fv []string
+	for _, t := range pgTypes {
+		input, typtype := t.name+"in", "b"
+		if t.category == "P" {
+			typtype = "p"
+		}
+		tv = append(tv, fmt.Sprintf("(%d, %s, %d, %d, %d, %t, %s, %s, true, ',', %d, %d, %s, 'i', 'p', -1, %d)",
+			t.oid, lit(t.name), nsPgCatalog, ownerOID, t.length, t.length > 0 && t.length <= 8, lit(typtype), lit(t.category), t.elem, t.array, lit(input), collOf(t)))
+		fv = append(fv, fmt.Sprintf("(%d, %s)", t.oid, lit(t.format)))
+		if t.array != 0 {
+			tv = append(tv, fmt.Sprintf("(%d, %s, %d, %d, -1, false, 'b', 'A', true, ',', %d, 0, 'array_in', 'd', 'x', -1, %d)",
+				t.array, lit("_"+t.name), nsPgCatalog, ownerOID, t.oid, collOf(t)))
+			fv = append(fv, fmt.Sprintf("(%d, %s)", t.array, lit(t.format+"[]")))
+		}
+	}
+	add("INSERT INTO pg_type(oid, typname, typnamespace, typowner, typlen, typbyval, typtype, typcategory, typisdefined, typdelim, typelem, typarray, typinput, typalign, typstorage, typtypmod, typcollation) VALUES %s", strings.Join(tv, ", "))
+	add("INSERT INTO steward_type_format VALUES %s", strings.Join(fv, ", "))
+
+	// Namespaces, tables and columns, and the empty tables information_schema reads.
+	nsOID := map[string]int64{}
+	attached := map[string]bool{}
+	schemas := map[string]bool{}
+	var schemaKeys []string
+	for _, t := range tables {
+		ns, show := nsName(t)
+		if !show {
+			continue
+		}
+		if _, ok := nsOID[ns]; !ok {
+			nsOID[ns] = oid()
+			add("INSERT INTO pg_namespace(oid, nspname, nspowner) VALUES (%d, %s, %d)", nsOID[ns], lit(ns), ownerOID)
+		}
+		rel := oid()
+		c.rels[ns+"."+t.Table] = rel
+		c.rels[q(ns)+"."+q(t.Table)] = rel
+		if _, dup := c.rels[t.Table]; !dup {
+			c.rels[t.Table] = rel
+		}
+		add("INSERT INTO pg_class(oid, relname, relnamespace, relowner, relam, reltuples, relpersistence, relkind, relnatts, relispopulated, relreplident) VALUES (%d, %s, %d, %d, 2, -1, 'p', 'r', %d, true, 'd')",
+			rel, lit(t.Table), nsOID[ns], ownerOID, len(t.Columns))
+		add("INSERT INTO pg_tables(schemaname, tablename, tableowner) VALUES (%s, %s, %s)", lit(ns), lit(t.Table), lit(stewardOwner))
+		var av, cols []string
+		for i, col := range t.Columns {
+			typ, mod := pgTypeOf(col.Type)
+			var length int
+			var coll int64
+			for _, pt := range pgTypes {
+				if pt.oid == typ {
+					length, coll = pt.length, collOf(pt)
+				}
+			}
+			storage := "p"
+			if length < 0 {
+				storage = "x"
+			}
+			av = append(av, fmt.Sprintf("(%d, %s, %d, -1, %d, %d, -1, %d, %t, 'i', %s, '', false, false, '', '', false, true, %d)",
+				rel, lit(col.Name), typ, length, i+1, mod, length > 0 && length <= 8, lit(storage), coll))
+			ct := col.Type
+			if !safeType.MatchString(ct) {
+				ct = "VARCHAR"
+			}
+			cols = append(cols, q(col.Name)+" "+ct)
+		}
+		if len(av) > 0 {
+			add("INSERT INTO pg_attribute(attrelid, attname, atttypid, attstattarget, attlen, attnum, attcacheoff, atttypmod, attbyval, attalign, attstorage, attcompression, attnotnull, atthasdef, attidentity, attgenerated, attisdropped, attislocal, attcollation) VALUES %s",
+				strings.Join(av, ", "))
+		}
+		if !attached[t.Catalog] {
+			attached[t.Catalog] = true
+			add("ATTACH ':memory:' AS %s", q(t.Catalog))
+		}
+		if k := t.Catalog + "." + t.Schema; !schemas[k] {
+			schemas[k] = true
+			schemaKeys = append(schemaKeys, lit(k))
+			add("CREATE SCHEMA IF NOT EXISTS %s.%s", q(t.Catalog), q(t.Schema))
+		}
+		if len(cols) > 0 {
+			add("CREATE TABLE %s.%s.%s(%s)", q(t.Catalog), q(t.Schema), q(t.Table), strings.Join(cols, ", "))
+		}
+	}
+	var visible []string
+	for ns := range nsOID {
+		visible = append(visible, ns)
+	}
+	sort.Strings(visible)
+
+	// information_schema: DuckDB's views over the empty tables, without
+	// the rows of this sandbox's own catalog.
+	for v, col := range infoViews {
+		where := ""
+		if col != "" {
+			where = " WHERE " + col + " NOT IN ('memory', 'system', 'temp')"
+		}
+		if v == "schemata" {
+			where = " WHERE catalog_name || '.' || schema_name IN (" + strings.Join(append(schemaKeys, "''"), ", ") + ")"
+		}
+		add("CREATE VIEW %s AS SELECT * FROM system.information_schema.%s%s", q(v), q(v), where)
+	}
+
+	// PostgreSQL's catalog functions, as far as the catalog tells.
+	first := "main"
+	if len(visible) > 0 {
+		first = visible[0]
+	}
+	for _, m := range []string{
+		"pg_get_userbyid(u) AS CASE WHEN u = " + fmt.Sprint(ownerOID) + " THEN " + lit(stewardOwner) + " ELSE (SELECT first(rolname) FROM pg_roles WHERE oid = u) END",
+		"pg_table_is_visible(x) AS true",
+		"pg_type_is_visible(x) AS true",
+		"pg_function_is_visible(x) AS true",
+		"pg_table_size(x) AS 0",
+		"pg_indexes_size(x) AS 0",
+		"pg_total_relation_size(x) AS 0",
+		"pg_relation_size(x) AS 0, (x, f) AS 0",
+		"pg_size_pretty(x) AS x || ' bytes'",
+		"obj_description(x) AS NULL::VARCHAR, (x, c) AS NULL::VARCHAR",
+		"col_description(x, n) AS NULL::VARCHAR",
+		"shobj_description(x, c) AS NULL::VARCHAR",
+		"format_type(t, m) AS (SELECT first(CASE WHEN t = 1700 AND m > 4 THEN 'numeric(' || ((m - 4) >> 16) || ',' || ((m - 4) & 65535) || ')' ELSE fmt END) FROM steward_type_format WHERE oid = t)",
+		"pg_get_expr(e, r) AS NULL::VARCHAR, (e, r, p) AS NULL::VARCHAR",
+		"pg_get_constraintdef(x) AS NULL::VARCHAR, (x, p) AS NULL::VARCHAR",
+		"pg_get_indexdef(x) AS NULL::VARCHAR, (x, n, p) AS NULL::VARCHAR",
+		"pg_get_viewdef(x) AS NULL::VARCHAR, (x, p) AS NULL::VARCHAR",
+		"pg_get_triggerdef(x) AS NULL::VARCHAR, (x, p) AS NULL::VARCHAR",
+		"pg_get_ruledef(x) AS NULL::VARCHAR, (x, p) AS NULL::VARCHAR",
+		"pg_get_partkeydef(x) AS NULL::VARCHAR",
+		"pg_get_statisticsobjdef_columns(x) AS NULL::VARCHAR",
+		"pg_get_function_identity_arguments(x) AS ''",
+		"pg_get_serial_sequence(t, c) AS NULL::VARCHAR",
+		"pg_relation_is_publishable(x) AS false",
+		"pg_encoding_to_char(x) AS 'UTF8'",
+		"pg_is_in_recovery() AS false",
+		"pg_backend_pid() AS 0",
+		"array_upper(a, d) AS CASE WHEN len(a) > 0 THEN len(a) END",
+		"array_lower(a, d) AS CASE WHEN len(a) > 0 THEN 1 END",
+		"current_database() AS " + lit(r.Database),
+		"current_schema() AS " + lit(first),
+		"current_schemas(implicit) AS CASE WHEN implicit THEN ['pg_catalog', " + lit(first) + "] ELSE [" + lit(first) + "] END",
+		"version() AS 'PostgreSQL 16.0 (Steward governed SQL on DuckDB)'",
+		"has_table_privilege(a, b) AS true, (a, b, c) AS true",
+		"has_schema_privilege(a, b) AS true, (a, b, c) AS true",
+		"has_database_privilege(a, b) AS true, (a, b, c) AS true",
+		"has_column_privilege(a, b, c) AS true, (a, b, c, d) AS true",
+		"pg_has_role(a, b) AS false, (a, b, c) AS false",
+		"quote_ident(x) AS '\"' || replace(x, '\"', '\"\"') || '\"'",
+		"_pg_expandarray(a) AS {'x': NULL::INTEGER, 'n': NULL::INTEGER}",
+		// PostgreSQL's ~ finds a match anywhere; DuckDB's matches the whole.
+		"regexp_full_match(s, p) AS regexp_matches(s, p)",
+	} {
+		add("CREATE MACRO %s", m)
+	}
+	return c
+}
+
+func collOf(t pgType) int64 {
+	if t.category == "S" {
+		return collDefault
+	}
+	return 0
+}
