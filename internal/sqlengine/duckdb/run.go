@@ -2,8 +2,10 @@ package duckdb
 
 import (
 	"context"
+	"database/sql/driver"
 	"errors"
 	"fmt"
+	"io"
 	"regexp"
 	"strings"
 
@@ -84,41 +86,75 @@ func (b *Backend) Run(ctx context.Context, r *sqlengine.Run, sink sqlengine.RowS
 		return 0, err
 	}
 	defer b.release(in)
-	rows, err := in.conn.QueryContext(ctx, r.Query)
+	var n int64
+	err = in.conn.Raw(func(dc any) error {
+		var err error
+		n, err = b.stream(ctx, dc, r.Query, sink)
+		return err
+	})
 	if err != nil {
-		return 0, b.engineErr(ctx, err, dir)
+		return n, b.engineErr(ctx, err, dir)
+	}
+	return n, nil
+}
+
+// cancelCheck is how many rows are streamed between looks at the
+// context: the driver's result is materialized, so a canceled query stops
+// within that many rows.
+const cancelCheck = 256
+
+// stream runs query on the driver connection dc and hands each row to
+// sink. It reads the driver's rows directly rather than through
+// database/sql, whose per-row locking and per-value conversion cost as
+// much as a PostgreSQL client's protocol; the values are the ones
+// database/sql would scan into []any (the driver's []byte are fresh
+// copies already, so none is cloned again). Errors from sink are
+// returned as they are (a *steward.Error passes engineErr untouched).
+func (b *Backend) stream(ctx context.Context, dc any, query string, sink sqlengine.RowSink) (int64, error) {
+	qc, ok := dc.(driver.QueryerContext)
+	if !ok {
+		return 0, steward.Errorf(steward.EInternal, "the DuckDB driver cannot run queries")
+	}
+	rows, err := qc.QueryContext(ctx, query, nil)
+	if err != nil {
+		return 0, err
 	}
 	defer rows.Close()
-	cts, err := rows.ColumnTypes()
-	if err != nil {
-		return 0, b.engineErr(ctx, err, dir)
-	}
-	cols := make([]sqlengine.Column, len(cts))
-	for i, ct := range cts {
-		cols[i] = sqlengine.Column{Name: ct.Name(), Type: ct.DatabaseTypeName()}
+	names := rows.Columns()
+	cols := make([]sqlengine.Column, len(names))
+	typed, _ := rows.(driver.RowsColumnTypeDatabaseTypeName)
+	for i, name := range names {
+		cols[i] = sqlengine.Column{Name: name}
+		if typed != nil {
+			cols[i].Type = typed.ColumnTypeDatabaseTypeName(i)
+		}
 	}
 	if err := sink.Columns(cols); err != nil {
 		return 0, err
 	}
-	vals := make([]any, len(cols))
-	ptrs := make([]any, len(cols))
-	for i := range vals {
-		ptrs[i] = &vals[i]
-	}
+	vals := make([]driver.Value, len(cols))
+	row := make([]any, len(cols))
 	var n int64
-	for rows.Next() {
-		if err := rows.Scan(ptrs...); err != nil {
-			return n, b.engineErr(ctx, err, dir)
+	for {
+		if n%cancelCheck == 0 {
+			if err := ctx.Err(); err != nil {
+				return n, err
+			}
 		}
-		if err := sink.Row(vals); err != nil {
+		if err := rows.Next(vals); err != nil {
+			if errors.Is(err, io.EOF) {
+				return n, nil
+			}
+			return n, err
+		}
+		for i, v := range vals {
+			row[i] = v
+		}
+		if err := sink.Row(row); err != nil {
 			return n, err
 		}
 		n++
 	}
-	if err := rows.Err(); err != nil {
-		return n, b.engineErr(ctx, err, dir)
-	}
-	return n, nil
 }
 
 // viewSQL renders CREATE VIEW for v over its staged files.
