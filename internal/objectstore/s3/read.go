@@ -5,6 +5,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -393,6 +394,43 @@ func (d *drainBody) Read(p []byte) (int, error) {
 	n, err := d.rc.Read(p)
 	d.left -= int64(n)
 	return n, err
+}
+
+// copyBufSize is the buffer a Get body is copied to its destination
+// with: a read this large bypasses the transport's read buffer (no
+// extra copy) and takes what the upstream socket holds, a write this
+// large is one system call, where io.Copy's 32 KiB would be several.
+const copyBufSize = 256 << 10
+
+var copyBufs = sync.Pool{New: func() any { b := make([]byte, copyBufSize); return &b }}
+
+// WriteTo copies the rest of the body to w through a pooled buffer
+// (io.Copy uses it, also when w is an http.ResponseWriter).
+func (d *drainBody) WriteTo(w io.Writer) (int64, error) {
+	bp := copyBufs.Get().(*[]byte)
+	defer copyBufs.Put(bp)
+	buf := *bp
+	var total int64
+	for {
+		n, rerr := d.rc.Read(buf)
+		d.left -= int64(n)
+		if n > 0 {
+			m, werr := w.Write(buf[:n])
+			total += int64(m)
+			if werr != nil {
+				return total, werr
+			}
+			if m != n {
+				return total, io.ErrShortWrite
+			}
+		}
+		if rerr == io.EOF {
+			return total, nil
+		}
+		if rerr != nil {
+			return total, rerr
+		}
+	}
 }
 
 func (d *drainBody) Close() error {

@@ -25,7 +25,7 @@ type fakeUpstream struct {
 	body            []byte
 }
 
-func startFake(t *testing.T, body []byte) (*fakeUpstream, *s3store.Store) {
+func startFake(t testing.TB, body []byte) (*fakeUpstream, *s3store.Store) {
 	t.Helper()
 	f := &fakeUpstream{body: body}
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

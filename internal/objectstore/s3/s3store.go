@@ -136,7 +136,10 @@ func newTransport() *http.Transport {
 		// Bodies are passed through as they are; no transparent gzip.
 		DisableCompression: true,
 		WriteBufferSize:    64 << 10,
-		ReadBufferSize:     64 << 10,
+		// A read at least this large goes straight to the socket rather
+		// than through the buffer: io.Copy's 32 KiB reads must not be
+		// copied twice.
+		ReadBufferSize: 32 << 10,
 	}
 }
 
