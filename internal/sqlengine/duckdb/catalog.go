@@ -34,41 +34,47 @@ var _ sqlengine.CatalogBackend = (*Backend)(nil)
 
 // CatalogQuery implements sqlengine.CatalogBackend.
 func (b *Backend) CatalogQuery(ctx context.Context, query string) (bool, error) {
+	names, err := b.systemRefs(ctx, query)
+	return names != nil, err
+}
+
+// systemRefs returns the system relations query reads (nil if it is not
+// a catalog query).
+func (b *Backend) systemRefs(ctx context.Context, query string) (map[string]bool, error) {
 	db, err := b.parserDB()
 	if err != nil {
-		return false, steward.WrapError(steward.EInternal, "duckdb.CatalogQuery", err, "SQL engine unavailable")
+		return nil, steward.WrapError(steward.EInternal, "duckdb.CatalogQuery", err, "SQL engine unavailable")
 	}
 	var js string
 	if err := db.QueryRowContext(ctx, "SELECT json_serialize_sql(?::VARCHAR)::VARCHAR", pgSyntax(query)).Scan(&js); err != nil {
-		return false, steward.WrapError(steward.EInternal, "duckdb.CatalogQuery", err, "cannot parse statement")
+		return nil, steward.WrapError(steward.EInternal, "duckdb.CatalogQuery", err, "cannot parse statement")
 	}
 	an, err := Check([]byte(js))
 	if err != nil {
-		return false, nil // not a query Steward runs; the normal path says why
+		return nil, nil // not a query Steward runs; the normal path says why
 	}
-	return systemOnly(an.Tables)
-}
-
-// systemOnly says whether every table reference is a system catalog.
-func systemOnly(refs []sqlengine.TableRef) (bool, error) {
-	system, other := 0, 0
-	for _, ref := range refs {
+	names := map[string]bool{}
+	other := 0
+	for _, ref := range an.Tables {
 		name, ok := systemName(ref)
 		switch {
 		case ok && name == "":
-			return false, sqlengine.Errorf(steward.EInvalid, sqlengine.StateFeature,
+			return nil, sqlengine.Errorf(steward.EInvalid, sqlengine.StateFeature,
 				"relation %s is not available in Steward's PostgreSQL catalog", ref.Name())
 		case ok:
-			system++
+			names[name] = true
 		default:
 			other++
 		}
 	}
-	if system > 0 && other > 0 {
-		return false, sqlengine.Errorf(steward.EInvalid, sqlengine.StateFeature,
+	if len(names) > 0 && other > 0 {
+		return nil, sqlengine.Errorf(steward.EInvalid, sqlengine.StateFeature,
 			"a query cannot read PostgreSQL system catalogs and Steward tables together")
 	}
-	return system > 0, nil
+	if len(names) == 0 {
+		return nil, nil
+	}
+	return names, nil
 }
 
 // systemName says whether ref names a system relation (pg_catalog.x,
@@ -125,13 +131,14 @@ var infoViews = map[string]string{
 func (b *Backend) RunCatalog(ctx context.Context, r *sqlengine.CatalogRun, sink sqlengine.RowSink) (int64, error) {
 	query := pgSyntax(r.Query)
 	// The checks of any query, again on the text that runs.
-	if yes, err := b.CatalogQuery(ctx, r.Query); err != nil || !yes {
+	names, err := b.systemRefs(ctx, r.Query)
+	if err != nil || names == nil {
 		if err == nil {
 			err = sqlengine.Errorf(steward.EInvalid, sqlengine.StateFeature, "not a PostgreSQL system catalog query")
 		}
 		return 0, err
 	}
-	cat := buildCatalog(r)
+	cat := buildCatalog(r, names, strings.ToLower(query))
 	query = unqualify(query, cat.relOID)
 	in, err := b.fresh(ctx)
 	if err != nil {
@@ -512,23 +519,54 @@ func (c *catalog) relOID(name string) int64 {
 	return c.rels[name]
 }
 
-// buildCatalog renders the catalog of r.Tables as SQL.
-func buildCatalog(r *sqlengine.CatalogRun) *catalog {
+// buildCatalog renders, as SQL, the catalog of r.Tables that a query
+// reading the system relations names needs; text is the query, lower
+// case. Only what the query names is built (each statement costs about a
+// millisecond): its relations, and the types and functions its text
+// mentions, with the relations those functions read.
+func buildCatalog(r *sqlengine.CatalogRun, names map[string]bool, text string) *catalog {
 	c := &catalog{rels: map[string]int64{}}
 	add := func(s string, args ...any) { c.sql = append(c.sql, fmt.Sprintf(s, args...)) }
+	var macros []string
+	for _, m := range catalogMacros {
+		name, _, _ := strings.Cut(m, "(")
+		if strings.Contains(text, name) || name == "regexp_full_match" && strings.Contains(text, "~") {
+			macros = append(macros, m)
+			for _, dep := range macroReads[name] {
+				names[dep] = true
+			}
+		}
+	}
+	need := func(table string) bool { return names[table] }
 	// Types that PostgreSQL's catalog queries cast to.
 	for _, t := range []string{"regclass", "regtype", "regnamespace", "regrole", "regoper", "regoperator", "regconfig", "regdictionary", "regcollation", "xid", "cid", "tid"} {
-		add("CREATE TYPE %s AS BIGINT", t)
+		if strings.Contains(text, t) {
+			add("CREATE TYPE %s AS BIGINT", t)
+		}
 	}
 	for _, t := range []string{"regproc", "regprocedure", "name", "aclitem", "pg_node_tree", "pg_lsn"} {
-		add("CREATE TYPE %s AS VARCHAR", t)
+		if strings.Contains(text, t) {
+			add("CREATE TYPE %s AS VARCHAR", t)
+		}
 	}
-	add("CREATE TYPE int2vector AS SMALLINT[]")
-	add("CREATE TYPE oidvector AS BIGINT[]")
+	if strings.Contains(text, "int2vector") {
+		add("CREATE TYPE int2vector AS SMALLINT[]")
+	}
+	if strings.Contains(text, "oidvector") {
+		add("CREATE TYPE oidvector AS BIGINT[]")
+	}
 	for _, t := range pgTables {
-		add("CREATE TABLE %s(%s)", t[0], t[1])
+		if need(t[0]) {
+			add("CREATE TABLE %s(%s)", t[0], t[1])
+		}
 	}
-	add("CREATE TABLE steward_type_format(oid BIGINT, fmt VARCHAR)")
+	if need("steward_type_format") {
+		add("CREATE TABLE steward_type_format(oid BIGINT, fmt VARCHAR)")
+	}
+	infoNeeded := false
+	for v := range infoViews {
+		infoNeeded = infoNeeded || need(v)
+	}
 
 	// Which tables show, and under which namespace.
 	catalogs := map[string]bool{}
@@ -572,18 +610,31 @@ func buildCatalog(r *sqlengine.CatalogRun) *catalog {
 	}
 	sort.Strings(dbs[min(1, len(dbs)):])
 	for i, d := range dbs {
+		if !need("pg_database") {
+			break
+		}
 		add("INSERT INTO pg_database(oid, datname, datdba, encoding, datlocprovider, datallowconn, datconnlimit, datcollate, datctype) VALUES (%d, %s, %d, 6, 'c', true, -1, 'C', 'C')",
 			int64(firstOID-100+i), lit(d), ownerOID)
 	}
-	add("INSERT INTO pg_roles(oid, rolname, rolinherit, rolcanlogin, rolconnlimit) VALUES (%d, %s, true, false, -1)", ownerOID, lit(stewardOwner))
-	if user != stewardOwner {
-		add("INSERT INTO pg_roles(oid, rolname, rolinherit, rolcanlogin, rolconnlimit) VALUES (%d, %s, true, true, -1)", firstOID-1, lit(user))
+	if need("pg_roles") {
+		add("INSERT INTO pg_roles(oid, rolname, rolinherit, rolcanlogin, rolconnlimit) VALUES (%d, %s, true, false, -1)", ownerOID, lit(stewardOwner))
+		if user != stewardOwner {
+			add("INSERT INTO pg_roles(oid, rolname, rolinherit, rolcanlogin, rolconnlimit) VALUES (%d, %s, true, true, -1)", firstOID-1, lit(user))
+		}
+	}
+	if need("pg_user") && user != stewardOwner {
 		add("INSERT INTO pg_user(usename, usesysid) VALUES (%s, %d)", lit(user), firstOID-1)
 	}
-	add("INSERT INTO pg_am(oid, amname, amhandler, amtype) VALUES (2, 'heap', 'heap_tableam_handler', 't'), (403, 'btree', 'bthandler', 'i')")
-	add("INSERT INTO pg_collation(oid, collname, collnamespace, collowner, collprovider, collisdeterministic, collencoding) VALUES (%d, 'default', %d, %d, 'd', true, -1), (950, 'C', %d, %d, 'c', true, -1)",
-		collDefault, nsPgCatalog, ownerOID, nsPgCatalog, ownerOID)
-	add("INSERT INTO pg_namespace(oid, nspname, nspowner) VALUES (%d, 'pg_catalog', %d), (%d, 'information_schema', %d)", nsPgCatalog, ownerOID, nsInfoSchema, ownerOID)
+	if need("pg_am") {
+		add("INSERT INTO pg_am(oid, amname, amhandler, amtype) VALUES (2, 'heap', 'heap_tableam_handler', 't'), (403, 'btree', 'bthandler', 'i')")
+	}
+	if need("pg_collation") {
+		add("INSERT INTO pg_collation(oid, collname, collnamespace, collowner, collprovider, collisdeterministic, collencoding) VALUES (%d, 'default', %d, %d, 'd', true, -1), (950, 'C', %d, %d, 'c', true, -1)",
+			collDefault, nsPgCatalog, ownerOID, nsPgCatalog, ownerOID)
+	}
+	if need("pg_namespace") {
+		add("INSERT INTO pg_namespace(oid, nspname, nspowner) VALUES (%d, 'pg_catalog', %d), (%d, 'information_schema', %d)", nsPgCatalog, ownerOID, nsInfoSchema, ownerOID)
+	}
 
 	// Types.
 	var tv, fv []string
@@ -601,8 +652,12 @@ func buildCatalog(r *sqlengine.CatalogRun) *catalog {
 			fv = append(fv, fmt.Sprintf("(%d, %s)", t.array, lit(t.format+"[]")))
 		}
 	}
-	add("INSERT INTO pg_type(oid, typname, typnamespace, typowner, typlen, typbyval, typtype, typcategory, typisdefined, typdelim, typelem, typarray, typinput, typalign, typstorage, typtypmod, typcollation) VALUES %s", strings.Join(tv, ", "))
-	add("INSERT INTO steward_type_format VALUES %s", strings.Join(fv, ", "))
+	if need("pg_type") {
+		add("INSERT INTO pg_type(oid, typname, typnamespace, typowner, typlen, typbyval, typtype, typcategory, typisdefined, typdelim, typelem, typarray, typinput, typalign, typstorage, typtypmod, typcollation) VALUES %s", strings.Join(tv, ", "))
+	}
+	if need("steward_type_format") {
+		add("INSERT INTO steward_type_format VALUES %s", strings.Join(fv, ", "))
+	}
 
 	// Namespaces, tables and columns, and the empty tables information_schema reads.
 	nsOID := map[string]int64{}
@@ -616,7 +671,9 @@ func buildCatalog(r *sqlengine.CatalogRun) *catalog {
 		}
 		if _, ok := nsOID[ns]; !ok {
 			nsOID[ns] = oid()
-			add("INSERT INTO pg_namespace(oid, nspname, nspowner) VALUES (%d, %s, %d)", nsOID[ns], lit(ns), ownerOID)
+			if need("pg_namespace") {
+				add("INSERT INTO pg_namespace(oid, nspname, nspowner) VALUES (%d, %s, %d)", nsOID[ns], lit(ns), ownerOID)
+			}
 		}
 		rel := oid()
 		c.rels[ns+"."+t.Table] = rel
@@ -624,9 +681,13 @@ func buildCatalog(r *sqlengine.CatalogRun) *catalog {
 		if _, dup := c.rels[t.Table]; !dup {
 			c.rels[t.Table] = rel
 		}
-		add("INSERT INTO pg_class(oid, relname, relnamespace, relowner, relam, reltuples, relpersistence, relkind, relnatts, relispopulated, relreplident) VALUES (%d, %s, %d, %d, 2, -1, 'p', 'r', %d, true, 'd')",
-			rel, lit(t.Table), nsOID[ns], ownerOID, len(t.Columns))
-		add("INSERT INTO pg_tables(schemaname, tablename, tableowner) VALUES (%s, %s, %s)", lit(ns), lit(t.Table), lit(stewardOwner))
+		if need("pg_class") {
+			add("INSERT INTO pg_class(oid, relname, relnamespace, relowner, relam, reltuples, relpersistence, relkind, relnatts, relispopulated, relreplident) VALUES (%d, %s, %d, %d, 2, -1, 'p', 'r', %d, true, 'd')",
+				rel, lit(t.Table), nsOID[ns], ownerOID, len(t.Columns))
+		}
+		if need("pg_tables") {
+			add("INSERT INTO pg_tables(schemaname, tablename, tableowner) VALUES (%s, %s, %s)", lit(ns), lit(t.Table), lit(stewardOwner))
+		}
 		var av, cols []string
 		for i, col := range t.Columns {
 			typ, mod := pgTypeOf(col.Type)
@@ -649,9 +710,12 @@ func buildCatalog(r *sqlengine.CatalogRun) *catalog {
 			}
 			cols = append(cols, q(col.Name)+" "+ct)
 		}
-		if len(av) > 0 {
+		if len(av) > 0 && need("pg_attribute") {
 			add("INSERT INTO pg_attribute(attrelid, attname, atttypid, attstattarget, attlen, attnum, attcacheoff, atttypmod, attbyval, attalign, attstorage, attcompression, attnotnull, atthasdef, attidentity, attgenerated, attisdropped, attislocal, attcollation) VALUES %s",
 				strings.Join(av, ", "))
+		}
+		if !infoNeeded {
+			continue
 		}
 		if !attached[t.Catalog] {
 			attached[t.Catalog] = true
@@ -675,6 +739,9 @@ func buildCatalog(r *sqlengine.CatalogRun) *catalog {
 	// information_schema: DuckDB's views over the empty tables, without
 	// the rows of this sandbox's own catalog.
 	for v, col := range infoViews {
+		if !need(v) {
+			continue
+		}
 		where := ""
 		if col != "" {
 			where = " WHERE " + col + " NOT IN ('memory', 'system', 'temp')"
@@ -690,50 +757,15 @@ func buildCatalog(r *sqlengine.CatalogRun) *catalog {
 	if len(visible) > 0 {
 		first = visible[0]
 	}
-	for _, m := range []string{
-		"pg_get_userbyid(u) AS CASE WHEN u = " + fmt.Sprint(ownerOID) + " THEN " + lit(stewardOwner) + " ELSE (SELECT first(rolname) FROM pg_roles WHERE oid = u) END",
-		"pg_table_is_visible(x) AS true",
-		"pg_type_is_visible(x) AS true",
-		"pg_function_is_visible(x) AS true",
-		"pg_table_size(x) AS 0",
-		"pg_indexes_size(x) AS 0",
-		"pg_total_relation_size(x) AS 0",
-		"pg_relation_size(x) AS 0, (x, f) AS 0",
-		"pg_size_pretty(x) AS x || ' bytes'",
-		"obj_description(x) AS NULL::VARCHAR, (x, c) AS NULL::VARCHAR",
-		"col_description(x, n) AS NULL::VARCHAR",
-		"shobj_description(x, c) AS NULL::VARCHAR",
-		"format_type(t, m) AS (SELECT first(CASE WHEN t = 1700 AND m > 4 THEN 'numeric(' || ((m - 4) >> 16) || ',' || ((m - 4) & 65535) || ')' ELSE fmt END) FROM steward_type_format WHERE oid = t)",
-		"pg_get_expr(e, r) AS NULL::VARCHAR, (e, r, p) AS NULL::VARCHAR",
-		"pg_get_constraintdef(x) AS NULL::VARCHAR, (x, p) AS NULL::VARCHAR",
-		"pg_get_indexdef(x) AS NULL::VARCHAR, (x, n, p) AS NULL::VARCHAR",
-		"pg_get_viewdef(x) AS NULL::VARCHAR, (x, p) AS NULL::VARCHAR",
-		"pg_get_triggerdef(x) AS NULL::VARCHAR, (x, p) AS NULL::VARCHAR",
-		"pg_get_ruledef(x) AS NULL::VARCHAR, (x, p) AS NULL::VARCHAR",
-		"pg_get_partkeydef(x) AS NULL::VARCHAR",
-		"pg_get_statisticsobjdef_columns(x) AS NULL::VARCHAR",
-		"pg_get_function_identity_arguments(x) AS ''",
-		"pg_get_serial_sequence(t, c) AS NULL::VARCHAR",
-		"pg_relation_is_publishable(x) AS false",
-		"pg_encoding_to_char(x) AS 'UTF8'",
-		"pg_is_in_recovery() AS false",
-		"pg_backend_pid() AS 0",
-		"array_upper(a, d) AS CASE WHEN len(a) > 0 THEN len(a) END",
-		"array_lower(a, d) AS CASE WHEN len(a) > 0 THEN 1 END",
-		"current_database() AS " + lit(r.Database),
-		"current_schema() AS " + lit(first),
-		"current_schemas(implicit) AS CASE WHEN implicit THEN ['pg_catalog', " + lit(first) + "] ELSE [" + lit(first) + "] END",
-		"version() AS 'PostgreSQL 16.0 (Steward governed SQL on DuckDB)'",
-		"has_table_privilege(a, b) AS true, (a, b, c) AS true",
-		"has_schema_privilege(a, b) AS true, (a, b, c) AS true",
-		"has_database_privilege(a, b) AS true, (a, b, c) AS true",
-		"has_column_privilege(a, b, c) AS true, (a, b, c, d) AS true",
-		"pg_has_role(a, b) AS false, (a, b, c) AS false",
-		"quote_ident(x) AS '\"' || replace(x, '\"', '\"\"') || '\"'",
-		"_pg_expandarray(a) AS {'x': NULL::INTEGER, 'n': NULL::INTEGER}",
-		// PostgreSQL's ~ finds a match anywhere; DuckDB's matches the whole.
-		"regexp_full_match(s, p) AS regexp_matches(s, p)",
-	} {
+	for _, m := range macros {
+		switch {
+		case strings.HasPrefix(m, "current_database("):
+			m += lit(r.Database)
+		case strings.HasPrefix(m, "current_schema("):
+			m += lit(first)
+		case strings.HasPrefix(m, "current_schemas("):
+			m += "CASE WHEN implicit THEN ['pg_catalog', " + lit(first) + "] ELSE [" + lit(first) + "] END"
+		}
 		add("CREATE MACRO %s", m)
 	}
 	return c
@@ -744,4 +776,58 @@ func collOf(t pgType) int64 {
 		return collDefault
 	}
 	return 0
+}
+
+// catalogMacros are PostgreSQL's catalog functions as DuckDB macros (name
+// first); current_database, current_schema and current_schemas get their
+// bodies per query.
+var catalogMacros = []string{
+	"pg_get_userbyid(u) AS CASE WHEN u = " + fmt.Sprint(ownerOID) + " THEN " + sqlengine.QuoteString(stewardOwner) + " ELSE (SELECT first(rolname) FROM pg_roles WHERE oid = u) END",
+	"pg_table_is_visible(x) AS true",
+	"pg_type_is_visible(x) AS true",
+	"pg_function_is_visible(x) AS true",
+	"pg_table_size(x) AS 0",
+	"pg_indexes_size(x) AS 0",
+	"pg_total_relation_size(x) AS 0",
+	"pg_relation_size(x) AS 0, (x, f) AS 0",
+	"pg_size_pretty(x) AS x || ' bytes'",
+	"obj_description(x) AS NULL::VARCHAR, (x, c) AS NULL::VARCHAR",
+	"col_description(x, n) AS NULL::VARCHAR",
+	"shobj_description(x, c) AS NULL::VARCHAR",
+	"format_type(t, m) AS (SELECT first(CASE WHEN t = 1700 AND m > 4 THEN 'numeric(' || ((m - 4) >> 16) || ',' || ((m - 4) & 65535) || ')' ELSE fmt END) FROM steward_type_format WHERE oid = t)",
+	"pg_get_expr(e, r) AS NULL::VARCHAR, (e, r, p) AS NULL::VARCHAR",
+	"pg_get_constraintdef(x) AS NULL::VARCHAR, (x, p) AS NULL::VARCHAR",
+	"pg_get_indexdef(x) AS NULL::VARCHAR, (x, n, p) AS NULL::VARCHAR",
+	"pg_get_viewdef(x) AS NULL::VARCHAR, (x, p) AS NULL::VARCHAR",
+	"pg_get_triggerdef(x) AS NULL::VARCHAR, (x, p) AS NULL::VARCHAR",
+	"pg_get_ruledef(x) AS NULL::VARCHAR, (x, p) AS NULL::VARCHAR",
+	"pg_get_partkeydef(x) AS NULL::VARCHAR",
+	"pg_get_statisticsobjdef_columns(x) AS NULL::VARCHAR",
+	"pg_get_function_identity_arguments(x) AS ''",
+	"pg_get_serial_sequence(t, c) AS NULL::VARCHAR",
+	"pg_relation_is_publishable(x) AS false",
+	"pg_encoding_to_char(x) AS 'UTF8'",
+	"pg_is_in_recovery() AS false",
+	"pg_backend_pid() AS 0",
+	"array_upper(a, d) AS CASE WHEN len(a) > 0 THEN len(a) END",
+	"array_lower(a, d) AS CASE WHEN len(a) > 0 THEN 1 END",
+	"current_database() AS ", // + the database
+	"current_schema() AS ",   // + the first schema
+	"current_schemas(implicit) AS ",
+	"version() AS 'PostgreSQL 16.0 (Steward governed SQL on DuckDB)'",
+	"has_table_privilege(a, b) AS true, (a, b, c) AS true",
+	"has_schema_privilege(a, b) AS true, (a, b, c) AS true",
+	"has_database_privilege(a, b) AS true, (a, b, c) AS true",
+	"has_column_privilege(a, b, c) AS true, (a, b, c, d) AS true",
+	"pg_has_role(a, b) AS false, (a, b, c) AS false",
+	"quote_ident(x) AS '\"' || replace(x, '\"', '\"\"') || '\"'",
+	"_pg_expandarray(a) AS {'x': NULL::INTEGER, 'n': NULL::INTEGER}",
+	// PostgreSQL's ~ finds a match anywhere; DuckDB's matches the whole.
+	"regexp_full_match(s, p) AS regexp_matches(s, p)",
+}
+
+// macroReads are the relations a macro reads.
+var macroReads = map[string][]string{
+	"pg_get_userbyid": {"pg_roles"},
+	"format_type":     {"steward_type_format"},
 }
