@@ -21,7 +21,8 @@ import (
 )
 
 type lineageParts struct {
-	svc *lineage.Service
+	svc    *lineage.Service
+	syncMu sync.Mutex // one catalog-to-lineage tag sync at a time (tagsync.go)
 }
 
 // wireLineage loads the lineage graph and registers its endpoints on the

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/stewardhq/steward"
 	"github.com/stewardhq/steward/internal/catalog"
 	"github.com/stewardhq/steward/internal/lineage"
 	"github.com/stewardhq/steward/internal/policy"
@@ -52,31 +53,61 @@ func (s *Server) syncCatalogTags(ctx context.Context, wg *sync.WaitGroup) {
 	}()
 }
 
+// syncDataset gives lineage the catalog's own tags of d and its columns
+// (source "catalog"), where lineage does not hold them already. Syncs
+// run one at a time (the background loop and SQL writes, which sync
+// their inputs first), and one that changes anything reads the dataset
+// again under that lock: the background loop works from a snapshot, and
+// an older snapshot must not overwrite what a newer sync gave lineage.
 func (s *Server) syncDataset(ctx context.Context, d *catalog.Dataset, last map[string]string) error {
-	level := d.Level()
-	// Skip only what lineage holds now, not what this caller last gave
-	// it: SQL writes sync their inputs too, and a skip on a stale memory
-	// would leave lineage behind the catalog (a removed tag kept, or an
-	// added one missing).
-	have := map[string][]lineage.LineageTag{}
+	s.lin.syncMu.Lock()
+	defer s.lin.syncMu.Unlock()
+	// Compare with what lineage holds now, not with what this caller last
+	// gave it: another caller may have changed it since.
+	byField := map[string][]lineage.LineageTag{}
 	for _, t := range s.lin.svc.OwnTags(ctx, d.Namespace, d.Name) {
 		if t.Source == "catalog" {
-			have[t.Field] = append(have[t.Field], t)
+			byField[t.Field] = append(byField[t.Field], t)
 		}
 	}
-	set := func(field string, tags []lineage.LineageTag) error {
-		key := d.Namespace + "\x00" + d.Name + "\x00" + field
-		sig := signature(tags)
-		if signature(have[field]) == sig {
-			last[key] = sig
-			return nil
-		}
-		if err := s.lin.svc.SetTags(ctx, d.Namespace, d.Name, field, "catalog", tags); err != nil {
+	have := make(map[string]string, len(byField))
+	for f, ts := range byField {
+		have[f] = signature(ts)
+	}
+	want := catalogLineageTags(d)
+	if slices.ContainsFunc(want, func(w fieldTags) bool { return have[w.field] != signature(w.tags) }) {
+		// Something changes: take it from the catalog's newest state.
+		nd, err := s.cat.svc.Store.Get(ctx, d.Namespace, d.Name)
+		switch {
+		case err == nil:
+			d, want = nd, catalogLineageTags(nd)
+		case steward.KindOf(err) != steward.ENotFound:
 			return err
 		}
-		last[key] = sig
-		return nil
 	}
+	for _, w := range want {
+		sig := signature(w.tags)
+		if have[w.field] != sig {
+			if err := s.lin.svc.SetTags(ctx, d.Namespace, d.Name, w.field, "catalog", w.tags); err != nil {
+				return err
+			}
+		}
+		last[d.Namespace+"\x00"+d.Name+"\x00"+w.field] = sig
+	}
+	return nil
+}
+
+// fieldTags are the tags lineage should hold for one field ("" for the
+// dataset) of a catalog dataset.
+type fieldTags struct {
+	field string
+	tags  []lineage.LineageTag
+}
+
+// catalogLineageTags turns d's own tags and classification into lineage
+// tags: the dataset's first, then each top-level column's.
+func catalogLineageTags(d *catalog.Dataset) []fieldTags {
+	level := d.Level()
 	var own []lineage.LineageTag
 	for _, t := range d.Tags {
 		own = append(own, lineage.LineageTag{Name: t.Name, Value: t.Attrs["type"], Propagate: true})
@@ -85,9 +116,7 @@ func (s *Server) syncDataset(ctx context.Context, d *catalog.Dataset, last map[s
 		// The dataset's classification travels as a tag of its own.
 		own = append(own, lineage.LineageTag{Name: "classification", Value: level.String(), Classification: level, Propagate: true})
 	}
-	if err := set("", own); err != nil {
-		return err
-	}
+	out := []fieldTags{{field: "", tags: own}}
 	for _, c := range d.Schema {
 		var ct []lineage.LineageTag
 		for _, t := range c.Tags {
@@ -99,11 +128,9 @@ func (s *Server) syncDataset(ctx context.Context, d *catalog.Dataset, last map[s
 			}
 			ct = append(ct, lt)
 		}
-		if err := set(c.Name, ct); err != nil {
-			return err
-		}
+		out = append(out, fieldTags{field: c.Name, tags: ct})
 	}
-	return nil
+	return out
 }
 
 func signature(ts []lineage.LineageTag) string {
