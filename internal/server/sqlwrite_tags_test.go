@@ -88,7 +88,7 @@ func TestSQLTableTagsFollowSources(t *testing.T) {
 	bob.must("", "sql", "-c", "CREATE TABLE home.bob.contacts AS SELECT customer_id, md5(email) AS contact_key, country_code FROM mortgages.retail.customers")
 	copyKey := lineage.DatasetKey{Namespace: "s3://home", Name: "bob/contacts"}
 
-	// At once, before any background sync could run.
+	// At once, without waiting for any background sync.
 	d := showDataset(t, bob, "s3://home/bob/contacts")
 	if !slices.Equal(d.Owners, []string{"bob"}) || d.Classification != "" || len(d.Tags) != 0 || d.Column("contact_key") == nil {
 		t.Errorf("catalog entry: owners %v, own classification %q, own tags %v, schema %+v", d.Owners, d.Classification, d.Tags, d.Schema)
