@@ -8,6 +8,7 @@ import (
 	"io"
 	"regexp"
 	"strings"
+	"unsafe"
 
 	duckdbdrv "github.com/duckdb/duckdb-go/v2"
 
@@ -133,7 +134,9 @@ func (b *Backend) stream(ctx context.Context, dc any, query string, sink sqlengi
 		return 0, err
 	}
 	vals := make([]driver.Value, len(cols))
-	row := make([]any, len(cols))
+	// The same slice as []any (driver.Value is defined as any, so the
+	// memory is the same): no copy of each value per row.
+	row := unsafe.Slice((*any)(unsafe.SliceData(vals)), len(vals))
 	var n int64
 	for {
 		if n%cancelCheck == 0 {
@@ -146,9 +149,6 @@ func (b *Backend) stream(ctx context.Context, dc any, query string, sink sqlengi
 				return n, nil
 			}
 			return n, err
-		}
-		for i, v := range vals {
-			row[i] = v
 		}
 		if err := sink.Row(row); err != nil {
 			return n, err

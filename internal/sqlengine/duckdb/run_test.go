@@ -161,3 +161,65 @@ func TestRunStops(t *testing.T) {
 		}
 	})
 }
+
+// BenchmarkExport reads an export-shaped result (200,000 rows of BIGINT,
+// BIGINT, DECIMAL(10,2), VARCHAR from Parquet) through Run and, as the
+// peer, through database/sql scanning into []any on a plain DuckDB:
+//
+//	go test -run XXX -bench Export -count 6 ./internal/sqlengine/duckdb/
+func BenchmarkExport(b *testing.B) {
+	dir := b.TempDir()
+	file := dir + "/tx.parquet"
+	db, err := sql.Open("duckdb", "")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec(`COPY (SELECT i AS tx_id, i % 50000 AS customer_id, ((i * 37) % 200000 - 50000) / 100 :: DECIMAL(10,2) AS amount_eur,
+		['card', 'online', 'atm', 'transfer'][i % 4 + 1] AS channel FROM range(200000) r(i)) TO '` + file + `' (FORMAT parquet)`); err != nil {
+		b.Fatal(err)
+	}
+	const query = "SELECT tx_id, customer_id, amount_eur, channel FROM bench.pay.tx"
+	b.Run("database-sql", func(b *testing.B) {
+		for b.Loop() {
+			rows, err := db.Query("SELECT tx_id, customer_id, amount_eur, channel FROM read_parquet('" + file + "')")
+			if err != nil {
+				b.Fatal(err)
+			}
+			vals := make([]any, 4)
+			ptrs := []any{&vals[0], &vals[1], &vals[2], &vals[3]}
+			n := 0
+			for rows.Next() {
+				if err := rows.Scan(ptrs...); err != nil {
+					b.Fatal(err)
+				}
+				n++
+			}
+			rows.Close()
+			if n != 200000 {
+				b.Fatalf("%d rows", n)
+			}
+		}
+	})
+	be := duckdb.New(nil)
+	defer be.Close()
+	r := &sqlengine.Run{Query: query, Dir: dir, Limits: sqlengine.Limits{Threads: 2}, Views: []sqlengine.View{{Catalog: "bench", Schema: "pay", Table: "tx", Format: "parquet",
+		Files: []string{file}, Columns: []sqlengine.ViewColumn{{Name: "tx_id", Expr: `"tx_id"`}, {Name: "customer_id", Expr: `"customer_id"`},
+			{Name: "amount_eur", Expr: `"amount_eur"`}, {Name: "channel", Expr: `"channel"`}}}}}
+	b.Run("Run", func(b *testing.B) {
+		for b.Loop() {
+			var s countSink
+			if _, err := be.Run(context.Background(), r, &s); err != nil {
+				b.Fatal(err)
+			}
+			if s.n != 200000 {
+				b.Fatalf("%d rows", s.n)
+			}
+		}
+	})
+}
+
+type countSink struct{ n int }
+
+func (s *countSink) Columns([]sqlengine.Column) error { return nil }
+func (s *countSink) Row([]any) error                  { s.n++; return nil }
