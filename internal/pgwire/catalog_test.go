@@ -246,3 +246,30 @@ func TestCatalogPgx(t *testing.T) {
 		}
 	}
 }
+
+// TestCatalogPsycopg: psycopg 3 loads type information from pg_type
+// (TypeInfo.fetch, as adapters for custom types do), and lists columns
+// from information_schema.
+func TestCatalogPsycopg(t *testing.T) {
+	if exec.Command("/usr/bin/python3", "-c", "import psycopg").Run() != nil {
+		t.Fatal("python3 module psycopg is not installed: run scripts/test-deps.sh (apt-get install python3-psycopg)")
+	}
+	addr := startCatalog(t)
+	host, port, _ := net.SplitHostPort(addr)
+	script := strings.NewReplacer("HOST", host, "PORT", port).Replace(`
+import psycopg
+from psycopg.types import TypeInfo
+conn = psycopg.connect(host='HOST', port=PORT, user='alice', password='tok-alice', dbname='steward', sslmode='disable')
+info = TypeInfo.fetch(conn, "int4")
+print(info.name, info.oid, info.array_oid)
+cur = conn.execute("SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = %s AND table_name = %s ORDER BY ordinal_position", ("crm", "people"))
+print(cur.fetchall())
+`)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "/usr/bin/python3", "-c", script).CombinedOutput()
+	want := "int4 23 1007\n[('id', 'INTEGER'), ('name', 'VARCHAR'), ('born', 'DATE')]\n"
+	if err != nil || string(out) != want {
+		t.Fatalf("%v\n%s\nwant:\n%s", err, out, want)
+	}
+}

@@ -300,7 +300,7 @@ var (
 	collateRE  = regexp.MustCompile(`(?i)\bCOLLATE\s+(?:pg_catalog\s*\.\s*)?(?:default\b|"default")`)
 	castRE     = regexp.MustCompile(`(?i)::\s*pg_catalog\s*\.\s*`)
 	qualRE     = regexp.MustCompile(`(?i)\b(?:pg_catalog|information_schema)\s*\.\s*`)
-	regclassRE = regexp.MustCompile(`(?i)^\s*::\s*regclass\b`)
+	regclassRE = regexp.MustCompile(`(?i)^\s*::\s*(regclass|regtype)\b`)
 )
 
 // pgSyntax rewrites PostgreSQL syntax DuckDB does not parse: OPERATOR(...),
@@ -323,16 +323,21 @@ func pgSyntax(sql string) string {
 }
 
 // unqualify drops the pg_catalog and information_schema qualifiers (also
-// quoted ones) and turns 'name'::regclass into the relation's oid.
+// quoted ones) and turns 'name'::regclass into the relation's oid and
+// 'name'::regtype into the type's.
 func unqualify(sql string, relOID func(string) int64) string {
 	segs := segments(sql)
 	var b strings.Builder
 	for i := 0; i < len(segs); i++ {
 		s := segs[i]
 		if !s.code {
-			if strings.HasPrefix(s.text, "'") && i+1 < len(segs) && segs[i+1].code && regclassRE.MatchString(segs[i+1].text) {
-				name := strings.ReplaceAll(strings.Trim(s.text, "'"), "''", "'")
-				fmt.Fprintf(&b, "%d", relOID(name))
+			if m := regclassRE.FindStringSubmatch(next(segs, i)); m != nil && len(s.text) >= 2 && s.text[0] == '\'' {
+				name := strings.ReplaceAll(s.text[1:len(s.text)-1], "''", "'")
+				if strings.EqualFold(m[1], "regtype") {
+					fmt.Fprintf(&b, "%d", typeOID(name))
+				} else {
+					fmt.Fprintf(&b, "%d", relOID(name))
+				}
 				segs[i+1].text = regclassRE.ReplaceAllString(segs[i+1].text, "")
 				continue
 			}
@@ -346,6 +351,31 @@ func unqualify(sql string, relOID func(string) int64) string {
 		b.WriteString(qualRE.ReplaceAllString(s.text, ""))
 	}
 	return aliasSeries(b.String())
+}
+
+// next is the code right after segment i, or "".
+func next(segs []segment, i int) string {
+	if i+1 < len(segs) && segs[i+1].code {
+		return segs[i+1].text
+	}
+	return ""
+}
+
+// typeOID returns the oid of a PostgreSQL type named as in SQL (int4,
+// integer, pg_catalog.text, character varying[]), or 0.
+func typeOID(name string) int64 {
+	n := strings.ToLower(strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(name), "pg_catalog.")))
+	arr := strings.HasSuffix(n, "[]")
+	n = strings.TrimSpace(strings.TrimSuffix(n, "[]"))
+	for _, t := range pgTypes {
+		if t.name == n || t.format == n || n == "int" && t.oid == 23 || n == "varchar" && t.oid == 1043 {
+			if arr {
+				return t.array
+			}
+			return t.oid
+		}
+	}
+	return 0
 }
 
 var seriesRE = regexp.MustCompile(`(?i)(?:\bfrom|\bjoin|,)\s*generate_series\s*\(`)
