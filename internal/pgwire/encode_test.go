@@ -395,3 +395,63 @@ func cents(n pgtype.Numeric) *big.Int {
 	}
 	return v
 }
+
+// TestPortalSuspendedAcrossBatches: row-limited Executes that end in the
+// middle of the batches the query hands over still return every row once,
+// in order.
+func TestPortalSuspendedAcrossBatches(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	srv := NewServer(manyQuerier{150}, verifier(), nil)
+	done := make(chan struct{})
+	go func() { srv.Serve(ctx, ln); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	c, err := pgx.Connect(ctx, connString(ln.Addr().String(), "alice", "tok-alice"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(ctx)
+	pc := c.PgConn()
+	if _, err := pc.Prepare(ctx, "", "SELECT * FROM many", nil); err != nil {
+		t.Fatal(err)
+	}
+	fe := pc.Frontend()
+	fe.SendBind(&pgproto3.Bind{DestinationPortal: "p"})
+	for range 4 {
+		fe.SendExecute(&pgproto3.Execute{Portal: "p", MaxRows: 40})
+	}
+	fe.SendSync(&pgproto3.Sync{})
+	if err := fe.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	next := 0
+	for {
+		msg, err := fe.Receive()
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch m := msg.(type) {
+		case *pgproto3.DataRow:
+			if string(m.Values[0]) != fmt.Sprint(next) {
+				t.Fatalf("row %d has id %s", next, m.Values[0])
+			}
+			next++
+		case *pgproto3.PortalSuspended:
+			got = append(got, fmt.Sprint(next))
+		case *pgproto3.CommandComplete:
+			got = append(got, string(m.CommandTag))
+		case *pgproto3.ErrorResponse:
+			t.Fatal(m.Message)
+		}
+		if _, ok := msg.(*pgproto3.ReadyForQuery); ok {
+			break
+		}
+	}
+	if s := strings.Join(got, " "); s != "40 80 120 SELECT 30" || next != 150 {
+		t.Fatalf("got %s after %d rows", s, next)
+	}
+}

@@ -271,6 +271,17 @@ func (c *conn) execute(m *pgproto3.Execute) error {
 			c.be.Send(&pgproto3.PortalSuspended{})
 			return nil
 		}
+		if len(p.batch) > 0 {
+			row := p.batch[0]
+			p.batch = p.batch[1:]
+			if err := send(row); err != nil {
+				p.stop()
+				p.batch = nil
+				p.end = &event{end: true, err: err}
+				return err
+			}
+			continue
+		}
 		ev := p.next()
 		switch {
 		case ev.isCols:
@@ -278,11 +289,7 @@ func (c *conn) execute(m *pgproto3.Execute) error {
 		case ev.end:
 			p.end = &ev
 		default:
-			if err := send(ev.row); err != nil {
-				p.stop()
-				p.end = &event{end: true, err: err}
-				return err
-			}
+			p.batch = ev.rows
 		}
 	}
 	if p.end.err != nil {
@@ -335,8 +342,9 @@ type portal struct {
 	cols     []sqlengine.Column // the result's columns, once known
 	fields   []pgproto3.FieldDescription
 	enc      *encoder
-	end      *event // the query's end, once received
-	finished bool   // CommandComplete was sent
+	batch    [][]any // rows received and not yet sent
+	end      *event  // the query's end, once received
+	finished bool    // CommandComplete was sent
 
 	ev     chan event
 	done   chan struct{}
@@ -349,7 +357,7 @@ type portal struct {
 type event struct {
 	isCols bool
 	cols   []sqlengine.Column
-	row    []any
+	rows   [][]any // a batch of rows
 	end    bool
 	sum    *sqlengine.Summary
 	err    error
@@ -381,7 +389,13 @@ func (c *conn) startPortal(p *portal) error {
 	p.done = make(chan struct{})
 	go func() {
 		defer close(p.done)
-		p.sum, p.err = c.query(ctx, p.sql, &chanSink{ctx: ctx, ch: p.ev})
+		sink := &chanSink{ctx: ctx, ch: p.ev}
+		sum, err := c.query(ctx, p.sql, sink)
+		// The rows before an error are sent before it, as PostgreSQL does.
+		if ferr := sink.flush(); err == nil {
+			err = ferr
+		}
+		p.sum, p.err = sum, err
 	}()
 	return nil
 }
@@ -440,11 +454,17 @@ func (c *conn) closePortal(name string) {
 	}
 }
 
-// chanSink hands a result to the session one event at a time.
+// chanSink hands a result to the session: the columns, then the rows in
+// batches of batchRows (one channel hand-over and one allocation per
+// batch rather than per row); flush sends the last one.
 type chanSink struct {
-	ctx context.Context
-	ch  chan<- event
+	ctx  context.Context
+	ch   chan<- event
+	flat []any   // the values of the batch's rows, one after another
+	rows [][]any // the batch: slices of flat
 }
+
+const batchRows = 64
 
 func (s *chanSink) Columns(cols []sqlengine.Column) error {
 	select {
@@ -456,8 +476,27 @@ func (s *chanSink) Columns(cols []sqlengine.Column) error {
 }
 
 func (s *chanSink) Row(vals []any) error {
+	if s.rows == nil {
+		s.flat = make([]any, 0, batchRows*len(vals))
+		s.rows = make([][]any, 0, batchRows)
+	}
+	at := len(s.flat)
+	s.flat = append(s.flat, vals...)
+	s.rows = append(s.rows, s.flat[at:len(s.flat):len(s.flat)])
+	if len(s.rows) == batchRows {
+		return s.flush()
+	}
+	return nil
+}
+
+func (s *chanSink) flush() error {
+	if len(s.rows) == 0 {
+		return nil
+	}
+	ev := event{rows: s.rows}
+	s.flat, s.rows = nil, nil
 	select {
-	case s.ch <- event{row: append([]any(nil), vals...)}:
+	case s.ch <- ev:
 		return nil
 	case <-s.ctx.Done():
 		return s.ctx.Err()
