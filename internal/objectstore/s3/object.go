@@ -171,7 +171,7 @@ func (s *Store) Put(ctx context.Context, bucket, key string, body io.Reader, siz
 		IfMatch: optStr(opts.IfMatch), IfNoneMatch: optStr(opts.IfNoneMatch),
 	}
 	setPutChecksums(in, opts.Checksums)
-	out, err := s.c.PutObject(ctx, in, streamOpts)
+	out, err := s.putObject(ctx, in)
 	if ferr := failed(); ferr != nil {
 		return objectstore.ObjectInfo{}, ferr
 	}

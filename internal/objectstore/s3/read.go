@@ -128,7 +128,7 @@ func (s *Store) Get(ctx context.Context, bucket, key string, opts objectstore.Ge
 	}
 	in := &s3.GetObjectInput{Bucket: s.up(bucket), Key: aws.String(key), VersionId: optStr(opts.VersionID), Range: rangeHeader(opts.Range)}
 	in.IfMatch, in.IfNoneMatch, in.IfModifiedSince, in.IfUnmodifiedSince = upstreamConds(opts)
-	out, err := s.c.GetObject(ctx, in)
+	out, err := s.getObject(ctx, in)
 	if err != nil {
 		return nil, objectstore.ObjectInfo{}, s.objErr(ctx, err, "Get", bucket, key, opts.VersionID)
 	}

@@ -3,6 +3,7 @@ package s3store_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -125,6 +126,77 @@ func TestConnectionReuse(t *testing.T) {
 			// is delivered, so a worker's next request may dial once more.
 			if c := f.conns.Load(); c > 2*workers {
 				t.Errorf("%d connections opened for %d requests from %d workers", c, workers*ops, workers)
+			}
+		})
+	}
+}
+
+// Upstream error answers to the direct GET and PUT map to the same codes
+// as through the SDK client, and a GET answered 5xx is retried.
+func TestDirectErrors(t *testing.T) {
+	xmlErr := func(code string) string {
+		return `<?xml version="1.0" encoding="UTF-8"?><Error><Code>` + code + `</Code><Message>m</Message><RequestId>r</RequestId></Error>`
+	}
+	for _, tc := range []struct {
+		name   string
+		status []int // answers in turn; the last repeats
+		body   string
+		want   string // objectstore code; "" for success
+		kind   steward.ErrorKind
+	}{
+		{"no such key", []int{404}, xmlErr("NoSuchKey"), objectstore.CodeNoSuchKey, steward.ENotFound},
+		{"precondition", []int{412}, xmlErr("PreconditionFailed"), objectstore.CodePreconditionFailed, steward.EConflict},
+		{"not modified without a body", []int{304}, "", objectstore.CodeNotModified, steward.EConflict},
+		{"access denied upstream", []int{403}, xmlErr("AccessDenied"), "", steward.EInternal},
+		{"transient 503 then success", []int{503, 200}, xmlErr("SlowDown"), "", ""},
+		{"persistent 500", []int{500}, xmlErr("InternalError"), "", steward.EUnavailable},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var n atomic.Int64
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.URL.Query().Has("versioning") { // asked after a 404: the bucket exists
+					io.WriteString(w, `<VersioningConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/"/>`)
+					return
+				}
+				i := min(int(n.Add(1))-1, len(tc.status)-1)
+				if st := tc.status[i]; st != 200 {
+					w.WriteHeader(st)
+					if st != 304 && r.Method != http.MethodHead {
+						io.WriteString(w, tc.body)
+					}
+					return
+				}
+				if r.Method == http.MethodGet {
+					w.Header().Set("Content-Length", "2")
+					w.Header().Set("X-Amz-Meta-Owner", "carol")
+					io.WriteString(w, "ok")
+				}
+			}))
+			t.Cleanup(srv.Close)
+			s, err := s3store.New(context.Background(), s3store.Config{Endpoint: srv.URL, AccessKey: "AKIAFAKE", SecretKey: "fake-secret", PathStyle: true}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { s.Close() })
+			rc, info, err := s.Get(context.Background(), "bench", "k", objectstore.GetOptions{})
+			if tc.want == "" && tc.kind == "" {
+				if err != nil {
+					t.Fatalf("Get: %v", err)
+				}
+				b, _ := io.ReadAll(rc)
+				rc.Close()
+				if string(b) != "ok" || info.Metadata["owner"] != "carol" {
+					t.Errorf("Get = %q, %+v", b, info)
+				}
+				return
+			}
+			if err == nil {
+				rc.Close()
+				t.Fatalf("Get succeeded, want %s", tc.want)
+			}
+			var se *steward.Error
+			if !errors.As(err, &se) || tc.want != "" && se.Op != tc.want || se.Kind != tc.kind {
+				t.Errorf("Get error = %v (%#v), want code %q kind %v", err, se, tc.want, tc.kind)
 			}
 		})
 	}

@@ -9,7 +9,10 @@
 // exposes every header the Store contract carries (conditional writes,
 // the five checksum algorithms, version IDs, tagging) and lets payload
 // signing be switched to UNSIGNED-PAYLOAD, so that a body is never read
-// twice (once to hash it, once to send it).
+// twice (once to hash it, once to send it). GetObject and PutObject to a
+// path-style upstream, the requests that carry the bytes, are signed with
+// the SDK's signer and sent as plain HTTP requests, without the client's
+// per-call middleware stack (fast.go).
 //
 // Validation that S3 defines precisely (bucket names, key length, tag
 // limits, checksum encodings, part numbers) is done here, before a request
@@ -65,6 +68,7 @@ type Config struct {
 // Store forwards every call to the upstream. It is safe for concurrent use.
 type Store struct {
 	c      *s3.Client
+	direct *direct // GetObject and PutObject without the SDK client; nil unless path-style
 	hc     *http.Client
 	prefix string
 	log    *slog.Logger
@@ -110,7 +114,11 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Store, error) {
 	if cfg.Endpoint != "" {
 		opts.BaseEndpoint = aws.String(strings.TrimRight(cfg.Endpoint, "/"))
 	}
-	return &Store{c: s3.New(opts), hc: hc, prefix: cfg.BucketPrefix, log: logger}, nil
+	st := &Store{c: s3.New(opts), hc: hc, prefix: cfg.BucketPrefix, log: logger}
+	if cfg.Endpoint != "" && cfg.PathStyle {
+		st.direct = newDirect(cfg.Endpoint, cfg.Region, cfg.AccessKey, cfg.SecretKey.Reveal(), hc)
+	}
+	return st, nil
 }
 
 // Close drops the idle connections to the upstream. Calls still under
