@@ -71,10 +71,26 @@ func (b *Backend) systemRefs(ctx context.Context, query string) (map[string]bool
 		return nil, sqlengine.Errorf(steward.EInvalid, sqlengine.StateFeature,
 			"a query cannot read PostgreSQL system catalogs and Steward tables together")
 	}
-	if len(names) == 0 {
+	if len(names) == 0 && (other > 0 || !callsCatalogFunction(query)) {
 		return nil, nil
 	}
 	return names, nil
+}
+
+// callsCatalogFunction says whether query calls one of PostgreSQL's
+// catalog functions (SELECT pg_catalog.format_type(23, -1) reads no
+// relation, yet needs the catalog's answer).
+func callsCatalogFunction(query string) bool {
+	l := strings.ToLower(query)
+	for _, m := range catalogMacros {
+		name, _, _ := strings.Cut(m, "(")
+		if strings.HasPrefix(name, "pg_") || name == "format_type" || strings.HasSuffix(name, "_description") {
+			if strings.Contains(l, name+"(") {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // systemName says whether ref names a system relation (pg_catalog.x,
@@ -300,7 +316,7 @@ var (
 	collateRE  = regexp.MustCompile(`(?i)\bCOLLATE\s+(?:pg_catalog\s*\.\s*)?(?:default\b|"default")`)
 	castRE     = regexp.MustCompile(`(?i)::\s*pg_catalog\s*\.\s*`)
 	qualRE     = regexp.MustCompile(`(?i)\b(?:pg_catalog|information_schema)\s*\.\s*`)
-	regclassRE = regexp.MustCompile(`(?i)^\s*::\s*(regclass|regtype)\b`)
+	regclassRE = regexp.MustCompile(`(?i)^\s*::\s*(regclass|regtype|regproc)\b`)
 )
 
 // pgSyntax rewrites PostgreSQL syntax DuckDB does not parse: OPERATOR(...),
@@ -333,9 +349,12 @@ func unqualify(sql string, relOID func(string) int64) string {
 		if !s.code {
 			if m := regclassRE.FindStringSubmatch(next(segs, i)); m != nil && len(s.text) >= 2 && s.text[0] == '\'' {
 				name := strings.ReplaceAll(s.text[1:len(s.text)-1], "''", "'")
-				if strings.EqualFold(m[1], "regtype") {
+				switch strings.ToLower(m[1]) {
+				case "regtype":
 					fmt.Fprintf(&b, "%d", typeOID(name))
-				} else {
+				case "regproc":
+					fmt.Fprintf(&b, "%d", procOID[strings.TrimPrefix(strings.ToLower(name), "pg_catalog.")])
+				default:
 					fmt.Fprintf(&b, "%d", relOID(name))
 				}
 				segs[i+1].text = regclassRE.ReplaceAllString(segs[i+1].text, "")
@@ -360,6 +379,18 @@ func next(segs []segment, i int) string {
 	}
 	return ""
 }
+
+// procOID are the functions of pg_proc: each type's input and receive
+// function (PostgreSQL's oids for the array ones, made-up ones above
+// PostgreSQL's range for the rest).
+var procOID = func() map[string]int64 {
+	m := map[string]int64{"array_in": 750, "array_recv": 2400}
+	for _, t := range pgTypes {
+		m[t.name+"in"] = 100000 + t.oid
+		m[t.name+"recv"] = 200000 + t.oid
+	}
+	return m
+}()
 
 // typeOID returns the oid of a PostgreSQL type named as in SQL (int4,
 // integer, pg_catalog.text, character varying[]), or 0.
@@ -574,7 +605,12 @@ func buildCatalog(r *sqlengine.CatalogRun, names map[string]bool, text string) *
 			add("CREATE TYPE %s AS BIGINT", t)
 		}
 	}
-	for _, t := range []string{"regproc", "regprocedure", "name", "aclitem", "pg_node_tree", "pg_lsn"} {
+	for _, t := range []string{"regproc", "regprocedure"} {
+		if strings.Contains(text, t) {
+			add("CREATE TYPE %s AS BIGINT", t)
+		}
+	}
+	for _, t := range []string{"name", "aclitem", "pg_node_tree", "pg_lsn"} {
 		if strings.Contains(text, t) {
 			add("CREATE TYPE %s AS VARCHAR", t)
 		}
@@ -656,7 +692,7 @@ func buildCatalog(r *sqlengine.CatalogRun, names map[string]bool, text string) *
 		add("INSERT INTO pg_user(usename, usesysid) VALUES (%s, %d)", lit(user), firstOID-1)
 	}
 	if need("pg_am") {
-		add("INSERT INTO pg_am(oid, amname, amhandler, amtype) VALUES (2, 'heap', 'heap_tableam_handler', 't'), (403, 'btree', 'bthandler', 'i')")
+		add("INSERT INTO pg_am(oid, amname, amhandler, amtype) VALUES (2, 'heap', 0, 't'), (403, 'btree', 0, 'i')")
 	}
 	if need("pg_collation") {
 		add("INSERT INTO pg_collation(oid, collname, collnamespace, collowner, collprovider, collisdeterministic, collencoding) VALUES (%d, 'default', %d, %d, 'd', true, -1), (950, 'C', %d, %d, 'c', true, -1)",
@@ -667,23 +703,34 @@ func buildCatalog(r *sqlengine.CatalogRun, names map[string]bool, text string) *
 	}
 
 	// Types.
-	var tv, fv []string
+	// Types, and their input and receive functions (regproc columns hold
+	// pg_proc oids: drivers tell arrays by typinput = array_in or by
+	// typreceive's proname = array_recv).
+	var tv, fv, pv []string
 	for _, t := range pgTypes {
-		input, typtype := t.name+"in", "b"
+		typtype := "b"
 		if t.category == "P" {
 			typtype = "p"
 		}
-		tv = append(tv, fmt.Sprintf("(%d, %s, %d, %d, %d, %t, %s, %s, true, ',', %d, %d, %s, 'i', 'p', -1, %d)",
-			t.oid, lit(t.name), nsPgCatalog, ownerOID, t.length, t.length > 0 && t.length <= 8, lit(typtype), lit(t.category), t.elem, t.array, lit(input), collOf(t)))
+		tv = append(tv, fmt.Sprintf("(%d, %s, %d, %d, %d, %t, %s, %s, true, ',', %d, %d, %d, %d, 'i', 'p', -1, %d)",
+			t.oid, lit(t.name), nsPgCatalog, ownerOID, t.length, t.length > 0 && t.length <= 8, lit(typtype), lit(t.category), t.elem, t.array,
+			procOID[t.name+"in"], procOID[t.name+"recv"], collOf(t)))
 		fv = append(fv, fmt.Sprintf("(%d, %s)", t.oid, lit(t.format)))
 		if t.array != 0 {
-			tv = append(tv, fmt.Sprintf("(%d, %s, %d, %d, -1, false, 'b', 'A', true, ',', %d, 0, 'array_in', 'd', 'x', -1, %d)",
-				t.array, lit("_"+t.name), nsPgCatalog, ownerOID, t.oid, collOf(t)))
+			tv = append(tv, fmt.Sprintf("(%d, %s, %d, %d, -1, false, 'b', 'A', true, ',', %d, 0, %d, %d, 'd', 'x', -1, %d)",
+				t.array, lit("_"+t.name), nsPgCatalog, ownerOID, t.oid, procOID["array_in"], procOID["array_recv"], collOf(t)))
 			fv = append(fv, fmt.Sprintf("(%d, %s)", t.array, lit(t.format+"[]")))
 		}
 	}
+	for name, oid := range procOID {
+		pv = append(pv, fmt.Sprintf("(%d, %s, %d, %d)", oid, lit(name), nsPgCatalog, ownerOID))
+	}
+	sort.Strings(pv)
 	if need("pg_type") {
-		add("INSERT INTO pg_type(oid, typname, typnamespace, typowner, typlen, typbyval, typtype, typcategory, typisdefined, typdelim, typelem, typarray, typinput, typalign, typstorage, typtypmod, typcollation) VALUES %s", strings.Join(tv, ", "))
+		add("INSERT INTO pg_type(oid, typname, typnamespace, typowner, typlen, typbyval, typtype, typcategory, typisdefined, typdelim, typelem, typarray, typinput, typreceive, typalign, typstorage, typtypmod, typcollation) VALUES %s", strings.Join(tv, ", "))
+	}
+	if need("pg_proc") {
+		add("INSERT INTO pg_proc(oid, proname, pronamespace, proowner) VALUES %s", strings.Join(pv, ", "))
 	}
 	if need("steward_type_format") {
 		add("INSERT INTO steward_type_format VALUES %s", strings.Join(fv, ", "))

@@ -155,3 +155,25 @@ LEFT JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind IN
 		}
 	}
 }
+
+// TestCatalogTypes: drivers tell array types by typinput (pgjdbc) or by
+// typreceive's function name (Npgsql), and format types as PostgreSQL does.
+func TestCatalogTypes(t *testing.T) {
+	svc, _ := fixture(t)
+	for _, tc := range []struct{ q, want string }{
+		{"SELECT typinput='pg_catalog.array_in'::regproc AS is_array, typname FROM pg_catalog.pg_type WHERE oid IN (23, 1007) ORDER BY oid",
+			"[[false int4] [true _int4]]"},
+		{"SELECT t.typname, p.proname FROM pg_type t JOIN pg_proc p ON p.oid = t.typreceive WHERE t.oid IN (25, 1009) ORDER BY 1",
+			"[[_text array_recv] [text textrecv]]"},
+		{"SELECT pg_catalog.format_type(1700, (10 << 16 | 2) + 4), pg_catalog.format_type(1114, -1), format_type(1015, -1)",
+			"[[numeric(10,2) timestamp without time zone character varying[]]]"},
+		{"SELECT oid FROM pg_type WHERE oid = 'int4'::regtype OR oid = 'character varying'::regtype ORDER BY 1", "[[23] [1043]]"},
+	} {
+		t.Run(tc.q, func(t *testing.T) {
+			c, err := catalogQuery(t, svc, alice, "steward", tc.q)
+			if err != nil || c.String() != tc.want {
+				t.Fatalf("got %s %v, want %s", c, err, tc.want)
+			}
+		})
+	}
+}
