@@ -252,8 +252,9 @@ func (c *conn) simpleStatement(sql string) bool {
 	defer c.running(cancel)()
 	stopWatch := c.pb.watch(cancel)
 	defer stopWatch()
-	sink := &rowWriter{be: c.be, loc: c.loc}
+	sink := &rowWriter{be: c.be, w: c.pb, loc: c.loc}
 	sum, err := c.query(qctx, sql, sink)
+	sink.drain()
 	if sink.err != nil && !errors.Is(sink.err, errEncode) {
 		return false // the client is gone
 	}
@@ -280,13 +281,20 @@ func (c *conn) simpleStatement(sql string) bool {
 
 var errEncode = errors.New("encode")
 
-// rowWriter sends a result as RowDescription and DataRows in text format,
-// writing to the client whenever flushSize bytes have gathered, so that
-// memory stays flat and writes are large.
+// rowWriter sends a result as RowDescription and DataRows in text format.
+// Rows gather in its own buffer and are written to the client whenever
+// flushSize bytes have gathered (memory stays flat, writes are large):
+// the first time through the backend, with the RowDescription before
+// them, then straight to the connection (w), which spares the backend's
+// buffer growing anew after every flush. drain hands the rest to the
+// backend to go out with the CommandComplete or error that follows.
 type rowWriter struct {
 	be        *pgproto3.Backend
+	w         io.Writer
 	loc       *time.Location
 	enc       *encoder
+	buf       []byte
+	direct    bool // the backend's buffer is written: rows may go straight to w
 	described bool
 	err       error
 	encErr    error
@@ -312,16 +320,33 @@ func (w *rowWriter) Row(vals []any) error {
 	if w.enc == nil {
 		w.Columns(make([]sqlengine.Column, len(vals)))
 	}
-	n, err := w.enc.send(w.be, vals)
+	b, err := w.enc.appendRow(w.buf, vals)
 	if err != nil {
 		w.encErr, w.err = err, errEncode
 		return err
 	}
-	if n >= flushSize {
-		if err := w.be.Flush(); err != nil {
-			w.err = err
-			return err
-		}
+	w.buf = b
+	if len(b) < flushSize {
+		return nil
 	}
-	return nil
+	if w.direct && w.w != nil {
+		_, err = w.w.Write(b)
+	} else {
+		w.be.Send(rawMessages(b))
+		err = w.be.Flush()
+		w.direct = true
+	}
+	w.buf = b[:0]
+	if err != nil {
+		w.err = err
+	}
+	return err
+}
+
+// drain hands the rows not yet written to the backend.
+func (w *rowWriter) drain() {
+	if len(w.buf) > 0 {
+		w.be.Send(rawMessages(w.buf))
+		w.buf = w.buf[:0]
+	}
 }

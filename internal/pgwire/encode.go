@@ -136,6 +136,17 @@ func (m *dataRow) Encode(dst []byte) ([]byte, error) {
 	return out, nil
 }
 
+// rawMessages is encoded backend messages, sent as they are.
+type rawMessages []byte
+
+func (rawMessages) Backend() {}
+
+func (rawMessages) Decode([]byte) error {
+	return errors.New("pgwire: encoded messages are only sent")
+}
+
+func (m rawMessages) Encode(dst []byte) ([]byte, error) { return append(dst, m...), nil }
+
 // appendRow appends a DataRow message for vals to dst; on error dst is
 // returned unchanged.
 func (e *encoder) appendRow(dst []byte, vals []any) ([]byte, error) {
