@@ -36,12 +36,18 @@ type Backend struct {
 	// An instance serves one query and is closed after it.
 	poolOnce sync.Once
 	pool     chan *instance
+	// want asks the filler for one more instance in the pool.
+	want     chan struct{}
 	stop     chan struct{}
 	stopOnce sync.Once
 	filler   sync.WaitGroup
-	// closing counts used instances being closed in the background, so
-	// that a query does not wait for its instance's teardown.
-	closing sync.WaitGroup
+
+	// busy counts background work (closing used instances, opening
+	// replacements); Settle waits for it to reach zero.
+	mu      sync.Mutex
+	idle    *sync.Cond
+	busy    int
+	stopped bool // no more requests on want
 }
 
 // instance is a fresh in-memory database and its one connection, with the
@@ -50,6 +56,10 @@ type Backend struct {
 type instance struct {
 	db   *sql.DB
 	conn *sql.Conn
+	// refill asks for a replacement once this instance is released: it
+	// was taken while others were still ready, so its replacement need
+	// not compete with its own query for the CPU.
+	refill bool
 }
 
 // close releases the instance.
@@ -76,18 +86,74 @@ var staticSetup = "SET autoload_known_extensions=false;" +
 const PoolSize = 2
 
 // fresh returns a never-used in-memory database.
+//
+// Its replacement is opened in the background when the query is over
+// (release), not while it runs: opening an instance costs 20-25 ms of
+// CPU, which on a small machine a running query would otherwise lose.
+// Only when the last ready instance is taken is the replacement opened at
+// once, so that the next query still finds one.
 func (b *Backend) fresh(ctx context.Context) (*instance, error) {
 	b.poolOnce.Do(func() {
 		b.pool = make(chan *instance, PoolSize)
+		b.want = make(chan struct{}, 4*PoolSize)
 		b.filler.Add(1)
 		go b.fill()
+		for range PoolSize {
+			b.ask()
+		}
 	})
 	select {
 	case in := <-b.pool:
+		if len(b.pool) == 0 {
+			b.ask()
+		} else {
+			in.refill = true
+		}
 		return in, nil
 	default:
+		b.ask()
 		return open(ctx)
 	}
+}
+
+// ask requests one more instance for the pool, unless enough requests
+// are already waiting or the Backend is closing.
+func (b *Backend) ask() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.stopped {
+		return
+	}
+	select {
+	case b.want <- struct{}{}:
+		b.busy++
+	default:
+	}
+}
+
+func (b *Backend) begin() {
+	b.mu.Lock()
+	b.busy++
+	b.mu.Unlock()
+}
+
+func (b *Backend) end() {
+	b.mu.Lock()
+	if b.busy--; b.busy == 0 {
+		b.idle.Broadcast()
+	}
+	b.mu.Unlock()
+}
+
+// Settle waits until no used instance is being closed and no replacement
+// is being opened in the background, so that a bench can charge that work
+// to the query that caused it.
+func (b *Backend) Settle() {
+	b.mu.Lock()
+	for b.busy > 0 {
+		b.idle.Wait()
+	}
+	b.mu.Unlock()
 }
 
 // open starts an in-memory database with staticSetup applied.
@@ -110,34 +176,42 @@ func open(ctx context.Context) (*instance, error) {
 	return in, nil
 }
 
-// release closes a used instance in the background.
+// release closes a used instance in the background, then asks for its
+// replacement if fresh did not already.
 func (b *Backend) release(in *instance) {
-	b.closing.Add(1)
+	b.begin()
 	go func() {
-		defer b.closing.Done()
+		defer b.end()
 		in.close()
+		if in.refill {
+			b.ask()
+		}
 	}()
 }
 
+// fill opens an instance for every request on want while the pool has
+// room.
 func (b *Backend) fill() {
 	defer b.filler.Done()
 	for {
 		select {
 		case <-b.stop:
 			return
-		default:
+		case <-b.want:
 		}
-		in, err := open(context.Background())
-		if err != nil {
-			b.log.Error("cannot open DuckDB", "err", err)
-			return
+		if len(b.pool) < cap(b.pool) {
+			in, err := open(context.Background())
+			if err != nil {
+				b.log.Error("cannot open DuckDB", "err", err)
+			} else {
+				select {
+				case b.pool <- in:
+				default:
+					in.close()
+				}
+			}
 		}
-		select {
-		case b.pool <- in:
-		case <-b.stop:
-			in.close()
-			return
-		}
+		b.end()
 	}
 }
 
@@ -148,14 +222,31 @@ func New(log *slog.Logger) *Backend {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Backend{log: log, stop: make(chan struct{})}
+	b := &Backend{log: log, stop: make(chan struct{})}
+	b.idle = sync.NewCond(&b.mu)
+	return b
 }
 
 // Close releases the parser database and the ready instances.
 func (b *Backend) Close() error {
+	b.mu.Lock()
+	b.stopped = true
+	b.mu.Unlock()
 	b.stopOnce.Do(func() { close(b.stop) })
 	b.filler.Wait()
-	b.closing.Wait()
+	// Requests the filler will not serve any more.
+	if b.want != nil {
+		for {
+			select {
+			case <-b.want:
+				b.end()
+				continue
+			default:
+			}
+			break
+		}
+	}
+	b.Settle()
 	if b.pool != nil {
 		for {
 			select {
