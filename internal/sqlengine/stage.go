@@ -23,11 +23,12 @@ const MaxFiles = 100_000
 // those files into the query's directory instead of copying them.
 type LocalFiler interface {
 	// LocalFile returns the path of a local file holding the latest
-	// version of bucket/key and that version's ETag; "" for an empty
-	// object. The file is never modified in place (a new version is a new
-	// file), so a hard link to it is an immutable snapshot. It may vanish
-	// before the caller links it; the caller then asks again. Errors as
-	// Get's (ENotFound for a missing key).
+	// version of bucket/key and that version's ETag; "" for an object
+	// without a file of its own (empty, or small and kept inline), which
+	// the caller reads with Get. The file is never modified in place (a
+	// new version is a new file), so a hard link to it is an immutable
+	// snapshot. It may vanish before the caller links it; the caller then
+	// asks again. Errors as Get's (ENotFound for a missing key).
 	LocalFile(ctx context.Context, bucket, key string) (path, etag string, err error)
 }
 
@@ -76,7 +77,7 @@ func stage(ctx context.Context, objs ObjectReader, cache *Cache, t *Table, dir s
 			dst := filepath.Join(sub, filepath.FromSlash(rel))
 			switch {
 			case local:
-				err = linkLocal(ctx, lf, root, t.Bucket, o.Key, rel, dst)
+				err = linkLocal(ctx, lf, objs, root, t.Bucket, o.Key, rel, dst)
 			case cache != nil:
 				err = cache.Link(ctx, objs, o, dst)
 			default:
@@ -129,19 +130,17 @@ func belongs(rel, format string) bool {
 
 // linkLocal hard-links the store's file for bucket/key to dst (inside
 // root, at rel). If the file was replaced between the look-up and the link
-// it looks again; across file systems (EXDEV) it copies.
-func linkLocal(ctx context.Context, lf LocalFiler, root *os.Root, bucket, key, rel, dst string) error {
+// it looks again; across file systems (EXDEV) it copies, and an object
+// without a file of its own (empty, or small and kept in the store's
+// index) is copied from objs.
+func linkLocal(ctx context.Context, lf LocalFiler, objs ObjectReader, root *os.Root, bucket, key, rel, dst string) error {
 	for attempt := 0; ; attempt++ {
 		src, _, err := lf.LocalFile(ctx, bucket, key)
 		if err != nil {
 			return steward.WrapError(steward.EUnavailable, "sqlengine.stage", err, "cannot read table data")
 		}
-		if src == "" { // empty object
-			f, err := root.OpenFile(rel, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
-			if err != nil {
-				return steward.WrapError(steward.EInternal, "sqlengine.stage", err, "cannot stage data")
-			}
-			return f.Close()
+		if src == "" {
+			return copyObject(ctx, objs, root, bucket, key, rel)
 		}
 		err = os.Link(src, dst)
 		switch {

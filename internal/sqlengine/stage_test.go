@@ -42,8 +42,11 @@ func put(t *testing.T, st objectstore.Store, key, body string) objectstore.Objec
 func TestStageLinksLocalFiles(t *testing.T) {
 	ctx := context.Background()
 	st := openFS(t)
-	put(t, st, "t/a.csv", "x\n1\n")
-	put(t, st, "t/d=2/b.csv", "x\n2\n")
+	// a and b are over fs.InlineMax (files of their own), c is inline.
+	a1, a2, b2 := "x\n"+strings.Repeat("1\n", fs.InlineMax), "x\n"+strings.Repeat("9\n", fs.InlineMax), "x\n"+strings.Repeat("2\n", fs.InlineMax)
+	put(t, st, "t/a.csv", a1)
+	put(t, st, "t/d=2/b.csv", b2)
+	put(t, st, "t/c.csv", "x\n3\n")
 	put(t, st, "t/empty.csv", "")
 	put(t, st, "t/_tmp.csv", "ignored")
 	dir := t.TempDir()
@@ -52,7 +55,7 @@ func TestStageLinksLocalFiles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(files) != 3 {
+	if len(files) != 4 {
 		t.Fatalf("files %v", files)
 	}
 	for _, f := range files {
@@ -68,18 +71,21 @@ func TestStageLinksLocalFiles(t *testing.T) {
 	if a.Ino != b.Ino || b.Nlink < 2 {
 		t.Fatalf("not a hard link: inode %d vs %d, links %d", a.Ino, b.Ino, b.Nlink)
 	}
-	if fi, err := os.Stat(files[2]); err != nil || fi.Size() != 0 {
+	if got, err := os.ReadFile(files[1]); err != nil || string(got) != "x\n3\n" {
+		t.Fatalf("inline object: %q %v", got, err)
+	}
+	if fi, err := os.Stat(files[3]); err != nil || fi.Size() != 0 {
 		t.Fatalf("empty object: %v %v", fi, err)
 	}
 	// Overwrite and delete while "the query runs": the staged input holds.
-	put(t, st, "t/a.csv", "x\n999\n")
+	put(t, st, "t/a.csv", a2)
 	if _, err := st.Delete(ctx, "lake", "t/d=2/b.csv", ""); err != nil {
 		t.Fatal(err)
 	}
-	for f, want := range map[string]string{files[0]: "x\n1\n", files[1]: "x\n2\n"} {
+	for f, want := range map[string]string{files[0]: a1, files[2]: b2} {
 		got, err := os.ReadFile(f)
 		if err != nil || string(got) != want {
-			t.Errorf("%s: %q %v, want %q", f, got, err, want)
+			t.Errorf("%s: %.20q %v, want %.20q", f, got, err, want)
 		}
 	}
 	// The new version is a different file.
@@ -134,7 +140,8 @@ func TestStageCopiesWithoutCapability(t *testing.T) {
 // system than the store (no hard link possible), staging copies.
 func TestStageAcrossFileSystems(t *testing.T) {
 	st := openFS(t)
-	put(t, st, "t/a.csv", "x\n1\n")
+	body := "x\n" + strings.Repeat("1\n", fs.InlineMax) // over InlineMax: a file of its own
+	put(t, st, "t/a.csv", body)
 	other, err := os.MkdirTemp("/dev/shm", "stage-test-")
 	if err != nil {
 		t.Skipf("no second file system: %v", err)
@@ -151,7 +158,7 @@ func TestStageAcrossFileSystems(t *testing.T) {
 	if err != nil || len(files) != 1 {
 		t.Fatal(files, err)
 	}
-	if got, _ := os.ReadFile(files[0]); string(got) != "x\n1\n" {
-		t.Fatalf("%q", got)
+	if got, _ := os.ReadFile(files[0]); string(got) != body {
+		t.Fatalf("%.20q...", got)
 	}
 }

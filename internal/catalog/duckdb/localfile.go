@@ -17,11 +17,12 @@ import (
 // stored bytes in place, instead of a copy streamed through Get.
 type LocalFiler interface {
 	// LocalFile returns the path of a local file holding the latest
-	// version of bucket/key and that version's ETag; "" for an empty
-	// object. The file is never modified in place (a new version is a new
-	// file), so a hard link to it is an immutable snapshot. It may vanish
-	// between the call and the link (the key was overwritten); the caller
-	// then asks again.
+	// version of bucket/key and that version's ETag; "" for an object
+	// without a file of its own (empty, or small and kept inline), which
+	// the caller reads with Get. The file is never modified in place (a
+	// new version is a new file), so a hard link to it is an immutable
+	// snapshot. It may vanish between the call and the link (the key was
+	// overwritten); the caller then asks again.
 	LocalFile(ctx context.Context, bucket, key string) (path, etag string, err error)
 }
 
@@ -42,12 +43,8 @@ func (c *Crawler) stage(ctx context.Context, bucket, key, local string) (inPlace
 		if err != nil {
 			return false, err
 		}
-		if src == "" { // an empty object has no file
-			f, err := os.OpenFile(local, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-			if err != nil {
-				return false, err
-			}
-			return true, f.Close()
+		if src == "" { // no file of its own (empty or inline): copy it
+			return false, c.fetch(ctx, bucket, key, local)
 		}
 		err = os.Link(src, local)
 		switch {

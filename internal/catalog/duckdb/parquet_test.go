@@ -14,6 +14,7 @@ import (
 
 	"github.com/stewardhq/steward/internal/catalog"
 	"github.com/stewardhq/steward/internal/objectstore"
+	fsstore "github.com/stewardhq/steward/internal/objectstore/fs"
 )
 
 // exactStats computes the statistics of every column of query the slow,
@@ -202,7 +203,10 @@ func TestCrawlInPlace(t *testing.T) {
 		wantGets     bool
 	}{
 		{"copy", copying, copying.gets.Load, func() int64 { return 0 }, true},
-		{"in place", local, local.gets.Load, local.locals.Load, false},
+		// These files are small enough for the store to keep them in its
+		// index: the crawler asks for the local file and then reads them
+		// with Get (see TestCrawlInPlaceLargeFiles for files of their own).
+		{"in place", local, local.gets.Load, local.locals.Load, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tmp := t.TempDir()
@@ -213,7 +217,7 @@ func TestCrawlInPlace(t *testing.T) {
 			if inf.RowCount != 4 || len(inf.Schema) != 5 || strings.Join(inf.Partitions, "/") != "year/month" {
 				t.Fatalf("%+v", inf)
 			}
-			if (tc.gets() > 0) != tc.wantGets || (tc.locals() > 0) == tc.wantGets {
+			if (tc.gets() > 0) != tc.wantGets || (tc.locals() > 0) != (tc.store == objectstore.Store(local)) {
 				t.Errorf("gets %d, local files %d", tc.gets(), tc.locals())
 			}
 			if left, _ := os.ReadDir(tmp); len(left) != 0 {
@@ -244,6 +248,30 @@ func TestCrawlInPlace(t *testing.T) {
 	body.Close()
 	if string(b) != string(mort) {
 		t.Error("stored file changed")
+	}
+}
+
+// Files over the store's inline limit are read in place: hard links, no
+// Get.
+func TestCrawlInPlaceLargeFiles(t *testing.T) {
+	ctx := context.Background()
+	fs := newStore(t)
+	big := parquet(t, "SELECT r AS id, md5(CAST(r AS VARCHAR)) AS ref FROM range(20000) t(r)")
+	if len(big) <= fsstore.InlineMax {
+		t.Fatalf("test file of %d bytes is not over the inline limit", len(big))
+	}
+	put(t, fs, "risk/refs/a.parquet", big)
+	put(t, fs, "risk/refs/b.parquet", big)
+	local := &localStore{countingStore: &countingStore{Store: fs}, lf: fs}
+	inf, err := New(local, t.TempDir(), nil).Crawl(ctx, "bank", "risk/refs/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if inf.RowCount != 40000 {
+		t.Fatalf("%+v", inf)
+	}
+	if local.gets.Load() != 0 || local.locals.Load() == 0 {
+		t.Errorf("gets %d, local files %d: want the files read in place", local.gets.Load(), local.locals.Load())
 	}
 }
 

@@ -210,9 +210,9 @@ func TestCrash(t *testing.T) {
 			}
 		}
 		// No debris: every data file belongs to an object or a part.
-		refs := 0 // empty objects and parts have no file
+		refs := 0 // empty parts have no file, objects up to InlineMax neither
 		for _, o := range res.Objects {
-			if o.Size > 0 {
+			if o.Size > fs.InlineMax {
 				refs++
 			}
 		}

@@ -99,9 +99,16 @@ func syncDir(dir string) error {
 
 var copyBufs = sync.Pool{New: func() any { b := make([]byte, 1<<20); return &b }}
 
+// InlineMax is the largest object kept in the index itself instead of a
+// data file of its own: a small write is then one index transaction (no
+// file to create, fsync and name), and the many small objects of a data
+// lake cost no inodes.
+const InlineMax = 64 << 10
+
 // written is the outcome of streaming a body into a data file.
 type written struct {
 	file      string // data file id, already durable in data/
+	inline    []byte // or the bytes, for the index row (size <= InlineMax)
 	size      int64
 	md5       []byte
 	checksums map[string]string
@@ -143,15 +150,17 @@ func checkChecksums(sums map[string]string) error {
 }
 
 // writeData streams body (size bytes, or to EOF if size < 0) through MD5
-// and the requested checksums into a new data file, verifies them and
-// makes the file and its directory entry durable (fsync of both, in
-// parallel). The file is created directly in data/ under a fresh random
-// name: until an index row names it no reader can find it, so there is no
-// staging copy and no rename (creating files in one staging directory made
-// ext4 scan its recently freed inodes on every create). On success the
-// caller owns the returned file, must reference it from the index or remove
-// it, and then calls s.settled(); on failure writeData removes the file.
-func (s *Store) writeData(ctx context.Context, body io.Reader, size int64, contentMD5 []byte, sums map[string]string) (w written, err error) {
+// and the requested checksums, verifies them and keeps the bytes: inline
+// (returned for the index row) if the caller allows it and the body is at
+// most InlineMax bytes, else in a new data file made durable (fsync of the
+// file and of its directory, side by side). The file is created directly
+// in data/ under a fresh random name: until an index row names it no
+// reader can find it, so there is no staging copy and no rename (creating
+// files in one staging directory made ext4 scan its recently freed inodes
+// on every create). On success the caller owns the returned file, must
+// reference it from the index or remove it, and then calls s.settled(); on
+// failure writeData removes the file.
+func (s *Store) writeData(ctx context.Context, body io.Reader, size int64, contentMD5 []byte, sums map[string]string, inline bool) (w written, err error) {
 	if err := checkChecksums(sums); err != nil {
 		return w, err
 	}
@@ -159,12 +168,40 @@ func (s *Store) writeData(ctx context.Context, body io.Reader, size int64, conte
 		return w, objectstore.Errorf(steward.EInvalid, objectstore.CodeInvalidArgument, "the Content-MD5 you specified is not valid")
 	}
 	if size == 0 {
-		// An empty object needs no file (and directory markers are common).
+		// An empty object needs no bytes (and directory markers are common).
 		w, err = emptyWrite(contentMD5, sums)
 		if err == nil {
 			s.unsettled.Add(1)
 		}
 		return w, err
+	}
+	h := newHashes(sums)
+	cr := &ctxReader{ctx: ctx, r: body}
+	src := io.Reader(cr)
+	if size >= 0 {
+		src = io.LimitReader(src, size)
+	}
+	if inline && size <= InlineMax {
+		// Unknown or small size: read up to one byte past the limit.
+		buf, err := io.ReadAll(io.LimitReader(src, InlineMax+1))
+		if err != nil {
+			return w, readError(cr, err)
+		}
+		if len(buf) <= InlineMax {
+			if size >= 0 && int64(len(buf)) < size {
+				return w, errShortBody()
+			}
+			h.Write(buf)
+			if err := h.verify(&w, int64(len(buf)), contentMD5); err != nil {
+				return w, err
+			}
+			if len(buf) > 0 {
+				w.inline = buf
+			}
+			s.unsettled.Add(1)
+			return w, nil
+		}
+		src = io.MultiReader(bytes.NewReader(buf), src)
 	}
 	// Counted before the closing check, so that Close either sees this
 	// write in flight (and does not mark the store clean) or this write
@@ -192,46 +229,18 @@ func (s *Store) writeData(ctx context.Context, body io.Reader, size int64, conte
 			s.unsettled.Add(-1)
 		}
 	}()
-	md := md5.New()
 	fw := &fileWriter{f: f, flush: !s.noSync}
-	writers := []io.Writer{fw, md}
-	hashes := map[string]hash.Hash{}
-	for alg := range sums {
-		h := NewChecksum(alg)
-		hashes[alg] = h
-		writers = append(writers, h)
-	}
-	cr := &ctxReader{ctx: ctx, r: body}
-	src := io.Reader(cr)
-	if size >= 0 {
-		src = io.LimitReader(src, size)
-	}
 	bp := copyBufs.Get().(*[]byte)
-	n, err := io.CopyBuffer(io.MultiWriter(writers...), src, *bp)
+	n, err := io.CopyBuffer(io.MultiWriter(fw, h), src, *bp)
 	copyBufs.Put(bp)
 	if err != nil {
-		if cr.err != nil && errors.Is(err, io.ErrUnexpectedEOF) {
-			err = objectstore.Errorf(steward.EInvalid, objectstore.CodeIncompleteBody, "the request body ended early")
-		}
-		return w, err
+		return w, readError(cr, err)
 	}
 	if size >= 0 && n < size {
-		return w, objectstore.Errorf(steward.EInvalid, objectstore.CodeIncompleteBody, "you did not provide the number of bytes specified by the Content-Length HTTP header")
+		return w, errShortBody()
 	}
-	w.size = n
-	w.md5 = md.Sum(nil)
-	if contentMD5 != nil && !bytes.Equal(contentMD5, w.md5) {
-		return w, objectstore.Errorf(steward.EInvalid, objectstore.CodeBadDigest, "The Content-MD5 you specified did not match what we received.")
-	}
-	if len(sums) > 0 {
-		w.checksums = map[string]string{}
-		for alg, want := range sums {
-			got := base64.StdEncoding.EncodeToString(hashes[alg].Sum(nil))
-			if got != want {
-				return w, objectstore.Errorf(steward.EInvalid, objectstore.CodeBadDigest, "The %s you specified did not match the calculated checksum.", alg)
-			}
-			w.checksums[alg] = got
-		}
+	if err = h.verify(&w, n, contentMD5); err != nil {
+		return w, err
 	}
 	if !s.noSync {
 		// The new name needs its directory synced, the bytes their file:
@@ -253,6 +262,60 @@ func (s *Store) writeData(ctx context.Context, body io.Reader, size int64, conte
 	f = nil
 	w.file = id
 	return w, nil
+}
+
+func readError(cr *ctxReader, err error) error {
+	if cr.err != nil && errors.Is(err, io.ErrUnexpectedEOF) {
+		return objectstore.Errorf(steward.EInvalid, objectstore.CodeIncompleteBody, "the request body ended early")
+	}
+	return err
+}
+
+func errShortBody() error {
+	return objectstore.Errorf(steward.EInvalid, objectstore.CodeIncompleteBody, "you did not provide the number of bytes specified by the Content-Length HTTP header")
+}
+
+// hashes computes a body's MD5 and the checksums its writer asked for.
+type hashes struct {
+	md5  hash.Hash
+	sums map[string]string
+	hs   map[string]hash.Hash
+}
+
+func newHashes(sums map[string]string) *hashes {
+	h := &hashes{md5: md5.New(), sums: sums, hs: make(map[string]hash.Hash, len(sums))}
+	for alg := range sums {
+		h.hs[alg] = NewChecksum(alg)
+	}
+	return h
+}
+
+func (h *hashes) Write(p []byte) (int, error) {
+	h.md5.Write(p)
+	for _, x := range h.hs {
+		x.Write(p)
+	}
+	return len(p), nil
+}
+
+// verify checks the digests against what the writer sent and fills w.
+func (h *hashes) verify(w *written, n int64, contentMD5 []byte) error {
+	w.size = n
+	w.md5 = h.md5.Sum(nil)
+	if contentMD5 != nil && !bytes.Equal(contentMD5, w.md5) {
+		return objectstore.Errorf(steward.EInvalid, objectstore.CodeBadDigest, "The Content-MD5 you specified did not match what we received.")
+	}
+	if len(h.sums) > 0 {
+		w.checksums = map[string]string{}
+		for alg, want := range h.sums {
+			got := base64.StdEncoding.EncodeToString(h.hs[alg].Sum(nil))
+			if got != want {
+				return objectstore.Errorf(steward.EInvalid, objectstore.CodeBadDigest, "The %s you specified did not match the calculated checksum.", alg)
+			}
+			w.checksums[alg] = got
+		}
+	}
+	return nil
 }
 
 // settled ends a write that writeData started: its file is now referenced

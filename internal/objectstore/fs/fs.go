@@ -4,14 +4,17 @@
 //
 // Layout of the store directory:
 //
-//	index.db       SQLite (WAL, synchronous=FULL): buckets, versions, uploads, parts
-//	data/xx/<id>   object and part bytes, named by a random id (never by key)
+//	index.db       SQLite (WAL, synchronous=FULL): buckets, versions, uploads,
+//	               parts, and the bytes of objects up to InlineMax (inline)
+//	data/xx/<id>   bytes of larger objects and of parts, named by a random id
+//	               (never by key)
 //	staging/       left from older versions (writes in flight used it), emptied by Open
 //	LOCK           held (flock) by the one process that has the store open
 //	CLEAN          written by Close, so that the next Open can skip the orphan scan
 //
 // Keys never become paths, so no key can reach outside the directory. A
-// write streams the body through its hashers into a new file in data/ under
+// small write is one index transaction holding its bytes. A larger write
+// streams the body through its hashers into a new file in data/ under
 // a fresh random name, fsyncs it and its directory, and only then commits
 // the index row in a transaction: until that commit no reader can find the
 // file, and a crash at any point leaves either the old object or the new
@@ -55,7 +58,7 @@ type Store struct {
 	unlock  func() error
 	noSync  bool // tests only: skip fsync of data files and the index
 
-	stLatest, stVersion *sql.Stmt
+	stLatest, stVersion, stData *sql.Stmt
 
 	// Write transactions go to one committer goroutine, which runs all
 	// those waiting in one SQLite transaction (one fsync), each in its own
@@ -96,7 +99,8 @@ CREATE TABLE IF NOT EXISTS versions(
 	meta TEXT NOT NULL,
 	checksums TEXT NOT NULL,
 	tags TEXT NOT NULL,
-	file TEXT NOT NULL
+	file TEXT NOT NULL,
+	data BLOB
 );
 CREATE INDEX IF NOT EXISTS versions_order ON versions(bucket, key, id DESC);
 CREATE UNIQUE INDEX IF NOT EXISTS versions_vid ON versions(bucket, key, version_id);
@@ -213,6 +217,19 @@ func (s *Store) open() error {
 	ctx := context.Background()
 	if _, err := db.ExecContext(ctx, schema); err != nil {
 		return fmt.Errorf("objectstore/fs: create index schema: %w", err)
+	}
+	// Stores made before inline objects lack the column.
+	var hasData bool
+	if err := db.QueryRowContext(ctx, `SELECT COUNT(*) > 0 FROM pragma_table_info('versions') WHERE name = 'data'`).Scan(&hasData); err != nil {
+		return fmt.Errorf("objectstore/fs: %w", err)
+	}
+	if !hasData {
+		if _, err := db.ExecContext(ctx, `ALTER TABLE versions ADD COLUMN data BLOB`); err != nil {
+			return fmt.Errorf("objectstore/fs: add inline data to the index: %w", err)
+		}
+	}
+	if s.stData, err = db.PrepareContext(ctx, `SELECT data FROM versions WHERE id = ? AND etag = ?`); err != nil {
+		return fmt.Errorf("objectstore/fs: %w", err)
 	}
 	if s.stLatest, err = db.PrepareContext(ctx, qLatest); err != nil {
 		return fmt.Errorf("objectstore/fs: %w", err)

@@ -2,7 +2,10 @@ package fs_test
 
 import (
 	"context"
+	"crypto/md5"
+	"database/sql"
 	"errors"
+	"fmt"
 	"io"
 	iofs "io/fs"
 	"log/slog"
@@ -132,9 +135,11 @@ func TestRemovedFilesAndOrphans(t *testing.T) {
 		t.Fatal(err)
 	}
 	b := storetest.NewBucket(t, s)
-	storetest.Put(t, s, b, "k", "one", objectstore.PutOptions{})
-	storetest.Put(t, s, b, "k", "two", objectstore.PutOptions{}) // replaces: old file removed
-	storetest.Put(t, s, b, "gone", "x", objectstore.PutOptions{})
+	// Bodies over InlineMax, so that each has a data file.
+	one, two := big("one"), big("two")
+	storetest.Put(t, s, b, "k", one, objectstore.PutOptions{})
+	storetest.Put(t, s, b, "k", two, objectstore.PutOptions{}) // replaces: old file removed
+	storetest.Put(t, s, b, "gone", big("x"), objectstore.PutOptions{})
 	if _, err := s.Delete(ctx, b, "gone", ""); err != nil {
 		t.Fatal(err)
 	}
@@ -155,10 +160,13 @@ func TestRemovedFilesAndOrphans(t *testing.T) {
 	if _, err := os.Stat(orphan); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("orphan not removed: %v", err)
 	}
-	if body, _ := storetest.Get(t, s, b, "k", objectstore.GetOptions{}); body != "two" {
-		t.Fatalf("k = %q", body)
+	if body, _ := storetest.Get(t, s, b, "k", objectstore.GetOptions{}); body != two {
+		t.Fatalf("k = %.20q...", body)
 	}
 }
+
+// big returns a body of InlineMax+1 bytes or more starting with s.
+func big(s string) string { return s + strings.Repeat(".", fs.InlineMax) }
 
 // snapshot records every path under root except skip, with size and
 // modification time.
@@ -296,12 +304,14 @@ func TestBeforeCommit(t *testing.T) {
 	dir := t.TempDir()
 	s := open(t, dir)
 	b := storetest.NewBucket(t, s)
-	storetest.Put(t, s, b, "k", "old", objectstore.PutOptions{})
+	old := big("old")
+	storetest.Put(t, s, b, "k", old, objectstore.PutOptions{})
 
 	t.Run("error aborts", func(t *testing.T) {
 		hookErr := errors.New("audit trail is down")
 		calls := 0
-		_, err := s.Put(ctx, b, "k", strings.NewReader("new"), 3, objectstore.PutOptions{BeforeCommit: func() error {
+		nb := big("new")
+		_, err := s.Put(ctx, b, "k", strings.NewReader(nb), int64(len(nb)), objectstore.PutOptions{BeforeCommit: func() error {
 			calls++
 			return hookErr
 		}})
@@ -311,8 +321,8 @@ func TestBeforeCommit(t *testing.T) {
 		if calls != 1 {
 			t.Fatalf("hook called %d times", calls)
 		}
-		if body, _ := storetest.Get(t, s, b, "k", objectstore.GetOptions{}); body != "old" {
-			t.Fatalf("k = %q after an aborted write", body)
+		if body, _ := storetest.Get(t, s, b, "k", objectstore.GetOptions{}); body != old {
+			t.Fatalf("k = %.20q... after an aborted write", body)
 		}
 		if n := len(dataFiles(t, dir)); n != 1 {
 			t.Fatalf("%d data files after an aborted write, want 1", n)
@@ -360,11 +370,16 @@ func TestCloseDuringWrite(t *testing.T) {
 	pr, pw := io.Pipe()
 	done := make(chan error, 1)
 	go func() {
-		_, err := s.Put(ctx, b, "k", pr, 8, objectstore.PutOptions{})
+		_, err := s.Put(ctx, b, "k", pr, 4*fs.InlineMax, objectstore.PutOptions{})
 		done <- err
 	}()
-	if _, err := pw.Write([]byte("half")); err != nil { // the write has its file now
-		t.Fatal(err)
+	// Past InlineMax the write has its file; the second write returns once
+	// the first is consumed.
+	half := make([]byte, fs.InlineMax+1)
+	for range 2 {
+		if _, err := pw.Write(half); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if n := len(dataFiles(t, dir)); n != 1 {
 		t.Fatalf("%d data files while writing, want 1", n)
@@ -386,5 +401,81 @@ func TestCloseDuringWrite(t *testing.T) {
 	pw.CloseWithError(errors.New("client went away"))
 	if err := <-done; err == nil {
 		t.Fatal("the write interrupted by Close succeeded")
+	}
+}
+
+// TestInlineObjects checks objects at and around InlineMax, with known and
+// unknown sizes and ranges: the small ones are kept in the index (no data
+// file), the others in files, and every byte reads back.
+func TestInlineObjects(t *testing.T) {
+	dir := t.TempDir()
+	s := open(t, dir)
+	b := storetest.NewBucket(t, s)
+	for _, n := range []int{1, 4096, fs.InlineMax, fs.InlineMax + 1, 3 * fs.InlineMax} {
+		for _, sized := range []bool{true, false} {
+			body := strings.Repeat("0123456789abcdef", n/16+1)[:n]
+			key := fmt.Sprintf("k%d-%v", n, sized)
+			size := int64(n)
+			if !sized {
+				size = -1
+			}
+			info, err := s.Put(ctx, b, key, strings.NewReader(body), size, objectstore.PutOptions{})
+			if err != nil {
+				t.Fatalf("%s: %v", key, err)
+			}
+			if want := fmt.Sprintf(`"%x"`, md5.Sum([]byte(body))); info.ETag != want || info.Size != int64(n) {
+				t.Fatalf("%s: %+v, want ETag %s", key, info, want)
+			}
+			if got, _ := storetest.Get(t, s, b, key, objectstore.GetOptions{}); got != body {
+				t.Fatalf("%s: read back %d bytes, want %d", key, len(got), n)
+			}
+			rng := &objectstore.Range{Start: int64(n / 2), End: int64(n - 1)}
+			if got, _ := storetest.Get(t, s, b, key, objectstore.GetOptions{Range: rng}); got != body[n/2:] {
+				t.Fatalf("%s: range read %q", key, got)
+			}
+			path, etag, err := s.LocalFile(ctx, b, key)
+			if err != nil || etag != info.ETag || (path == "") != (n <= fs.InlineMax) {
+				t.Fatalf("%s: LocalFile = %q, %s, %v", key, path, etag, err)
+			}
+		}
+	}
+	// Two of the five sizes have files, each with and without a size.
+	if files := dataFiles(t, dir); len(files) != 4 {
+		t.Fatalf("%d data files, want 4", len(files))
+	}
+	// A short body is refused and leaves nothing.
+	_, err := s.Put(ctx, b, "short", strings.NewReader("abc"), 10, objectstore.PutOptions{})
+	storetest.WantCode(t, err, objectstore.CodeIncompleteBody)
+	_, err = s.Head(ctx, b, "short", objectstore.GetOptions{})
+	storetest.WantCode(t, err, objectstore.CodeNoSuchKey)
+}
+
+// TestIndexWithoutInlineColumn opens a store whose index predates inline
+// objects: the column is added and old and new objects read back.
+func TestIndexWithoutInlineColumn(t *testing.T) {
+	dir := t.TempDir()
+	s, err := fs.Open(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := storetest.NewBucket(t, s)
+	old := big("old")
+	storetest.Put(t, s, b, "old", old, objectstore.PutOptions{})
+	s.Close()
+	db, err := sql.Open("sqlite", filepath.Join(dir, "index.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`ALTER TABLE versions DROP COLUMN data`); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	s = open(t, dir)
+	storetest.Put(t, s, b, "new", "small", objectstore.PutOptions{})
+	if got, _ := storetest.Get(t, s, b, "old", objectstore.GetOptions{}); got != old {
+		t.Fatal("old object lost")
+	}
+	if got, _ := storetest.Get(t, s, b, "new", objectstore.GetOptions{}); got != "small" {
+		t.Fatalf("new = %q", got)
 	}
 }

@@ -11,7 +11,9 @@ import (
 // LocalFile returns the local path of the data file that holds the latest
 // version of bucket/key, and that version's ETag, so that a reader on the
 // same machine (the SQL engine) can hard-link the bytes instead of copying
-// them. The path is "" for an empty object, which has no data file.
+// them. The path is "" for an object without a data file of its own: an
+// empty object, or one of at most InlineMax bytes kept in the index; read
+// those with Get.
 //
 // The file is never written in place: every version is written to a new
 // file, complete and durable before any index row names it, and a replaced or deleted

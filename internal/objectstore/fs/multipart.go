@@ -121,7 +121,7 @@ func (s *Store) UploadPart(ctx context.Context, bucket, key, uploadID string, nu
 	if _, err := getUpload(ctx, s.db, bucket, key, uploadID); err != nil {
 		return objectstore.Part{}, internal("fs.UploadPart", err)
 	}
-	w, err := s.writeData(ctx, body, size, opts.ContentMD5, opts.Checksums)
+	w, err := s.writeData(ctx, body, size, opts.ContentMD5, opts.Checksums, false)
 	if err != nil {
 		return objectstore.Part{}, internal("fs.UploadPart", err)
 	}
@@ -281,7 +281,7 @@ func (s *Store) CompleteMultipart(ctx context.Context, bucket, key, uploadID str
 		}
 	}
 	pr := &partsReader{s: s, parts: use}
-	w, err := s.writeData(ctx, pr, -1, nil, nil)
+	w, err := s.writeData(ctx, pr, -1, nil, nil, true)
 	pr.close()
 	if err != nil {
 		return objectstore.ObjectInfo{}, internal("fs.CompleteMultipart", err)
@@ -296,6 +296,7 @@ func (s *Store) CompleteMultipart(ctx context.Context, bucket, key, uploadID str
 		checksums:   "{}",
 		tags:        marshal(u.Opts.Tags),
 		file:        w.file,
+		data:        w.inline,
 	}
 	var partFiles []string
 	info, err := s.commitVersion(ctx, bucket, r, &cond, func(ctx context.Context, tx *sql.Tx) error {

@@ -1,11 +1,13 @@
 package fs
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"strings"
@@ -30,8 +32,12 @@ type row struct {
 	meta        string
 	checksums   string
 	tags        string
-	file        string
+	file        string // data file; "" for an empty or inline object
+	data        []byte // an inline object's bytes, when writing its row
 }
+
+// inline reports whether the row's bytes are in its data column.
+func (r *row) inline() bool { return r.file == "" && r.size > 0 }
 
 const rowCols = `id, key, version_id, latest, delete_marker, size, etag, mtime, content_type, meta, checksums, tags, file`
 
@@ -205,7 +211,7 @@ func (s *Store) Put(ctx context.Context, bucket, key string, body io.Reader, siz
 			return objectstore.ObjectInfo{}, err
 		}
 	}
-	w, err := s.writeData(ctx, body, size, opts.ContentMD5, opts.Checksums)
+	w, err := s.writeData(ctx, body, size, opts.ContentMD5, opts.Checksums, true)
 	if err != nil {
 		return objectstore.ObjectInfo{}, internal("fs.Put", err)
 	}
@@ -219,6 +225,7 @@ func (s *Store) Put(ctx context.Context, bucket, key string, body io.Reader, siz
 		checksums:   marshal(w.checksums),
 		tags:        marshal(opts.Tags),
 		file:        w.file,
+		data:        w.inline,
 	}
 	defer s.settled()
 	if opts.BeforeCommit != nil {
@@ -284,9 +291,9 @@ func (s *Store) commitVersion(ctx context.Context, bucket string, r row, cond *o
 		}
 		r.latest = true
 		r.mtime = time.Now().UnixNano()
-		res, err := s.txExec(ctx, tx, `INSERT INTO versions(bucket, key, version_id, latest, delete_marker, size, etag, mtime, content_type, meta, checksums, tags, file)
-			VALUES(?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			bucket, []byte(r.key), r.versionID, r.dm, r.size, r.etag, r.mtime, r.contentType, r.meta, r.checksums, r.tags, r.file)
+		res, err := s.txExec(ctx, tx, `INSERT INTO versions(bucket, key, version_id, latest, delete_marker, size, etag, mtime, content_type, meta, checksums, tags, file, data)
+			VALUES(?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			bucket, []byte(r.key), r.versionID, r.dm, r.size, r.etag, r.mtime, r.contentType, r.meta, r.checksums, r.tags, r.file, r.data)
 		if err != nil {
 			return err
 		}
@@ -414,8 +421,18 @@ func (s *Store) Get(ctx context.Context, bucket, key string, opts objectstore.Ge
 		if err != nil {
 			return nil, info, err
 		}
-		if r.file == "" { // empty object
+		if r.file == "" && r.size == 0 { // empty object
 			return io.NopCloser(strings.NewReader("")), info, nil
+		}
+		if r.inline() {
+			data, err := s.inlineData(ctx, r)
+			if errors.Is(err, sql.ErrNoRows) && attempt < 10 {
+				continue // replaced or deleted since the lookup
+			}
+			if err != nil {
+				return nil, info, internal("fs.Get", err)
+			}
+			return io.NopCloser(bytes.NewReader(data[start : start+n])), info, nil
 		}
 		f, err := os.Open(s.dataPath(r.file))
 		if errors.Is(err, os.ErrNotExist) && attempt < 10 {
@@ -433,6 +450,18 @@ func (s *Store) Get(ctx context.Context, bucket, key string, opts objectstore.Ge
 		}
 		return &body{f: f, r: io.LimitedReader{R: f, N: n}}, info, nil
 	}
+}
+
+// inlineData reads an inline version's bytes. The row id alone could
+// name a newer row (SQLite reuses the highest id after a delete), so the
+// ETag must match too; sql.ErrNoRows means the version is gone.
+func (s *Store) inlineData(ctx context.Context, r row) ([]byte, error) {
+	var data []byte
+	err := s.stData.QueryRowContext(ctx, r.id, r.etag).Scan(&data)
+	if err == nil && int64(len(data)) != r.size {
+		err = fmt.Errorf("inline object %d holds %d bytes, its row says %d", r.id, len(data), r.size)
+	}
+	return data, err
 }
 
 // Delete removes an object. Without versionID it removes the null version
