@@ -58,20 +58,23 @@ func (v Viewer) Owns(d *Dataset) bool {
 // administrators, owners and stewards.
 func (v Viewer) CanEdit(d *Dataset) bool { return v.Admin || v.Owns(d) }
 
-// CanDiscover applies the discovery rule (see the package documentation):
-// admins, owners and stewards always; C4 needs an explicit discover allow;
-// anything else is visible unless a policy explicitly denies discover.
-// A nil decider means no policies: C4 stays hidden from non-owners.
+// CanDiscover applies the discovery rule (see the package documentation)
+// to d's own tags: admins, owners and stewards always; C4 needs an
+// explicit discover allow; anything else is visible unless a policy
+// explicitly denies discover. A nil decider means no policies: C4 stays
+// hidden from non-owners. Service.CanDiscover decides on the effective
+// tags (own plus inherited through lineage).
 func CanDiscover(dec Decider, v Viewer, d *Dataset) bool {
 	if v.Admin || v.Owns(d) {
 		return true
 	}
-	return discover(dec, v, d, PolicyName(d.Namespace, d.Name), d.PolicyTags())
+	return discover(dec, v, d.Level(), PolicyName(d.Namespace, d.Name), d.PolicyTags())
 }
 
-// discover is CanDiscover for non-owners, with the policy name and tags
-// computed by the caller (the index keeps them).
-func discover(dec Decider, v Viewer, d *Dataset, name string, tags []policy.Tag) bool {
+// discover is CanDiscover for non-owners, with the classification, policy
+// name and tags computed by the caller (the index keeps them; effective
+// adds the inherited ones).
+func discover(dec Decider, v Viewer, level policy.Classification, name string, tags []policy.Tag) bool {
 	var dd policy.Decision
 	if dec != nil {
 		dec.Decide(&policy.Request{
@@ -79,11 +82,11 @@ func discover(dec Decider, v Viewer, d *Dataset, name string, tags []policy.Tag)
 			Access:         policy.AccessDiscover,
 			Resource:       policy.Resource{Kind: policy.ResourceDataset, Name: name},
 			Tags:           tags,
-			Classification: d.Level(),
+			Classification: level,
 			Time:           time.Now(),
 		}, &dd)
 	}
-	if d.Level() >= policy.C4 {
+	if level >= policy.C4 {
 		return dd.Allowed
 	}
 	// Default allow: only an explicit deny (a deciding policy) hides it.

@@ -154,6 +154,13 @@ type Dataset struct {
 	Suggestions    []Suggestion   `json:"suggestions,omitempty"`
 	// Version increases with every stored change of this dataset.
 	Version int64 `json:"version" required:"false"`
+
+	// The view: what the dataset inherits through lineage (from the data
+	// it was made from) and its effective classification, the highest of
+	// its own and the inherited. Filled by Service.Get and Edit, never
+	// stored (what a client sends here is ignored).
+	InheritedTags           []InheritedTag `json:"inherited_tags,omitempty" doc:"Tags inherited through lineage, with where they come from (read-only)."`
+	EffectiveClassification string         `json:"effective_classification,omitempty" doc:"The highest of the dataset's own classification and the inherited ones; what access decisions use (read-only)."`
 }
 
 // Limits on metadata, so that one dataset cannot exhaust memory.
@@ -404,6 +411,7 @@ func validTags(ts []Tag) error {
 // canonical.
 func (d *Dataset) normalize() {
 	d.ID = ID(d.Namespace, d.Name)
+	d.InheritedTags, d.EffectiveClassification = nil, ""
 	if b, ok := BucketOf(d.Namespace); ok {
 		d.Bucket, d.Prefix = b, d.Name+"/"
 	}

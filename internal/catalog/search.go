@@ -64,6 +64,10 @@ type Index struct {
 
 	pop map[Key]float64 // popularity scores (see SetPopularity)
 
+	// inherit adds what datasets inherit through lineage to the discover
+	// decision (Service.SetInheritance; nil: nothing inherited).
+	inherit Inheritance
+
 	memoMu sync.Mutex
 	memos  map[string]*visMemo
 
@@ -682,6 +686,9 @@ type Query struct {
 type SearchHit struct {
 	Dataset *Dataset `json:"dataset"`
 	Score   float64  `json:"score"`
+	// EffectiveClassification is the highest of the dataset's own
+	// classification and what it inherits through lineage.
+	EffectiveClassification string `json:"effective_classification,omitempty" doc:"The highest of the dataset's own classification and what it inherits through lineage."`
 }
 
 // Facet counts values among the visible matching datasets.

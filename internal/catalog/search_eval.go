@@ -63,6 +63,7 @@ const maxMemos = 64
 type visMemo struct {
 	mu     sync.Mutex
 	ver    int64
+	inhVer int64 // the inheritance version the decisions saw
 	born   time.Time
 	used   time.Time
 	state  []uint8
@@ -90,6 +91,12 @@ func (ix *Index) memo(dec Decider, v Viewer, now time.Time) *visMemo {
 	}
 	key := viewerKey(v)
 	ver := vd.Version()
+	var inhVer int64
+	if ix.inherit != nil {
+		// Read before any inherited tags are: a change after this drops
+		// the memo at the next search.
+		inhVer = ix.inherit.Version()
+	}
 	ix.memoMu.Lock()
 	m := ix.memos[key]
 	if m == nil {
@@ -109,8 +116,8 @@ func (ix *Index) memo(dec Decider, v Viewer, now time.Time) *visMemo {
 	m.used = now
 	ix.memoMu.Unlock()
 	m.mu.Lock()
-	if m.dec != dec || m.ver != ver || now.Sub(m.born) > MemoTTL || now.Before(m.born) {
-		m.dec, m.ver, m.born = dec, ver, now
+	if m.dec != dec || m.ver != ver || m.inhVer != inhVer || now.Sub(m.born) > MemoTTL || now.Before(m.born) {
+		m.dec, m.ver, m.inhVer, m.born = dec, ver, inhVer, now
 		clear(m.state)
 	}
 	if len(m.state) < len(ix.docs) {
@@ -481,12 +488,10 @@ func (e *eval) filtered(d *docInfo) bool {
 	return true
 }
 
-// visible is the discover rule (see CanDiscover), cached per viewer.
+// visible is the discover rule on the effective tags (see
+// Service.CanDiscover), cached per viewer.
 func (e *eval) visible(id uint32, d *docInfo) bool {
 	if e.v.Admin {
-		return true
-	}
-	if e.dec == nil && d.level < policy.C4 {
 		return true
 	}
 	if e.memo != nil && e.memo.state[id] == 1 {
@@ -497,13 +502,15 @@ func (e *eval) visible(id uint32, d *docInfo) bool {
 			return true
 		}
 	}
-	if e.dec == nil {
-		return false
-	}
 	if e.memo != nil && e.memo.state[id] == 2 {
 		return false
 	}
-	ok := discover(e.dec, e.v, &Dataset{Classification: d.level.String()}, PolicyName(e.ix.nameOf[d.ns], d.name), d.policyTags)
+	ns := e.ix.nameOf[d.ns]
+	tags, level := effective(e.ix.inherit, ns, d.name, d.policyTags, d.level)
+	if e.dec == nil {
+		return level < policy.C4
+	}
+	ok := discover(e.dec, e.v, level, PolicyName(ns, d.name), tags)
 	if e.memo != nil {
 		e.memo.state[id] = 2
 		if ok {
@@ -565,7 +572,12 @@ func (e *eval) result(approx bool) SearchResult {
 			ix.log.Error("catalog index: cannot decode an indexed dataset", "err", err)
 			continue
 		}
-		res.Hits = append(res.Hits, SearchHit{Dataset: d, Score: top[i].score})
+		level := ix.docs[top[i].id].level
+		if ix.inherit != nil {
+			_, lc := ix.inherit.PolicyTags(d.Namespace, d.Name)
+			level = max(level, lc)
+		}
+		res.Hits = append(res.Hits, SearchHit{Dataset: d, Score: top[i].score, EffectiveClassification: level.String()})
 	}
 	named := func(m map[uint32]int) []SearchFacet {
 		fs := []SearchFacet{}

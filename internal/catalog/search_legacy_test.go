@@ -289,7 +289,7 @@ func (ix *legacyIndex) Search(dec Decider, v Viewer, q Query) SearchResult {
 	for _, id := range touched {
 		dc := ix.byID[id]
 		d := dc.ds
-		if !legacyMatches(&q, d) || !(v.Admin || v.Owns(d) || discover(dec, v, d, dc.policy, dc.tags)) {
+		if !legacyMatches(&q, d) || !(v.Admin || v.Owns(d) || discover(dec, v, d.Level(), dc.policy, dc.tags)) {
 			continue
 		}
 		s := float64(scores[id])

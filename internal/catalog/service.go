@@ -49,6 +49,9 @@ type Service struct {
 	Store   *Store
 	Index   *Index
 	Decider Decider
+	// Inherit says what datasets inherit through lineage (nil: nothing);
+	// set it with SetInheritance.
+	Inherit Inheritance
 	Rules   []Rule
 	Crawler Crawler // may be nil: no crawling
 	log     *slog.Logger
@@ -73,17 +76,19 @@ func NewService(store *Store, dec Decider, crawler Crawler, log *slog.Logger) *S
 // Search runs a query for v.
 func (s *Service) Search(v Viewer, q Query) SearchResult { return s.Index.Search(s.Decider, v, q) }
 
-// Get returns a dataset v may discover, fresh from the store. A dataset v
-// may not discover is reported as not found.
+// Get returns a dataset v may discover, fresh from the store, with what
+// it inherits through lineage (InheritedTags, EffectiveClassification).
+// A dataset v may not discover (on its effective tags) is reported as not
+// found.
 func (s *Service) Get(ctx context.Context, v Viewer, namespace, name string) (*Dataset, error) {
 	d, err := s.Store.Get(ctx, namespace, name)
 	if err != nil {
 		return nil, err
 	}
-	if !CanDiscover(s.Decider, v, d) {
+	if !s.CanDiscover(v, d) {
 		return nil, notFound(namespace, name)
 	}
-	return d, nil
+	return s.withInherited(ctx, d)
 }
 
 func notFound(namespace, name string) error {
@@ -173,7 +178,7 @@ func editTags(ts []Tag, add []Tag, remove []string) []Tag {
 // may not discover it), EPermission, EInvalid, EConflict.
 func (s *Service) Edit(ctx context.Context, v Viewer, namespace, name string, ifVersion int64, fn func(d *Dataset) error) (*Dataset, error) {
 	out, err := s.Store.Update(ctx, namespace, name, false, func(d *Dataset, _ bool) error {
-		if !CanDiscover(s.Decider, v, d) {
+		if !s.CanDiscover(v, d) {
 			return notFound(namespace, name)
 		}
 		if !v.CanEdit(d) {
@@ -184,10 +189,11 @@ func (s *Service) Edit(ctx context.Context, v Viewer, namespace, name string, if
 		}
 		return fn(d)
 	})
-	if err == nil {
-		s.refresh(ctx)
+	if err != nil {
+		return nil, err
 	}
-	return out, err
+	s.refresh(ctx)
+	return s.withInherited(ctx, out)
 }
 
 // ReplaceMetadata overwrites d's editable metadata (description, owners,

@@ -91,7 +91,7 @@ func (u *Usage) Bookmarks(ctx context.Context, v Viewer) ([]Bookmark, error) {
 // visible returns the indexed dataset k if it exists and v may discover it.
 func (u *Usage) visible(v Viewer, k Key) (*Dataset, bool) {
 	d, ok := u.cat.Index.Get(k)
-	if !ok || !CanDiscover(u.cat.Decider, v, d) {
+	if !ok || !u.cat.CanDiscover(v, d) {
 		return nil, false
 	}
 	return d, true

@@ -35,6 +35,7 @@ func (s *Server) wireCatalog(ctx context.Context) error {
 	}
 	crawler := catalogduckdb.New(s.objects, tmp, s.log.With("component", "crawler"))
 	s.cat.svc = catalog.NewService(catalog.NewStore(s.store), s.engine, crawler, s.log.With("component", "catalog"))
+	s.cat.svc.SetInheritance(catalogInheritance{s}) // catalog_effective.go
 	if err := s.cat.svc.Index.Refresh(ctx); err != nil {
 		return fmt.Errorf("catalog: %w", err)
 	}
