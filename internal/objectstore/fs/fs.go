@@ -58,7 +58,8 @@ type Store struct {
 	unlock  func() error
 	noSync  bool // tests only: skip fsync of data files and the index
 
-	stLatest, stVersion, stData *sql.Stmt
+	stLatest, stVersion         *sql.Stmt
+	stLatestData, stVersionData *sql.Stmt // the same, with an inline object's bytes
 
 	// Write transactions go to one committer goroutine, which runs all
 	// those waiting in one SQLite transaction (one fsync), each in its own
@@ -228,7 +229,10 @@ func (s *Store) open() error {
 			return fmt.Errorf("objectstore/fs: add inline data to the index: %w", err)
 		}
 	}
-	if s.stData, err = db.PrepareContext(ctx, `SELECT data FROM versions WHERE id = ? AND etag = ?`); err != nil {
+	if s.stLatestData, err = db.PrepareContext(ctx, qLatestData); err != nil {
+		return fmt.Errorf("objectstore/fs: %w", err)
+	}
+	if s.stVersionData, err = db.PrepareContext(ctx, qVersionData); err != nil {
 		return fmt.Errorf("objectstore/fs: %w", err)
 	}
 	if s.stLatest, err = db.PrepareContext(ctx, qLatest); err != nil {

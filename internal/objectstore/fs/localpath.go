@@ -28,7 +28,7 @@ import (
 // marker).
 func (s *Store) LocalFile(ctx context.Context, bucket, key string) (path, etag string, err error) {
 	for attempt := 0; ; attempt++ {
-		r, info, err := s.head(ctx, bucket, key, objectstore.GetOptions{})
+		r, info, err := s.head(ctx, bucket, key, objectstore.GetOptions{}, false)
 		if err != nil {
 			return "", "", err
 		}

@@ -43,6 +43,15 @@ const rowCols = `id, key, version_id, latest, delete_marker, size, etag, mtime, 
 
 type scanner interface{ Scan(...any) error }
 
+// scanRowData scans rowCols and an inline object's bytes.
+func scanRowData(sc scanner) (row, error) {
+	var r row
+	var key []byte
+	err := sc.Scan(&r.id, &key, &r.versionID, &r.latest, &r.dm, &r.size, &r.etag, &r.mtime, &r.contentType, &r.meta, &r.checksums, &r.tags, &r.file, &r.data)
+	r.key = string(key)
+	return r, err
+}
+
 func scanRow(sc scanner) (row, error) {
 	var r row
 	var key []byte
@@ -97,15 +106,26 @@ func (r row) info(bucket string, v objectstore.Versioning) objectstore.ObjectInf
 
 // lookup finds the latest version of key (versionID "") or the named one.
 func (s *Store) lookup(ctx context.Context, q querier, bucket, key, versionID string) (row, error) {
+	return s.lookupRow(ctx, q, bucket, key, versionID, false)
+}
+
+// lookupRow is lookup; withData also reads an inline object's bytes into
+// r.data, in the same statement (so they belong to that very row).
+func (s *Store) lookupRow(ctx context.Context, q querier, bucket, key, versionID string, withData bool) (row, error) {
 	var r row
 	var err error
+	latest, version := s.stLatest, s.stVersion
+	scan := scanRow
+	if withData {
+		latest, version, scan = s.stLatestData, s.stVersionData, scanRowData
+	}
 	if versionID == "" {
-		r, err = scanRow(stmtIn(ctx, q, s.stLatest).QueryRowContext(ctx, bucket, []byte(key)))
+		r, err = scan(stmtIn(ctx, q, latest).QueryRowContext(ctx, bucket, []byte(key)))
 		if errors.Is(err, sql.ErrNoRows) {
 			return r, errNoSuchKey()
 		}
 	} else {
-		r, err = scanRow(stmtIn(ctx, q, s.stVersion).QueryRowContext(ctx, bucket, []byte(key), versionID))
+		r, err = scan(stmtIn(ctx, q, version).QueryRowContext(ctx, bucket, []byte(key), versionID))
 		if errors.Is(err, sql.ErrNoRows) {
 			return r, objectstore.Errorf(steward.ENotFound, objectstore.CodeNoSuchVersion, "the specified version does not exist")
 		}
@@ -117,6 +137,10 @@ func (s *Store) lookup(ctx context.Context, q querier, bucket, key, versionID st
 const (
 	qLatest  = `SELECT ` + rowCols + ` FROM versions WHERE bucket = ? AND key = ? AND latest = 1`
 	qVersion = `SELECT ` + rowCols + ` FROM versions WHERE bucket = ? AND key = ? AND version_id = ?`
+
+	dataCol      = `, CASE WHEN file = '' THEN data END`
+	qLatestData  = `SELECT ` + rowCols + dataCol + ` FROM versions WHERE bucket = ? AND key = ? AND latest = 1`
+	qVersionData = `SELECT ` + rowCols + dataCol + ` FROM versions WHERE bucket = ? AND key = ? AND version_id = ?`
 )
 
 // stmtIn is st, bound to q's transaction if q is one.
@@ -316,11 +340,13 @@ func (s *Store) commitVersion(ctx context.Context, bucket string, r row, cond *o
 // with MethodNotAllowed, the returned info describes the marker; with
 // NotModified it describes the object.
 func (s *Store) Head(ctx context.Context, bucket, key string, opts objectstore.GetOptions) (objectstore.ObjectInfo, error) {
-	_, info, err := s.head(ctx, bucket, key, opts)
+	_, info, err := s.head(ctx, bucket, key, opts, false)
 	return info, err
 }
 
-func (s *Store) head(ctx context.Context, bucket, key string, opts objectstore.GetOptions) (row, objectstore.ObjectInfo, error) {
+// head looks the version up and checks the conditions; withData also
+// reads an inline object's bytes (r.data).
+func (s *Store) head(ctx context.Context, bucket, key string, opts objectstore.GetOptions, withData bool) (row, objectstore.ObjectInfo, error) {
 	b, err := s.bucket(bucket)
 	if err != nil {
 		return row{}, objectstore.ObjectInfo{}, err
@@ -331,7 +357,7 @@ func (s *Store) head(ctx context.Context, bucket, key string, opts objectstore.G
 		}
 		return row{}, objectstore.ObjectInfo{}, errNoSuchKey()
 	}
-	r, err := s.lookup(ctx, s.db, bucket, key, opts.VersionID)
+	r, err := s.lookupRow(ctx, s.db, bucket, key, opts.VersionID, withData)
 	if err != nil {
 		return r, objectstore.ObjectInfo{}, internal("fs.Get", err)
 	}
@@ -413,7 +439,7 @@ func (b *body) WriteTo(w io.Writer) (n int64, err error) { return io.Copy(w, &b.
 // InvalidRange). The body reads the requested range; the caller closes it.
 func (s *Store) Get(ctx context.Context, bucket, key string, opts objectstore.GetOptions) (io.ReadCloser, objectstore.ObjectInfo, error) {
 	for attempt := 0; ; attempt++ {
-		r, info, err := s.head(ctx, bucket, key, opts)
+		r, info, err := s.head(ctx, bucket, key, opts, true)
 		if err != nil {
 			return nil, info, err
 		}
@@ -425,14 +451,10 @@ func (s *Store) Get(ctx context.Context, bucket, key string, opts objectstore.Ge
 			return io.NopCloser(strings.NewReader("")), info, nil
 		}
 		if r.inline() {
-			data, err := s.inlineData(ctx, r)
-			if errors.Is(err, sql.ErrNoRows) && attempt < 10 {
-				continue // replaced or deleted since the lookup
+			if int64(len(r.data)) != r.size {
+				return nil, info, internal("fs.Get", fmt.Errorf("inline object %d holds %d bytes, its row says %d", r.id, len(r.data), r.size))
 			}
-			if err != nil {
-				return nil, info, internal("fs.Get", err)
-			}
-			return io.NopCloser(bytes.NewReader(data[start : start+n])), info, nil
+			return io.NopCloser(bytes.NewReader(r.data[start : start+n])), info, nil
 		}
 		f, err := os.Open(s.dataPath(r.file))
 		if errors.Is(err, os.ErrNotExist) && attempt < 10 {
@@ -450,18 +472,6 @@ func (s *Store) Get(ctx context.Context, bucket, key string, opts objectstore.Ge
 		}
 		return &body{f: f, r: io.LimitedReader{R: f, N: n}}, info, nil
 	}
-}
-
-// inlineData reads an inline version's bytes. The row id alone could
-// name a newer row (SQLite reuses the highest id after a delete), so the
-// ETag must match too; sql.ErrNoRows means the version is gone.
-func (s *Store) inlineData(ctx context.Context, r row) ([]byte, error) {
-	var data []byte
-	err := s.stData.QueryRowContext(ctx, r.id, r.etag).Scan(&data)
-	if err == nil && int64(len(data)) != r.size {
-		err = fmt.Errorf("inline object %d holds %d bytes, its row says %d", r.id, len(data), r.size)
-	}
-	return data, err
 }
 
 // Delete removes an object. Without versionID it removes the null version
