@@ -159,8 +159,8 @@ type Dataset struct {
 	// it was made from) and its effective classification, the highest of
 	// its own and the inherited. Filled by Service.Get and Edit, never
 	// stored (what a client sends here is ignored).
-	InheritedTags           []InheritedTag `json:"inherited_tags,omitempty" doc:"Tags inherited through lineage, with where they come from (read-only)."`
-	EffectiveClassification string         `json:"effective_classification,omitempty" doc:"The highest of the dataset's own classification and the inherited ones; what access decisions use (read-only)."`
+	InheritedTags           []DatasetInheritedTag `json:"inherited_tags,omitempty" doc:"Tags inherited through lineage, with where they come from (read-only)."`
+	EffectiveClassification string                `json:"effective_classification,omitempty" doc:"The highest of the dataset's own classification and the inherited ones; what access decisions use (read-only)."`
 }
 
 // Limits on metadata, so that one dataset cannot exhaust memory.

@@ -34,12 +34,12 @@ type Inheritance interface {
 	PolicyTags(namespace, name string) ([]policy.Tag, policy.Classification)
 	// Inherited returns the dataset's inherited tags with their
 	// provenance, for the dataset view.
-	Inherited(ctx context.Context, namespace, name string) ([]InheritedTag, error)
+	Inherited(ctx context.Context, namespace, name string) ([]DatasetInheritedTag, error)
 }
 
-// InheritedTag is a tag a dataset has because of where its data came
+// DatasetInheritedTag is a tag a dataset has because of where its data came
 // from, with its provenance.
-type InheritedTag struct {
+type DatasetInheritedTag struct {
 	Name           string `json:"name"`
 	Value          string `json:"value,omitempty"`
 	Classification string `json:"classification,omitempty" doc:"C1..C4 if the tag carries a classification."`

@@ -14,12 +14,14 @@ import (
 type fakeInheritance struct {
 	mu  sync.RWMutex
 	ver int64
-	m   map[Key][]InheritedTag
+	m   map[Key][]DatasetInheritedTag
 }
 
-func newFakeInheritance() *fakeInheritance { return &fakeInheritance{m: map[Key][]InheritedTag{}} }
+func newFakeInheritance() *fakeInheritance {
+	return &fakeInheritance{m: map[Key][]DatasetInheritedTag{}}
+}
 
-func (f *fakeInheritance) set(k Key, tags ...InheritedTag) {
+func (f *fakeInheritance) set(k Key, tags ...DatasetInheritedTag) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.ver++
@@ -50,10 +52,10 @@ func (f *fakeInheritance) PolicyTags(namespace, name string) ([]policy.Tag, poli
 	return tags, level
 }
 
-func (f *fakeInheritance) Inherited(_ context.Context, namespace, name string) ([]InheritedTag, error) {
+func (f *fakeInheritance) Inherited(_ context.Context, namespace, name string) ([]DatasetInheritedTag, error) {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
-	return append([]InheritedTag(nil), f.m[Key{namespace, name}]...), nil
+	return append([]DatasetInheritedTag(nil), f.m[Key{namespace, name}]...), nil
 }
 
 // inheritEngine: C4 is discoverable by group risk; tag "secret" hidden
@@ -91,7 +93,7 @@ func TestDiscoverInherited(t *testing.T) {
 			register(t, s, Dataset{Namespace: "s3://bank", Name: "bob/exposure_copy", Owners: []string{"bob"}, Description: "derived exposures", Classification: "C2"})
 			register(t, s, Dataset{Namespace: "s3://bank", Name: "risk/exposures", Owners: []string{"carol"}, Description: "credit exposures", Classification: "C4"})
 			k := Key{"s3://bank", "bob/exposure_copy"}
-			c4 := InheritedTag{Name: "classification", Value: "C4", Classification: "C4", Origin: "s3://bank/risk/exposures", From: "s3://bank/risk/exposures", Job: "steward:sql/x", Reason: "classification=C4 (C4) because s3://bank:risk/exposures flows here"}
+			c4 := DatasetInheritedTag{Name: "classification", Value: "C4", Classification: "C4", Origin: "s3://bank/risk/exposures", From: "s3://bank/risk/exposures", Job: "steward:sql/x", Reason: "classification=C4 (C4) because s3://bank:risk/exposures flows here"}
 
 			alice, bob, rita := Viewer{User: "alice"}, Viewer{User: "bob"}, Viewer{User: "rita", Groups: []string{"risk"}}
 			sees := func(t *testing.T, v Viewer) bool {
@@ -152,7 +154,7 @@ func TestDiscoverInherited(t *testing.T) {
 			}
 
 			// An inherited tag that a policy hides.
-			inh.set(k, InheritedTag{Name: "secret", Origin: "s3://bank/risk/exposures"})
+			inh.set(k, DatasetInheritedTag{Name: "secret", Origin: "s3://bank/risk/exposures"})
 			if dec.d != nil && sees(t, alice) {
 				t.Error("alice finds a dataset that inherits a tag hidden from her")
 			}
@@ -167,7 +169,7 @@ func TestDiscoverInherited(t *testing.T) {
 func TestViewFieldsNotStored(t *testing.T) {
 	ctx := context.Background()
 	s := newTestService(t, nil)
-	register(t, s, Dataset{Namespace: "s3://bank", Name: "x", EffectiveClassification: "C1", InheritedTags: []InheritedTag{{Name: "fake"}}})
+	register(t, s, Dataset{Namespace: "s3://bank", Name: "x", EffectiveClassification: "C1", InheritedTags: []DatasetInheritedTag{{Name: "fake"}}})
 	d, err := s.Store.Get(ctx, "s3://bank", "x")
 	if err != nil {
 		t.Fatal(err)

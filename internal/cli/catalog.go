@@ -73,10 +73,20 @@ func searchTable(r *catalog.SearchResult) func(*tabwriter.Writer) {
 			if len(desc) > 60 {
 				desc = desc[:57] + "..."
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", catalog.Ref(d.Namespace, d.Name), d.Classification, d.Format,
+			class := d.Classification
+			if h.EffectiveClassification != "" && h.EffectiveClassification != class {
+				class = h.EffectiveClassification + "*" // inherited through lineage
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", catalog.Ref(d.Namespace, d.Name), class, d.Format,
 				strings.Join(d.Owners, ","), tagsString(d.Tags), desc)
 		}
 		fmt.Fprintf(tw, "(%d of %d)\n", len(r.Hits), r.Total)
+		for _, h := range r.Hits {
+			if h.EffectiveClassification != "" && h.EffectiveClassification != h.Dataset.Classification {
+				fmt.Fprintln(tw, "* classification inherited through lineage (steward dataset show names the source)")
+				break
+			}
+		}
 	}
 }
 
@@ -92,6 +102,9 @@ func datasetText(d *catalog.Dataset) func(*tabwriter.Writer) {
 			fmt.Fprintf(tw, "Partitions:\t%s\n", strings.Join(d.Partitions, "/"))
 		}
 		fmt.Fprintf(tw, "Classification:\t%s\n", d.Classification)
+		if d.EffectiveClassification != "" && d.EffectiveClassification != d.Classification {
+			fmt.Fprintf(tw, "Effective classification:\t%s (inherited through lineage)\n", d.EffectiveClassification)
+		}
 		fmt.Fprintf(tw, "Owners:\t%s\n", strings.Join(d.Owners, ", "))
 		if len(d.Stewards) > 0 {
 			fmt.Fprintf(tw, "Stewards:\t%s\n", strings.Join(d.Stewards, ", "))
@@ -116,6 +129,20 @@ func datasetText(d *catalog.Dataset) func(*tabwriter.Writer) {
 				}
 			}
 			walk("", d.Schema)
+		}
+		if len(d.InheritedTags) > 0 {
+			fmt.Fprintln(tw, "\nINHERITED TAG\tCLASS\tCOLUMN\tSOURCE\tJOB\tWHY")
+			for _, t := range d.InheritedTags {
+				name := t.Name
+				if t.Value != "" {
+					name += "=" + t.Value
+				}
+				origin := t.Origin
+				if t.OriginColumn != "" {
+					origin += " (" + t.OriginColumn + ")"
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", name, t.Classification, t.Column, origin, t.Job, t.Reason)
+			}
 		}
 		if len(d.Suggestions) > 0 {
 			fmt.Fprintln(tw, "\nSUGGESTION\tCOLUMN\tTAG\tCONFIDENCE\tSTATUS\tREASON")

@@ -46,7 +46,7 @@ func (c catalogInheritance) PolicyTags(namespace, name string) ([]policy.Tag, po
 // Inherited implements catalog.Inheritance: the inherited tags with their
 // provenance, then the tags lineage holds as the dataset's own that did
 // not come from the catalog (OpenLineage tags facets, the lineage API).
-func (c catalogInheritance) Inherited(ctx context.Context, namespace, name string) ([]catalog.InheritedTag, error) {
+func (c catalogInheritance) Inherited(ctx context.Context, namespace, name string) ([]catalog.DatasetInheritedTag, error) {
 	if c.s.lin.svc == nil {
 		return nil, nil
 	}
@@ -54,9 +54,9 @@ func (c catalogInheritance) Inherited(ctx context.Context, namespace, name strin
 	if err != nil {
 		return nil, err
 	}
-	var out []catalog.InheritedTag
+	var out []catalog.DatasetInheritedTag
 	for _, t := range inh {
-		out = append(out, catalog.InheritedTag{
+		out = append(out, catalog.DatasetInheritedTag{
 			Name: t.Name, Value: t.Value, Classification: t.Classification.String(), Column: t.Field,
 			Origin: catalog.Ref(t.Origin.Namespace, t.Origin.Name), OriginColumn: t.OriginField,
 			From: catalog.Ref(t.From.Namespace, t.From.Name), Job: t.Job.String(), Reason: t.Explain(),
@@ -71,7 +71,7 @@ func (c catalogInheritance) Inherited(ctx context.Context, namespace, name strin
 			reason += "=" + t.Value
 		}
 		reason += " set on this dataset through lineage (" + t.Source + ")"
-		out = append(out, catalog.InheritedTag{Name: t.Name, Value: t.Value, Classification: t.Classification.String(), Column: t.Field,
+		out = append(out, catalog.DatasetInheritedTag{Name: t.Name, Value: t.Value, Classification: t.Classification.String(), Column: t.Field,
 			Origin: catalog.Ref(namespace, name), OriginColumn: t.Field, Reason: reason})
 	}
 	return out, nil
