@@ -187,7 +187,7 @@ func (c *conn) query(ctx context.Context, sql string, sink sqlengine.RowSink) (*
 		case sqlengine.StateUndefinedTable, sqlengine.StatePrivilege:
 			if pgCatalog.MatchString(sql) {
 				err = sqlengine.Errorf(steward.EInvalid, sqlengine.StateFeature,
-					"the PostgreSQL system catalogs are not available in Steward; list tables with SHOW TABLES (%s)", steward.MessageOf(err))
+					"this PostgreSQL catalog query is not supported by Steward (%s)", steward.MessageOf(err))
 			}
 		}
 	}
