@@ -335,3 +335,40 @@ func BenchmarkSearchLegacy(b *testing.B) {
 	runSearchBench(b, ix, benchDecider(b))
 	b.ReportMetric(float64(ms.HeapInuse)/(1<<20), "heap-MiB")
 }
+
+// BenchmarkSearchInherited is BenchmarkSearch with lineage: one dataset
+// in a hundred inherits C4 (so it is hidden from three of the four
+// viewers), answered by an in-memory Inheritance under a read lock as
+// lineage does. "steady": lineage does not change, so the per-viewer
+// discover cache holds; "changing": lineage changes before every query
+// (the worst case: every query decides afresh and asks lineage for each
+// dataset it considers).
+//
+//	STEWARD_BENCH_DATASETS=100000 go test ./internal/catalog/ -run '^$' -bench 'Search$|SearchInherited' -benchtime 700x -count 3
+func BenchmarkSearchInherited(b *testing.B) {
+	ix := buildBenchIndex(b, benchSize(1_000_000))
+	inh := newFakeInheritance()
+	for id := 0; id < len(ix.docs); id += 100 {
+		if d := &ix.docs[id]; d.live {
+			inh.m[Key{ix.nameOf[d.ns], d.name}] = []DatasetInheritedTag{{Name: "classification", Value: "C4", Classification: "C4"}}
+		}
+	}
+	ix.inherit = inh
+	b.Cleanup(func() { ix.inherit = nil })
+	dec := benchDecider(b)
+	b.Run("steady", func(b *testing.B) { runSearchBench(b, ix, dec) })
+	b.Run("changing", func(b *testing.B) { runSearchBench(b, bumping{ix, inh}, dec) })
+}
+
+// bumping changes the inheritance version before every search.
+type bumping struct {
+	ix  *Index
+	inh *fakeInheritance
+}
+
+func (s bumping) Search(dec Decider, v Viewer, q Query) SearchResult {
+	s.inh.mu.Lock()
+	s.inh.ver++
+	s.inh.mu.Unlock()
+	return s.ix.Search(dec, v, q)
+}
