@@ -42,7 +42,12 @@
 // join+email, export, aggregate-masked, join-masked, join+email-masked.
 //
 // With -dir, the generated store is kept and reused by the next run with
-// the same -rows.
+// the same -rows. At the scale, -rows 100000000 writes 1.2 GB of
+// Parquet (about twice that on disk while the files are moved into the
+// store) using about 11 minutes of CPU (49 minutes on a loaded 2-core
+// machine, 150 MB resident); keep it for later runs, for example with
+// -dir /tmp/sqlb100m. A full run at that scale takes long: -queries and
+// -reps 1 keep it short.
 package main
 
 import (
@@ -427,6 +432,9 @@ func generate(ctx context.Context, st *fs.Store, o options, stderr io.Writer) er
 	for _, q := range genSQL(gen, o.rows) {
 		if _, err := db.ExecContext(ctx, q); err != nil {
 			return fmt.Errorf("%.60s...: %w", q, err)
+		}
+		if strings.HasPrefix(q, "COPY") {
+			fmt.Fprintf(stderr, "  %s: wrote %s\n", time.Since(start).Round(time.Second), q[strings.LastIndex(q, "/")+1:strings.LastIndex(q, "'")])
 		}
 	}
 	err = filepath.WalkDir(gen, func(p string, e os.DirEntry, err error) error {
