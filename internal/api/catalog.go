@@ -134,7 +134,7 @@ func (a *API) registerCatalog() {
 			return &datasetBody{Body: d}, nil
 		})
 
-	huma.Register(a.h, op("get-dataset", http.MethodGet, "/datasets/{id}", "Get a dataset: schema, owners, statistics, tags, classification, suggestions", 404),
+	huma.Register(a.h, op("get-dataset", http.MethodGet, "/datasets/{id}", "Get a dataset: schema, owners, statistics, tags, classification (own, and effective with the tags inherited through lineage), suggestions", 404),
 		func(ctx context.Context, in *datasetIDPath) (*datasetBody, error) {
 			v, _, err := a.viewer(ctx)
 			if err == nil {

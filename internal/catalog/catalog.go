@@ -27,7 +27,10 @@
 // owners and stewards always may; for C4 datasets everyone else needs an
 // explicit `discover` allow from the policy engine; for C1 to C3 (and
 // unclassified) datasets everyone may unless a policy explicitly denies
-// `discover`. Administrators see everything.
+// `discover`. Administrators see everything. The rule is applied to the
+// dataset's effective tags and classification: its own plus what it
+// inherits through lineage (see Inheritance), so a table made from C4 data
+// is as hidden as its source.
 package catalog
 
 import (
