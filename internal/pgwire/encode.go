@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"math/big"
 	"reflect"
@@ -52,6 +53,9 @@ type encoder struct {
 
 	cols []colEnc // per column, made at the first row
 	msg  dataRow
+
+	out    []byte // DataRows gathered by add
+	direct bool   // be's buffer is written: out may go straight to the client
 }
 
 // colEnc is what the encoder knows of one column.
@@ -134,6 +138,39 @@ func (m *dataRow) Encode(dst []byte) ([]byte, error) {
 	out, err := m.e.appendRow(dst, m.vals)
 	m.err, m.end = err, len(out)
 	return out, nil
+}
+
+// add appends a DataRow for vals to the encoder's own buffer (out); a
+// value that cannot be encoded appends nothing and returns the error.
+func (e *encoder) add(vals []any) error {
+	b, err := e.appendRow(e.out, vals)
+	e.out = b
+	return err
+}
+
+// writeOut writes the rows in out to the client: the first time through
+// be, after the messages be holds, then straight to w (be's buffer would
+// otherwise grow anew from 1 KiB after every flush).
+func (e *encoder) writeOut(be *pgproto3.Backend, w io.Writer) error {
+	var err error
+	if e.direct && w != nil {
+		_, err = w.Write(e.out)
+	} else {
+		be.Send(rawMessages(e.out))
+		err = be.Flush()
+		e.direct = true
+	}
+	e.out = e.out[:0]
+	return err
+}
+
+// drain hands the rows in out to be, ahead of whatever is sent next.
+func (e *encoder) drain(be *pgproto3.Backend) {
+	if len(e.out) > 0 {
+		be.Send(rawMessages(e.out))
+		e.out = e.out[:0]
+	}
+	e.direct = false
 }
 
 // rawMessages is encoded backend messages, sent as they are.
@@ -271,11 +308,9 @@ func (e *encoder) appendBinary(dst []byte, c *colEnc, v any) ([]byte, error) {
 			return binary.BigEndian.AppendUint64(dst, math.Float64bits(f)), nil
 		}
 	case oidNumeric:
-		if _, _, ok := c.decimal(v); ok {
+		if scale, val, ok := c.decimal(v); ok {
 			// The digits and scale PostgreSQL would send: 12.30, not 12.3.
-			var buf [64]byte
-			b, err := encodeNumeric(string(e.appendText(buf[:0], c, v)))
-			return append(dst, b...), err
+			return appendNumeric(dst, scale, val), nil
 		}
 	case oidTimestamp, oidTimestamptz, oidDate:
 		t, ok := v.(time.Time)
@@ -349,6 +384,69 @@ func appendDecimal(dst []byte, scale int, val *big.Int) []byte {
 	dst = append(dst, digits[:len(digits)-scale]...)
 	dst = append(dst, '.')
 	return append(dst, digits[len(digits)-scale:]...)
+}
+
+// appendNumeric appends the unscaled val with scale digits after the
+// point in PostgreSQL's binary numeric format: digit count, weight, sign
+// and display scale, then base-10000 digits, the point between two of
+// them; leading and trailing zero digits are left out.
+func appendNumeric(dst []byte, scale int, val *big.Int) []byte {
+	var buf [96]byte
+	var sign uint16
+	dec := buf[:0]
+	if val.IsInt64() {
+		n := val.Int64()
+		if n < 0 {
+			sign = 0x4000
+			dec = strconv.AppendUint(dec, uint64(-n), 10)
+		} else {
+			dec = strconv.AppendUint(dec, uint64(n), 10)
+		}
+	} else {
+		dec = val.Append(dec, 10)
+		if dec[0] == '-' {
+			sign, dec = 0x4000, dec[1:]
+		}
+	}
+	if scale < 0 {
+		scale = 0
+	}
+	// digit(i) is the decimal digit at place i: 0 the units, 1 the tens,
+	// -1 the tenths.
+	digit := func(i int) uint16 {
+		k := len(dec) - 1 - scale - i
+		if k < 0 || k >= len(dec) {
+			return 0
+		}
+		return uint16(dec[k] - '0')
+	}
+	// Groups of four places: group g covers places 4g .. 4g+3.
+	hi := (len(dec) - scale - 1) / 4 // the highest group with a digit
+	if len(dec)-scale-1 < 0 {
+		hi = -1
+	}
+	lo := -((scale + 3) / 4) // the lowest group the scale reaches
+	group := func(g int) uint16 {
+		return digit(4*g+3)*1000 + digit(4*g+2)*100 + digit(4*g+1)*10 + digit(4*g)
+	}
+	for hi >= lo && group(hi) == 0 {
+		hi--
+	}
+	for lo <= hi && group(lo) == 0 {
+		lo++
+	}
+	ndigits, weight := hi-lo+1, hi
+	if ndigits <= 0 {
+		ndigits, weight, sign = 0, 0, 0
+	}
+	dst = binary.BigEndian.AppendUint16(dst, uint16(ndigits))
+	dst = binary.BigEndian.AppendUint16(dst, uint16(int16(weight)))
+	dst = binary.BigEndian.AppendUint16(dst, sign)
+	dst = binary.BigEndian.AppendUint16(dst, uint16(scale))
+	for g := hi; g >= lo && ndigits > 0; g-- {
+		dst = binary.BigEndian.AppendUint16(dst, group(g))
+	}
+	return dst
 }
 
 // decimal reads v as the DuckDB driver's Decimal (a struct with Width,

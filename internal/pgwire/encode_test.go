@@ -455,3 +455,28 @@ func TestPortalSuspendedAcrossBatches(t *testing.T) {
 		t.Fatalf("got %s after %d rows", s, next)
 	}
 }
+
+// TestAppendNumeric checks the binary numeric built from the unscaled
+// integer against the one built from its text (encodeNumeric, which the
+// parameter tests check against PostgreSQL's layout).
+func TestAppendNumeric(t *testing.T) {
+	huge, _ := new(big.Int).SetString("-99999999999999999999999999999999999999", 10)
+	vals := []*big.Int{big.NewInt(0), big.NewInt(1), big.NewInt(-1), big.NewInt(5), big.NewInt(-1230), big.NewInt(10000),
+		big.NewInt(100000000), big.NewInt(99999999), big.NewInt(-123456789), big.NewInt(math.MaxInt64), big.NewInt(math.MinInt64), huge,
+		new(big.Int).Neg(huge), new(big.Int).Lsh(big.NewInt(1), 90)}
+	for n := int64(1); n < 1e15; n = n*7 + 3 {
+		vals = append(vals, big.NewInt(n), big.NewInt(-n*10))
+	}
+	for _, v := range vals {
+		for scale := 0; scale <= 12; scale++ {
+			text := appendDecimal(nil, scale, v)
+			want, err := encodeNumeric(string(text))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := appendNumeric(nil, scale, v); string(got) != string(want) {
+				t.Errorf("%s (scale %d): got % x, want % x", text, scale, got, want)
+			}
+		}
+	}
+}

@@ -233,25 +233,31 @@ func (c *conn) execute(m *pgproto3.Execute) error {
 	}
 	maxRows := int64(m.MaxRows)
 	sent := int64(0)
+	// Rows gather in the encoder's buffer; out hands them to the backend
+	// before any other message (and, deferred, before an error).
+	out := func() {
+		if p.enc != nil {
+			p.enc.drain(c.be)
+		}
+	}
+	defer out()
 	send := func(vals []any) error {
 		if p.enc == nil {
 			p.encoderFor(c)
 		}
-		n, err := p.enc.send(c.be, vals)
-		if err != nil {
+		if err := p.enc.add(vals); err != nil {
 			return err
 		}
 		sent++
-		if n >= flushSize {
-			if err := c.be.Flush(); err != nil {
-				return err
-			}
+		if len(p.enc.out) >= flushSize {
+			return p.enc.writeOut(c.be, c.pb)
 		}
 		return nil
 	}
 	if p.local != nil {
 		for ; p.localNext < len(p.local.rows); p.localNext++ {
 			if maxRows > 0 && sent >= maxRows {
+				out()
 				c.be.Send(&pgproto3.PortalSuspended{})
 				return nil
 			}
@@ -259,6 +265,7 @@ func (c *conn) execute(m *pgproto3.Execute) error {
 				return err
 			}
 		}
+		out()
 		c.be.Send(&pgproto3.CommandComplete{CommandTag: []byte(p.local.tag)})
 		return nil
 	}
@@ -268,6 +275,7 @@ func (c *conn) execute(m *pgproto3.Execute) error {
 	}
 	for p.end == nil {
 		if maxRows > 0 && sent >= maxRows {
+			out()
 			c.be.Send(&pgproto3.PortalSuspended{})
 			return nil
 		}
@@ -295,6 +303,7 @@ func (c *conn) execute(m *pgproto3.Execute) error {
 	if p.end.err != nil {
 		return p.end.err
 	}
+	out()
 	if p.finished {
 		sent = 0
 	}
