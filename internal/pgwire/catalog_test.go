@@ -132,6 +132,17 @@ func TestCatalogPsql(t *testing.T) {
 		{"bob", "steward", `\dt`, []string{"bank.crm|people|table|steward\n", "bank.risk|exposures|table|steward\n"}, nil},
 		{"bob", "bank", `\d+ crm.people`, []string{"id|integer|", "salary|numeric(10,2)|", "born|date|"}, nil},
 		{"bob", "bank", `\d risk.exposures`, []string{"id|bigint|", "amount|double precision|"}, nil},
+		// The other listings run, empty where Steward has nothing of the kind.
+		{"bob", "bank", `\dn+`, []string{"crm|steward||", "risk|steward||"}, nil},
+		{"bob", "bank", `\dp`, []string{"crm|people|table|", "risk|exposures|table|"}, nil},
+		{"alice", "bank", `\l+`, []string{"bank|steward|UTF8|"}, nil},
+		{"alice", "bank", `\dv`, []string{"Did not find any relations."}, nil},
+		{"alice", "bank", `\di`, []string{"Did not find any relations."}, nil},
+		{"alice", "bank", `\df`, nil, nil},
+		{"alice", "bank", `\dT`, nil, nil},
+		{"alice", "bank", `\du`, []string{"alice|"}, nil},
+		{"alice", "bank", `\dx`, nil, nil},
+		{"alice", "bank", `\db`, nil, nil},
 	} {
 		t.Run(tc.user+" "+tc.db+" "+tc.cmd, func(t *testing.T) {
 			out := psql(t, tc.user, tc.db, tc.cmd)

@@ -325,7 +325,7 @@ func segments(sql string) []segment {
 var (
 	operatorRE = regexp.MustCompile(`(?i)\bOPERATOR\s*\(\s*(?:pg_catalog\s*\.\s*)?([~!<>=*+\-/%^|&#@]+)\s*\)`)
 	collateRE  = regexp.MustCompile(`(?i)\bCOLLATE\s+(?:pg_catalog\s*\.\s*)?(?:default\b|"default")`)
-	castRE     = regexp.MustCompile(`(?i)::\s*pg_catalog\s*\.\s*`)
+	castRE     = regexp.MustCompile(`(?i)(::\s*|\bAS\s+)pg_catalog\s*\.\s*`)
 	qualRE     = regexp.MustCompile(`(?i)\b(?:pg_catalog|information_schema)\s*\.\s*`)
 	regclassRE = regexp.MustCompile(`(?i)^\s*::\s*(regclass|regtype|regproc)\b`)
 )
@@ -343,7 +343,7 @@ func pgSyntax(sql string) string {
 		}
 		t := operatorRE.ReplaceAllString(s.text, " $1 ")
 		t = collateRE.ReplaceAllString(t, "")
-		t = castRE.ReplaceAllString(t, "::")
+		t = castRE.ReplaceAllString(t, "$1")
 		b.WriteString(t)
 	}
 	return b.String()
@@ -691,7 +691,7 @@ func buildCatalog(r *sqlengine.CatalogRun, names map[string]bool, text string) *
 		if !need("pg_database") {
 			break
 		}
-		add("INSERT INTO pg_database(oid, datname, datdba, encoding, datlocprovider, datallowconn, datconnlimit, datcollate, datctype) VALUES (%d, %s, %d, 6, 'c', true, -1, 'C', 'C')",
+		add("INSERT INTO pg_database(oid, datname, datdba, encoding, datlocprovider, datallowconn, datconnlimit, dattablespace, datcollate, datctype) VALUES (%d, %s, %d, 6, 'c', true, -1, 1663, 'C', 'C')",
 			int64(firstOID-100+i), lit(d), ownerOID)
 	}
 	if need("pg_roles") {
@@ -702,6 +702,9 @@ func buildCatalog(r *sqlengine.CatalogRun, names map[string]bool, text string) *
 	}
 	if need("pg_user") && user != stewardOwner {
 		add("INSERT INTO pg_user(usename, usesysid) VALUES (%s, %d)", lit(user), firstOID-1)
+	}
+	if need("pg_tablespace") {
+		add("INSERT INTO pg_tablespace(oid, spcname, spcowner) VALUES (1663, 'pg_default', %d), (1664, 'pg_global', %d)", ownerOID, ownerOID)
 	}
 	if need("pg_am") {
 		add("INSERT INTO pg_am(oid, amname, amhandler, amtype) VALUES (2, 'heap', 0, 't'), (403, 'btree', 0, 'i')")
@@ -989,6 +992,10 @@ var catalogMacros = []string{
 	"pg_get_partkeydef(x) AS NULL::VARCHAR",
 	"pg_get_statisticsobjdef_columns(x) AS NULL::VARCHAR",
 	"pg_get_function_identity_arguments(x) AS ''",
+	"pg_get_function_arguments(x) AS ''",
+	"pg_get_function_result(x) AS NULL::VARCHAR",
+	"pg_tablespace_location(x) AS ''",
+	"pg_database_size(x) AS 0",
 	"pg_get_serial_sequence(t, c) AS NULL::VARCHAR",
 	"pg_relation_is_publishable(x) AS false",
 	"pg_encoding_to_char(x) AS 'UTF8'",
