@@ -230,6 +230,9 @@ func launch(bin, dir string) (*server, error) {
 		"--port", fmt.Sprintf("127.0.0.1:%d", port),
 		"--health", "/health",
 		"--quiet",
+		// Without it versitygw answers every request with Connection:
+		// close, and each upstream call pays a new TCP connection.
+		"--keep-alive",
 		"posix", "--versioning-dir", filepath.Join(dir, "versions"), filepath.Join(dir, "data"))
 	// Credentials through the environment, not argv (ps shows argv).
 	s.cmd.Env = append(os.Environ(), "ROOT_ACCESS_KEY="+s.access, "ROOT_SECRET_KEY="+s.secret)
