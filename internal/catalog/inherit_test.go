@@ -181,3 +181,44 @@ func TestViewFieldsNotStored(t *testing.T) {
 		t.Errorf("view without inheritance %+v", d)
 	}
 }
+
+// countingDecider counts the decisions the engine takes.
+type countingDecider struct {
+	*policy.Engine
+	n int
+}
+
+func (c *countingDecider) Decide(r *policy.Request, d *policy.Decision) {
+	c.n++
+	c.Engine.Decide(r, d)
+}
+
+// A lineage change keeps the cached decisions of datasets whose
+// inheritance did not change (one lookup each, no policy decision) and
+// decides afresh those that now inherit something.
+func TestLineageChangeKeepsUnaffectedDecisions(t *testing.T) {
+	dec := &countingDecider{Engine: inheritEngine(t)}
+	s := newTestService(t, dec)
+	inh := newFakeInheritance()
+	s.SetInheritance(inh)
+	for _, n := range []string{"a", "b", "c"} {
+		register(t, s, Dataset{Namespace: "s3://bank", Name: "ledger/" + n, Description: "ledger", Classification: "C2"})
+	}
+	alice := Viewer{User: "alice"}
+	total := func() int { t.Helper(); return s.Search(alice, Query{Text: "ledger"}).Total }
+	if got := total(); got != 3 {
+		t.Fatalf("alice sees %d, want 3", got)
+	}
+	before := dec.n
+	inh.set(Key{"s3://other", "x"}, DatasetInheritedTag{Name: "classification", Classification: "C4"})
+	if got := total(); got != 3 || dec.n != before {
+		t.Errorf("after an unrelated lineage change: %d visible, %d new decisions; want 3 and 0", got, dec.n-before)
+	}
+	inh.set(Key{"s3://bank", "ledger/b"}, DatasetInheritedTag{Name: "classification", Classification: "C4"})
+	if got := total(); got != 2 || dec.n != before+1 {
+		t.Errorf("after ledger/b inherits C4: %d visible, %d new decisions; want 2 and 1", got, dec.n-before)
+	}
+	if got := total(); got != 2 || dec.n != before+1 {
+		t.Errorf("again: %d visible, %d new decisions; want 2 and 1", got, dec.n-before)
+	}
+}

@@ -59,17 +59,29 @@ const MemoTTL = 30 * time.Second
 const maxMemos = 64
 
 // visMemo caches one viewer's discover decisions per document: 0 not yet
-// decided, 1 visible, 2 hidden.
+// decided, 1 visible, 2 hidden, plus memoInherits when the document
+// inherited tags when it was decided.
+//
+// A lineage change (a new inheritance version) does not drop the
+// decisions: it clears fresh, and a decision whose fresh bit is unset is
+// checked again with one lookup of what the document inherits now. A
+// document that inherited nothing then and inherits nothing now keeps its
+// decision; any other is decided afresh. So a lineage change costs a
+// lookup per document a search meets, not a policy decision.
 type visMemo struct {
 	mu     sync.Mutex
 	ver    int64
-	inhVer int64 // the inheritance version the decisions saw
+	inhVer int64    // the inheritance version fresh refers to
+	fresh  *seenSet // documents whose decision holds at inhVer
 	born   time.Time
 	used   time.Time
 	state  []uint8
 	dec    Decider
 	viewer string
 }
+
+// memoInherits marks a memoized decision taken with inherited tags.
+const memoInherits = 4
 
 // versioned is a Decider whose decisions change only with its version
 // (*policystore.Holder, *policy.Engine).
@@ -116,12 +128,20 @@ func (ix *Index) memo(dec Decider, v Viewer, now time.Time) *visMemo {
 	m.used = now
 	ix.memoMu.Unlock()
 	m.mu.Lock()
-	if m.dec != dec || m.ver != ver || m.inhVer != inhVer || now.Sub(m.born) > MemoTTL || now.Before(m.born) {
-		m.dec, m.ver, m.inhVer, m.born = dec, ver, inhVer, now
+	if m.dec != dec || m.ver != ver || now.Sub(m.born) > MemoTTL || now.Before(m.born) {
+		m.dec, m.ver, m.born = dec, ver, now
 		clear(m.state)
 	}
 	if len(m.state) < len(ix.docs) {
 		m.state = append(m.state, make([]uint8, len(ix.docs)-len(m.state))...)
+	}
+	if m.fresh == nil || len(m.fresh.bits)*64 < len(ix.docs) {
+		m.fresh = &seenSet{bits: make([]uint64, (len(ix.docs)+63)/64+len(ix.docs)/512)}
+		m.inhVer = inhVer
+	}
+	if m.inhVer != inhVer {
+		clear(m.fresh.bits)
+		m.inhVer = inhVer
 	}
 	return m
 }
@@ -494,7 +514,8 @@ func (e *eval) visible(id uint32, d *docInfo) bool {
 	if e.v.Admin {
 		return true
 	}
-	if e.memo != nil && e.memo.state[id] == 1 {
+	m := e.memo
+	if m != nil && m.state[id]&3 == 1 && (e.ix.inherit == nil || m.fresh.has(id)) {
 		return true
 	}
 	for _, o := range d.owners() {
@@ -502,20 +523,36 @@ func (e *eval) visible(id uint32, d *docInfo) bool {
 			return true
 		}
 	}
-	if e.memo != nil && e.memo.state[id] == 2 {
+	if m != nil && m.state[id]&3 == 2 && (e.ix.inherit == nil || m.fresh.has(id)) {
 		return false
 	}
 	ns := e.ix.nameOf[d.ns]
-	tags, level := effective(e.ix.inherit, ns, d.name, d.policyTags, d.level)
+	tags, level := d.policyTags, d.level
+	inherits := false
+	if e.ix.inherit != nil {
+		lt, lc := e.ix.inherit.PolicyTags(ns, d.name)
+		if inherits = len(lt) > 0 || lc > policy.Unclassified; inherits {
+			tags, level = append(slices.Clip(tags), lt...), max(level, lc)
+		} else if m != nil && (m.state[id] == 1 || m.state[id] == 2) {
+			// Decided without inheritance, and still none: it holds.
+			m.fresh.mark(id)
+			return m.state[id] == 1
+		}
+	}
 	if e.dec == nil {
 		return level < policy.C4
 	}
 	ok := discover(e.dec, e.v, level, PolicyName(ns, d.name), tags)
-	if e.memo != nil {
-		e.memo.state[id] = 2
+	if m != nil {
+		st := uint8(2)
 		if ok {
-			e.memo.state[id] = 1
+			st = 1
 		}
+		if inherits {
+			st |= memoInherits
+		}
+		m.state[id] = st
+		m.fresh.mark(id)
 	}
 	return ok
 }
