@@ -18,9 +18,10 @@ import (
 //
 // The catalog does not know lineage: the server gives it an Inheritance
 // (SetInheritance). Search asks it only for the datasets whose discover
-// decision is not cached; the per-viewer decision cache is dropped when
-// the inheritance version changes, so a lineage change is seen by the
-// next search.
+// decision is not cached; after a lineage change (a new inheritance
+// version) the next search checks each cached decision it meets with one
+// lookup and decides afresh only where something is inherited (visMemo),
+// so a lineage change is seen by the next search, at once.
 
 // Inheritance says what datasets inherit through lineage. Implementations
 // answer from memory: PolicyTags is called during searches.

@@ -105,8 +105,8 @@ func (ix *Index) memo(dec Decider, v Viewer, now time.Time) *visMemo {
 	ver := vd.Version()
 	var inhVer int64
 	if ix.inherit != nil {
-		// Read before any inherited tags are: a change after this drops
-		// the memo at the next search.
+		// Read before any inherited tags are: a change after this makes
+		// the next search check them again (see visMemo).
 		inhVer = ix.inherit.Version()
 	}
 	ix.memoMu.Lock()
