@@ -129,6 +129,9 @@ func systemName(ref sqlengine.TableRef) (string, bool) {
 	return "", false
 }
 
+// reservedDB are the databases every DuckDB instance has.
+var reservedDB = map[string]bool{"memory": true, "system": true, "temp": true}
+
 var pgTableSet = func() map[string]bool {
 	m := map[string]bool{}
 	for _, t := range pgTables {
@@ -801,8 +804,8 @@ func buildCatalog(r *sqlengine.CatalogRun, names map[string]bool, text string) *
 			}
 			cols = append(cols, q(col.Name)+" "+ct)
 		}
-		if !infoNeeded {
-			continue
+		if !infoNeeded || reservedDB[strings.ToLower(t.Catalog)] {
+			continue // a catalog named like one of DuckDB's own databases is left out of information_schema
 		}
 		if !attached[t.Catalog] {
 			attached[t.Catalog] = true

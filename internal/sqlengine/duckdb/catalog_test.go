@@ -233,3 +233,25 @@ func BenchmarkCatalog1000Tables(b *testing.B) {
 		})
 	}
 }
+
+// TestCatalogReservedNames: a catalog named like one of DuckDB's own
+// databases is still listed in pg_class (not in information_schema),
+// and names with quotes stay names.
+func TestCatalogReservedNames(t *testing.T) {
+	be := duckdb.New(nil)
+	t.Cleanup(func() { be.Close() })
+	tables := []sqlengine.CatalogTable{
+		{Catalog: "temp", Schema: "x", Table: "t1", Columns: []sqlengine.Column{{Name: "a", Type: "INTEGER"}}},
+		{Catalog: "bank", Schema: "o'hara", Table: `we"ird`, Columns: []sqlengine.Column{{Name: `c'"`, Type: "VARCHAR"}}},
+	}
+	for q, want := range map[string]string{
+		"SELECT relname FROM pg_catalog.pg_class ORDER BY 1":                       `[[t1] [we"ird]]`,
+		"SELECT table_name, column_name FROM information_schema.columns":           `[[we"ird c'"]]`,
+		"SELECT nspname FROM pg_catalog.pg_namespace WHERE oid > 16000 ORDER BY 1": `[[bank.o'hara] [temp.x]]`,
+	} {
+		c := &collect{}
+		if _, err := be.RunCatalog(context.Background(), &sqlengine.CatalogRun{Query: q, Database: "steward", User: "alice", Tables: tables, Limits: sqlengine.DefaultLimits}, c); err != nil || c.String() != want {
+			t.Errorf("%s: got %s %v, want %s", q, c, err, want)
+		}
+	}
+}
