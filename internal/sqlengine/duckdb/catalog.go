@@ -804,8 +804,8 @@ func buildCatalog(r *sqlengine.CatalogRun, names map[string]bool, text string) *
 			}
 			cols = append(cols, q(col.Name)+" "+ct)
 		}
-		if !infoNeeded || reservedDB[strings.ToLower(t.Catalog)] {
-			continue // a catalog named like one of DuckDB's own databases is left out of information_schema
+		if l := strings.ToLower(t.Schema); !infoNeeded || reservedDB[strings.ToLower(t.Catalog)] || l == "pg_catalog" || l == "information_schema" {
+			continue // named like DuckDB's own databases or schemas: left out of information_schema
 		}
 		if !attached[t.Catalog] {
 			attached[t.Catalog] = true

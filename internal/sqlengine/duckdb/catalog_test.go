@@ -242,12 +242,13 @@ func TestCatalogReservedNames(t *testing.T) {
 	t.Cleanup(func() { be.Close() })
 	tables := []sqlengine.CatalogTable{
 		{Catalog: "temp", Schema: "x", Table: "t1", Columns: []sqlengine.Column{{Name: "a", Type: "INTEGER"}}},
+		{Catalog: "bank", Schema: "pg_catalog", Table: "t2", Columns: []sqlengine.Column{{Name: "a", Type: "INTEGER"}}},
 		{Catalog: "bank", Schema: "o'hara", Table: `we"ird`, Columns: []sqlengine.Column{{Name: `c'"`, Type: "VARCHAR"}}},
 	}
 	for q, want := range map[string]string{
-		"SELECT relname FROM pg_catalog.pg_class ORDER BY 1":                       `[[t1] [we"ird]]`,
+		"SELECT relname FROM pg_catalog.pg_class ORDER BY 1":                       `[[t1] [t2] [we"ird]]`,
 		"SELECT table_name, column_name FROM information_schema.columns":           `[[we"ird c'"]]`,
-		"SELECT nspname FROM pg_catalog.pg_namespace WHERE oid > 16000 ORDER BY 1": `[[bank.o'hara] [temp.x]]`,
+		"SELECT nspname FROM pg_catalog.pg_namespace WHERE oid > 16000 ORDER BY 1": `[[bank.o'hara] [bank.pg_catalog] [temp.x]]`,
 	} {
 		c := &collect{}
 		if _, err := be.RunCatalog(context.Background(), &sqlengine.CatalogRun{Query: q, Database: "steward", User: "alice", Tables: tables, Limits: sqlengine.DefaultLimits}, c); err != nil || c.String() != want {
