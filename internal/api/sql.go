@@ -121,6 +121,9 @@ func (a *API) streamQuery(hc huma.Context, p *steward.Principal, q, format strin
 			sink.ab.release()
 			panic(http.ErrAbortHandler) // no end-of-stream marker: the reader sees a truncated stream
 		}
+		if sink.drain() != nil {
+			return
+		}
 		json.NewEncoder(hc.BodyWriter()).Encode(map[string]jsonlError{"error": {Code: string(steward.KindOf(err)), SQLState: sqlengine.SQLState(err), Message: steward.MessageOf(err)}})
 		return
 	}
@@ -137,6 +140,9 @@ func (a *API) streamQuery(hc huma.Context, p *steward.Principal, q, format strin
 		}
 		return
 	}
+	if sink.drain() != nil {
+		return
+	}
 	json.NewEncoder(hc.BodyWriter()).Encode(map[string]map[string]int64{"complete": {"rows": sum.Rows}})
 }
 
@@ -148,6 +154,8 @@ type httpSink struct {
 	ab      *arrowStream
 	cw      *csv.Writer
 	enc     *json.Encoder
+	buf     []byte   // JSON lines not yet written
+	rec     []string // CSV record, reused
 	started bool
 	n       int
 	err     error
@@ -187,29 +195,41 @@ func (s *httpSink) Row(vals []any) error {
 	}
 	var err error
 	if s.csv {
-		rec := make([]string, len(vals))
+		if cap(s.rec) < len(vals) {
+			s.rec = make([]string, len(vals))
+		}
+		rec := s.rec[:len(vals)]
 		for i, v := range vals {
+			rec[i] = ""
 			if v != nil {
 				rec[i] = textOf(v)
 			}
 		}
 		err = s.cw.Write(rec)
 	} else {
-		row := make([]any, len(vals))
-		for i, v := range vals {
-			row[i] = jsonOf(v)
-		}
-		err = s.enc.Encode(row)
+		s.buf = appendJSONRow(s.buf, vals)
 	}
 	if s.n++; err == nil && s.n%256 == 0 {
 		if s.csv {
 			s.cw.Flush()
 			err = s.cw.Error()
+		} else {
+			err = s.drain()
 		}
-		if f, ok := s.hc.BodyWriter().(http.Flusher); ok {
+		if f, ok := s.hc.BodyWriter().(http.Flusher); ok && err == nil {
 			f.Flush()
 		}
 	}
+	return s.fail(err)
+}
+
+// drain writes the JSON lines gathered so far.
+func (s *httpSink) drain() error {
+	if len(s.buf) == 0 {
+		return nil
+	}
+	_, err := s.hc.BodyWriter().Write(s.buf)
+	s.buf = s.buf[:0]
 	return s.fail(err)
 }
 
@@ -248,6 +268,19 @@ func textOf(v any) string {
 		return x
 	case []byte:
 		return string(x)
+	case float64:
+		if math.IsNaN(x) || math.IsInf(x, 0) {
+			return fmt.Sprint(x)
+		}
+		return string(appendJSONFloat(nil, x))
+	case float32:
+		return textOf(float64(x))
+	case int64, int32, int16, int8, int, uint64, uint32, uint16, uint8, bool:
+		return string(appendJSONValue(nil, x)) // a number's JSON text is the text
+	case time.Time:
+		if y := x.Year(); y >= 0 && y < 10000 {
+			return x.Format(time.RFC3339Nano)
+		}
 	}
 	b, err := json.Marshal(v)
 	if err != nil {
