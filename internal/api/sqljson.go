@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"time"
 	"unicode/utf8"
+
+	"github.com/stewardhq/steward/internal/sqlengine"
 )
 
 // appendJSONRow appends vals as one JSON array and a newline, exactly as
@@ -25,6 +27,9 @@ func appendJSONRow(b []byte, vals []any) []byte {
 
 // appendJSONValue appends v as encoding/json would encode jsonOf(v).
 func appendJSONValue(b []byte, v any) []byte {
+	if out, ok := sqlengine.AppendInteger(b, v); ok {
+		return out
+	}
 	switch x := v.(type) {
 	case nil:
 		return append(b, "null"...)
@@ -34,24 +39,6 @@ func appendJSONValue(b []byte, v any) []byte {
 		return appendJSONString(b, x)
 	case []byte:
 		return appendJSONString(b, string(x))
-	case int64:
-		return strconv.AppendInt(b, x, 10)
-	case int32:
-		return strconv.AppendInt(b, int64(x), 10)
-	case int16:
-		return strconv.AppendInt(b, int64(x), 10)
-	case int8:
-		return strconv.AppendInt(b, int64(x), 10)
-	case int:
-		return strconv.AppendInt(b, int64(x), 10)
-	case uint64:
-		return strconv.AppendUint(b, x, 10)
-	case uint32:
-		return strconv.AppendUint(b, uint64(x), 10)
-	case uint16:
-		return strconv.AppendUint(b, uint64(x), 10)
-	case uint8:
-		return strconv.AppendUint(b, uint64(x), 10)
 	case float64:
 		return appendJSONFloat(b, x)
 	case float32:

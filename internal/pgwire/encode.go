@@ -229,27 +229,12 @@ func (e *encoder) appendValue(dst []byte, c *colEnc, v any) ([]byte, error) {
 // appendText appends v in PostgreSQL's text format; the common types
 // without allocating, the rest as TextValue renders them.
 func (e *encoder) appendText(dst []byte, c *colEnc, v any) []byte {
+	if out, ok := sqlengine.AppendInteger(dst, v); ok {
+		return out
+	}
 	switch x := v.(type) {
 	case string:
 		return append(dst, x...)
-	case int64:
-		return strconv.AppendInt(dst, x, 10)
-	case int32:
-		return strconv.AppendInt(dst, int64(x), 10)
-	case int16:
-		return strconv.AppendInt(dst, int64(x), 10)
-	case int8:
-		return strconv.AppendInt(dst, int64(x), 10)
-	case int:
-		return strconv.AppendInt(dst, int64(x), 10)
-	case uint64:
-		return strconv.AppendUint(dst, x, 10)
-	case uint32:
-		return strconv.AppendUint(dst, uint64(x), 10)
-	case uint16:
-		return strconv.AppendUint(dst, uint64(x), 10)
-	case uint8:
-		return strconv.AppendUint(dst, uint64(x), 10)
 	case float64:
 		return appendFloat(dst, x, 64)
 	case float32:

@@ -352,6 +352,9 @@ func TypeOID(t string) (uint32, int16) {
 
 // TextValue renders v in PostgreSQL's text format; nil is NULL.
 func TextValue(v any, typ string) []byte {
+	if out, ok := sqlengine.AppendInteger(nil, v); ok {
+		return out
+	}
 	switch x := v.(type) {
 	case nil:
 		return nil
@@ -368,24 +371,6 @@ func TextValue(v any, typ string) []byte {
 			return []byte("t")
 		}
 		return []byte("f")
-	case int64:
-		return strconv.AppendInt(nil, x, 10)
-	case int32:
-		return strconv.AppendInt(nil, int64(x), 10)
-	case int16:
-		return strconv.AppendInt(nil, int64(x), 10)
-	case int8:
-		return strconv.AppendInt(nil, int64(x), 10)
-	case int:
-		return strconv.AppendInt(nil, int64(x), 10)
-	case uint64:
-		return strconv.AppendUint(nil, x, 10)
-	case uint32:
-		return strconv.AppendUint(nil, uint64(x), 10)
-	case uint16:
-		return strconv.AppendUint(nil, uint64(x), 10)
-	case uint8:
-		return strconv.AppendUint(nil, uint64(x), 10)
 	case float64:
 		return strconv.AppendFloat(nil, x, 'g', -1, 64)
 	case float32:
