@@ -39,7 +39,7 @@ func TestConformance(t *testing.T) {
 
 // versitygw's posix backend keeps objects as files; it differs from S3
 // where storetest.Capabilities documents.
-var versitygw = storetest.Capabilities{PathKeys: true, NoNullVersionID: true, NoMarkerForMissingKey: true, LaxUploadIDs: true, NoUploadIDMarker: true}
+var versitygw = storetest.Capabilities{PathKeys: true, NoNullVersionID: true, NoMarkerForMissingKey: true, LaxUploadIDs: true, NoUploadIDMarker: true, TornReads: true}
 
 func TestNewRejectsBadConfig(t *testing.T) {
 	cases := []struct {

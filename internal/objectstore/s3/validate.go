@@ -18,7 +18,22 @@ var unsignedPayload = v4.SwapComputePayloadSHA256ForUnsignedPayloadMiddleware
 // that both stores answer alike.
 func validBucketName(name string) error { return objectstore.ValidBucketName(name) }
 
-func validKey(key string) error { return objectstore.ValidKey(key) }
+func validKey(key string) error {
+	if err := objectstore.ValidKey(key); err != nil {
+		return err
+	}
+	// A "." or ".." segment could be resolved by an upstream that treats
+	// keys as paths (or by a proxy before it), so that the request lands
+	// outside the bucket and key the gateway authorized: refused before
+	// anything is sent (fail closed). The embedded store keeps such keys
+	// literally.
+	for seg := range strings.SplitSeq(key, "/") {
+		if seg == "." || seg == ".." {
+			return objectstore.Errorf(steward.EInvalid, objectstore.CodeInvalidArgument, "object keys with \".\" or \"..\" path segments are not accepted by this gateway's upstream store")
+		}
+	}
+	return nil
+}
 
 func validTags(tags map[string]string) error {
 	if len(tags) > 10 {

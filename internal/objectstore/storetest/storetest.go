@@ -63,6 +63,11 @@ type Capabilities struct {
 	// NoUploadIDMarker: listing uploads from an upload-id-marker is
 	// refused (versitygw: InvalidArgument "Invalid uploadId marker").
 	NoUploadIDMarker bool
+	// TornReads: under concurrent overwrites of a key a GET may pair one
+	// version's body with another version's ETag (versitygw's posix
+	// backend reads the ETag attribute and the file apart; seen about once
+	// in a few hundred runs on a loaded machine). Bodies are still whole.
+	TornReads bool
 }
 
 // capStore carries the capabilities of the store under test to the groups.
@@ -958,7 +963,7 @@ func testConcurrent(t *testing.T, s objectstore.Store) {
 					errs <- fmt.Errorf("mixed or short body (%d bytes)", len(got))
 					return
 				}
-				if etagOf(string(got)) != info.ETag {
+				if etagOf(string(got)) != info.ETag && !capsOf(s).TornReads {
 					errs <- fmt.Errorf("body of %c does not match ETag %s", got[0], info.ETag)
 					return
 				}
