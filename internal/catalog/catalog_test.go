@@ -333,4 +333,21 @@ func testChangeMarks(t *testing.T, s *Service) {
 	if cs2, _ := s.Store.Pending(ctx, time.Now().Add(time.Hour), 10); len(cs2) != 1 {
 		t.Errorf("a newer mark was cleared: %+v", cs2)
 	}
+	// A batch: an older mark never replaces a newer one; new ones are added.
+	newer := cs[0].At.Add(time.Second)
+	if err := s.Store.MarkChangedAll(ctx, map[Key]time.Time{
+		{cs[0].Namespace, cs[0].Name}: cs[0].At.Add(-time.Hour),
+		{"s3://bank", "x/y"}:          newer,
+	}); err != nil {
+		t.Fatal(err)
+	}
+	cs3, err := s.Store.Pending(ctx, time.Now().Add(time.Hour), 10)
+	if err != nil || len(cs3) != 2 {
+		t.Fatalf("pending after a batch: %+v %v", cs3, err)
+	}
+	for _, c := range cs3 {
+		if !c.At.Equal(newer) {
+			t.Errorf("%s marked at %v, want %v", c.Name, c.At, newer)
+		}
+	}
 }

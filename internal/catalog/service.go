@@ -300,10 +300,10 @@ func (s *Service) flushMarks(ctx context.Context) {
 	marks := s.changed
 	s.changed = map[Key]time.Time{}
 	s.mu.Unlock()
-	for k, t := range marks {
-		if err := s.Store.MarkChanged(ctx, k.Namespace, k.Name, t); err != nil {
-			s.log.WarnContext(ctx, "catalog: cannot record a change; the sweep will find it", "dataset", Ref(k.Namespace, k.Name), "err", err)
-		}
+	// One transaction for all: a steady stream of writes into many
+	// datasets would otherwise cost a metastore commit per dataset per poll.
+	if err := s.Store.MarkChangedAll(ctx, marks); err != nil {
+		s.log.WarnContext(ctx, "catalog: cannot record changes; the sweep will find them", "datasets", len(marks), "err", err)
 	}
 }
 

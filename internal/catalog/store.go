@@ -2,9 +2,7 @@ package catalog
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"time"
 
@@ -219,28 +217,31 @@ type Change struct {
 // MarkChanged records that a dataset's files changed at t (the latest mark
 // wins).
 func (s *Store) MarkChanged(ctx context.Context, namespace, name string, t time.Time) error {
+	return s.db.InTx(ctx, func(tx *metastore.Tx) error { return markChanged(ctx, tx, namespace, name, t) })
+}
+
+// MarkChangedAll records many marks in one transaction (one fsync).
+func (s *Store) MarkChangedAll(ctx context.Context, marks map[Key]time.Time) error {
+	if len(marks) == 0 {
+		return nil
+	}
 	return s.db.InTx(ctx, func(tx *metastore.Tx) error {
-		res, err := tx.Exec(ctx, `UPDATE catalog_changes SET changed_at = ? WHERE namespace = ? AND name = ? AND changed_at < ?`, t.UnixNano(), namespace, name, t.UnixNano())
-		if err != nil {
-			return err
+		for k, t := range marks {
+			if err := markChanged(ctx, tx, k.Namespace, k.Name, t); err != nil {
+				return err
+			}
 		}
-		if n, _ := res.RowsAffected(); n > 0 {
-			return nil
-		}
-		var x int64
-		err = tx.QueryRow(ctx, `SELECT changed_at FROM catalog_changes WHERE namespace = ? AND name = ?`, namespace, name).Scan(&x)
-		if err == nil {
-			return nil
-		}
-		if !errors.Is(err, sql.ErrNoRows) {
-			return err
-		}
-		_, err = tx.Exec(ctx, `INSERT INTO catalog_changes (namespace, name, changed_at) VALUES (?, ?, ?)`, namespace, name, t.UnixNano())
-		if metastore.IsUniqueViolation(err) {
-			return nil
-		}
-		return err
+		return nil
 	})
+}
+
+// markChanged upserts one mark; the latest time wins. One statement, so
+// a concurrent replica's mark never aborts the batch it is part of.
+func markChanged(ctx context.Context, tx *metastore.Tx, namespace, name string, t time.Time) error {
+	_, err := tx.Exec(ctx, `INSERT INTO catalog_changes (namespace, name, changed_at) VALUES (?, ?, ?)
+		ON CONFLICT (namespace, name) DO UPDATE SET changed_at = excluded.changed_at WHERE catalog_changes.changed_at < excluded.changed_at`,
+		namespace, name, t.UnixNano())
+	return err
 }
 
 // Pending returns up to limit changes marked before `before` (the
