@@ -3,7 +3,6 @@ package sqlengine
 import (
 	"context"
 	"regexp"
-	"slices"
 	"strconv"
 
 	"github.com/stewardhq/steward"
@@ -90,21 +89,14 @@ func (s *Service) CatalogTables(ctx context.Context, p *steward.Principal, clien
 			continue
 		}
 		ct := CatalogTable{Catalog: cat, Schema: sch, Table: tbl}
-		r := policy.Request{User: p.Username, Groups: p.Groups, Roles: p.Roles, Access: policy.AccessSelect,
-			Resource: policy.Resource{Kind: policy.ResourceTable, Name: t.Name}, Tags: t.Tags,
-			Classification: t.Classification, Time: now, ClientIP: ip}
+		r := selectRequest(p, t.Name, t, now, ip)
 		var d policy.Decision
 		s.c.Decider.Decide(&r, &d)
 		if !d.Allowed {
 			continue // Tables lists only what p may select; decided again here, deny by default
 		}
 		for _, c := range t.Columns {
-			cr := r
-			cr.Resource.Column = c.Name
-			cr.Tags = append(slices.Clip(t.Tags), c.Tags...)
-			var cd policy.Decision
-			s.c.Decider.Decide(&cr, &cd)
-			if cd.Allowed {
+			if s.decideColumn(r, t, c).Allowed {
 				ct.Columns = append(ct.Columns, Column{Name: c.Name, Type: c.Type})
 			}
 		}

@@ -197,9 +197,7 @@ func (s *Service) authorize(ctx context.Context, req Request, an *Analysis, sum 
 			return nil, nil, err
 		}
 		sum.Tables = append(sum.Tables, name)
-		r := policy.Request{User: p.Username, Groups: p.Groups, Roles: p.Roles, Access: policy.AccessSelect,
-			Resource: policy.Resource{Kind: policy.ResourceTable, Name: name}, Tags: t.Tags,
-			Classification: t.Classification, Time: now, ClientIP: ip}
+		r := selectRequest(p, name, t, now, ip)
 		var d policy.Decision
 		s.c.Decider.Decide(&r, &d)
 		if !d.Allowed {
@@ -219,11 +217,7 @@ func (s *Service) authorize(ctx context.Context, req Request, an *Analysis, sum 
 			sum.Filters[name] = f
 		}
 		for _, c := range t.Columns {
-			cr := r
-			cr.Resource.Column = c.Name
-			cr.Tags = append(slices.Clip(t.Tags), c.Tags...)
-			var cd policy.Decision
-			s.c.Decider.Decide(&cr, &cd)
+			cd := s.decideColumn(r, t, c)
 			key := name + "#" + c.Name
 			if !cd.Allowed {
 				sum.Denied = append(sum.Denied, key)
@@ -247,6 +241,24 @@ func (s *Service) authorize(ctx context.Context, req Request, an *Analysis, sum 
 		tables = append(tables, t)
 	}
 	return views, tables, nil
+}
+
+// selectRequest asks for select on table t, named name (its columns
+// decided by decideColumn).
+func selectRequest(p *steward.Principal, name string, t *Table, now time.Time, ip netip.Addr) policy.Request {
+	return policy.Request{User: p.Username, Groups: p.Groups, Roles: p.Roles, Access: policy.AccessSelect,
+		Resource: policy.Resource{Kind: policy.ResourceTable, Name: name}, Tags: t.Tags,
+		Classification: t.Classification, Time: now, ClientIP: ip}
+}
+
+// decideColumn decides select on column c of t, r being t's request: the
+// column's tags join the table's.
+func (s *Service) decideColumn(r policy.Request, t *Table, c Column) policy.Decision {
+	r.Resource.Column = c.Name
+	r.Tags = append(slices.Clip(t.Tags), c.Tags...)
+	var d policy.Decision
+	s.c.Decider.Decide(&r, &d)
+	return d
 }
 
 func clientIP(addr string) netip.Addr {

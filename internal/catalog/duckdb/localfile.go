@@ -67,15 +67,7 @@ func copyLocal(src, dst string) error {
 		return err
 	}
 	defer in.Close()
-	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		return err
-	}
-	return out.Close()
+	return writeNew(dst, in)
 }
 
 // fetch copies bucket/key to local through the store's Get.
@@ -85,11 +77,16 @@ func (c *Crawler) fetch(ctx context.Context, bucket, key, local string) error {
 		return err
 	}
 	defer body.Close()
-	out, err := os.OpenFile(local, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	return writeNew(local, body)
+}
+
+// writeNew creates dst (which must not exist) with r's bytes.
+func writeNew(dst string, r io.Reader) error {
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return err
 	}
-	if _, err := io.Copy(out, body); err != nil {
+	if _, err := io.Copy(out, r); err != nil {
 		out.Close()
 		return err
 	}
