@@ -275,19 +275,7 @@ func (e *encoder) appendBinary(dst []byte, c *colEnc, v any) ([]byte, error) {
 		if !ok {
 			break
 		}
-		switch c.oid {
-		case oidInt2:
-			if n < math.MinInt16 || n > math.MaxInt16 {
-				return dst, fmt.Errorf("%d is out of range for smallint", n)
-			}
-			return binary.BigEndian.AppendUint16(dst, uint16(n)), nil
-		case oidInt4:
-			if n < math.MinInt32 || n > math.MaxInt32 {
-				return dst, fmt.Errorf("%d is out of range for integer", n)
-			}
-			return binary.BigEndian.AppendUint32(dst, uint32(n)), nil
-		}
-		return binary.BigEndian.AppendUint64(dst, uint64(n)), nil
+		return appendIntBinary(dst, c.oid, n)
 	case oidFloat8:
 		if f, ok := v.(float64); ok {
 			return binary.BigEndian.AppendUint64(dst, math.Float64bits(f)), nil
@@ -323,6 +311,24 @@ func (e *encoder) appendBinary(dst []byte, c *colEnc, v any) ([]byte, error) {
 }
 
 var pgEpochUnix = pgEpoch.Unix()
+
+// appendIntBinary appends n as the binary smallint, integer or bigint oid
+// names, or fails if n is out of that type's range.
+func appendIntBinary(dst []byte, oid uint32, n int64) ([]byte, error) {
+	switch oid {
+	case oidInt2:
+		if n < math.MinInt16 || n > math.MaxInt16 {
+			return dst, fmt.Errorf("%d is out of range for smallint", n)
+		}
+		return binary.BigEndian.AppendUint16(dst, uint16(n)), nil
+	case oidInt4:
+		if n < math.MinInt32 || n > math.MaxInt32 {
+			return dst, fmt.Errorf("%d is out of range for integer", n)
+		}
+		return binary.BigEndian.AppendUint32(dst, uint32(n)), nil
+	}
+	return binary.BigEndian.AppendUint64(dst, uint64(n)), nil
+}
 
 // appendFloat appends f as PostgreSQL prints a float: the shortest text
 // that reads back the same, Infinity and NaN spelt out.
@@ -577,19 +583,7 @@ func encodeValue(v any, typ string, oid uint32, format int16, loc *time.Location
 		if !ok {
 			return nil, fmt.Errorf("%T is not an integer", v)
 		}
-		switch oid {
-		case oidInt2:
-			if n < math.MinInt16 || n > math.MaxInt16 {
-				return nil, fmt.Errorf("%d is out of range for smallint", n)
-			}
-			return binary.BigEndian.AppendUint16(nil, uint16(n)), nil
-		case oidInt4:
-			if n < math.MinInt32 || n > math.MaxInt32 {
-				return nil, fmt.Errorf("%d is out of range for integer", n)
-			}
-			return binary.BigEndian.AppendUint32(nil, uint32(n)), nil
-		}
-		return binary.BigEndian.AppendUint64(nil, uint64(n)), nil
+		return appendIntBinary(nil, oid, n)
 	case oidFloat4, oidFloat8:
 		var f float64
 		switch x := v.(type) {
