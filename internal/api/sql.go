@@ -244,6 +244,11 @@ func (s *httpSink) fail(err error) error {
 // it cannot be encoded.
 func jsonOf(v any) any {
 	switch x := v.(type) {
+	case decimalValue:
+		if s, ok := decimalText(x); ok {
+			return json.Number(s)
+		}
+		return jsonOf(x.Float64())
 	case []byte:
 		return string(x)
 	case float64:
@@ -280,6 +285,10 @@ func textOf(v any) string {
 	case time.Time:
 		if y := x.Year(); y >= 0 && y < 10000 {
 			return x.Format(time.RFC3339Nano)
+		}
+	case decimalValue:
+		if s, ok := decimalText(x); ok {
+			return s
 		}
 	}
 	b, err := json.Marshal(v)

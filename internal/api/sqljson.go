@@ -49,6 +49,10 @@ func appendJSONValue(b []byte, v any) []byte {
 			b = x.AppendFormat(b, time.RFC3339Nano)
 			return append(b, '"')
 		}
+	case decimalValue:
+		if s, ok := decimalText(x); ok {
+			return append(b, s...) // exact: 12.30, not a float's 12.3 nor the struct
+		}
 	}
 	js, err := json.Marshal(jsonOf(v))
 	if err != nil { // jsonOf made it encodable; be safe anyway
@@ -76,6 +80,29 @@ func appendJSONFloat(b []byte, f float64) []byte {
 		}
 	}
 	return b
+}
+
+// decimalValue is the DuckDB driver's Decimal: a float view and its exact
+// decimal text.
+type decimalValue interface {
+	Float64() float64
+	String() string
+}
+
+// decimalText is d's exact text if it is a plain decimal number.
+func decimalText(d decimalValue) (string, bool) {
+	s := d.String()
+	digits := 0
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c >= '0' && c <= '9':
+			digits++
+		case c == '-' && i == 0, c == '.' && digits > 0 && i < len(s)-1:
+		default:
+			return "", false
+		}
+	}
+	return s, digits > 0
 }
 
 const hexDigits = "0123456789abcdef"

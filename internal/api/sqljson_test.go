@@ -80,3 +80,43 @@ func TestTextOfFastPaths(t *testing.T) {
 		}
 	}
 }
+
+// driverDecimal has the shape of the DuckDB driver's Decimal: no JSON
+// method, so encoding/json alone would write {"Width":...} for it.
+type driverDecimal struct {
+	Width, Scale uint8
+	Value        *big.Int
+}
+
+func (d driverDecimal) Float64() float64 {
+	f, _ := new(big.Float).Quo(new(big.Float).SetInt(d.Value), big.NewFloat(math.Pow10(int(d.Scale)))).Float64()
+	return f
+}
+
+func (d driverDecimal) String() string {
+	s := new(big.Float).Quo(new(big.Float).SetInt(d.Value), big.NewFloat(math.Pow10(int(d.Scale)))).Text('f', int(d.Scale))
+	return s
+}
+
+// TestDecimalsAreNumbers: a DECIMAL column reaches JSON lines as an exact
+// number and CSV as its text, not as the driver's struct.
+func TestDecimalsAreNumbers(t *testing.T) {
+	for _, c := range []struct {
+		d    driverDecimal
+		want string
+	}{
+		{driverDecimal{10, 2, big.NewInt(123450)}, "1234.50"},
+		{driverDecimal{10, 2, big.NewInt(-5)}, "-0.05"},
+		{driverDecimal{18, 0, big.NewInt(42)}, "42"},
+	} {
+		if got := string(appendJSONValue(nil, c.d)); got != c.want {
+			t.Errorf("JSON of %v = %s, want %s", c.d.Value, got, c.want)
+		}
+		if got := string(jsonReference(t, []any{c.d})); got != "["+c.want+"]\n" {
+			t.Errorf("encoding/json of jsonOf(%v) = %s", c.d.Value, got)
+		}
+		if got := textOf(c.d); got != c.want {
+			t.Errorf("CSV of %v = %s, want %s", c.d.Value, got, c.want)
+		}
+	}
+}
