@@ -78,6 +78,8 @@ type Store struct {
 
 	bmu     sync.RWMutex
 	buckets map[string]objectstore.BucketInfo // cache of the buckets table
+
+	cache *rowCache // latest rows of recently read keys
 }
 
 const schema = `
@@ -158,6 +160,7 @@ func open(dir string, logger *slog.Logger, noSync bool) (*Store, error) {
 		txq:       make(chan *txReq),
 		closing:   make(chan struct{}),
 		committed: make(chan struct{}),
+		cache:     newRowCache(defaultCacheBytes),
 	}
 	for _, d := range []string{dir, s.staging, s.data} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
@@ -406,6 +409,7 @@ func internal(op string, err error) error {
 
 type txReq struct {
 	fn   func(ctx context.Context, tx *sql.Tx) error
+	keys []string // cache keys whose versions fn may change
 	done chan error
 }
 
@@ -419,10 +423,17 @@ var errClosed = steward.Errorf(steward.EUnavailable, "object store is closed")
 // savepoint). fn gets a context that is never cancelled: interrupting a
 // statement would roll back the whole shared transaction.
 func (s *Store) writeTx(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error) error {
+	return s.writeTxFor(ctx, nil, fn)
+}
+
+// writeTxFor is writeTx for a write that may change the versions of the
+// keys named by cacheKey in keys: every such write must name them, so
+// that the row cache never serves a version the index no longer has.
+func (s *Store) writeTxFor(ctx context.Context, keys []string, fn func(ctx context.Context, tx *sql.Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	req := &txReq{fn: fn, done: make(chan error, 1)}
+	req := &txReq{fn: fn, keys: keys, done: make(chan error, 1)}
 	select {
 	case s.txq <- req:
 	case <-s.closing:
@@ -494,6 +505,16 @@ func (s *Store) committer() {
 
 func (s *Store) commitBatch(batch []*txReq) {
 	ctx := context.Background()
+	var keys []string
+	for _, r := range batch {
+		keys = append(keys, r.keys...)
+	}
+	if len(keys) > 0 {
+		// Before anything is written: from here until the commit is
+		// over, readers of these keys go to the index.
+		s.cache.begin(keys)
+		defer s.cache.end(keys)
+	}
 	errs := make([]error, len(batch))
 	fail := func(err error) {
 		for _, r := range batch {
@@ -611,6 +632,7 @@ func (s *Store) DeleteBucket(ctx context.Context, bucket string) error {
 		return internal("fs.DeleteBucket", err)
 	}
 	s.removeFiles(files)
+	s.cache.purge() // an empty bucket has no rows to cache; purged all the same
 	return s.refreshBucket(ctx, bucket)
 }
 

@@ -119,7 +119,22 @@ func (s *Store) lookupRow(ctx context.Context, q querier, bucket, key, versionID
 	if withData {
 		latest, version, scan = s.stLatestData, s.stVersionData, scanRowData
 	}
-	if versionID == "" {
+	if versionID == "" && q == querier(s.db) {
+		// Outside a write: the row cache may answer, and is filled with
+		// the row and its inline bytes either way.
+		k := cacheKey(bucket, key)
+		if r, ok := s.cache.get(k); ok {
+			return r, nil
+		}
+		gen := s.cache.snapshot()
+		r, err = scanRowData(s.stLatestData.QueryRowContext(ctx, bucket, []byte(key)))
+		if errors.Is(err, sql.ErrNoRows) {
+			return r, errNoSuchKey()
+		}
+		if err == nil {
+			s.cache.put(k, r, gen)
+		}
+	} else if versionID == "" {
 		r, err = scan(stmtIn(ctx, q, latest).QueryRowContext(ctx, bucket, []byte(key)))
 		if errors.Is(err, sql.ErrNoRows) {
 			return r, errNoSuchKey()
@@ -276,7 +291,7 @@ func (s *Store) commitVersion(ctx context.Context, bucket string, r row, cond *o
 	after func(context.Context, *sql.Tx, objectstore.ObjectInfo) error) (objectstore.ObjectInfo, error) {
 	var old []string
 	var v objectstore.Versioning
-	err := s.writeTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err := s.writeTxFor(ctx, []string{cacheKey(bucket, r.key)}, func(ctx context.Context, tx *sql.Tx) error {
 		var vs string
 		if err := s.txQueryRow(ctx, tx, `SELECT versioning FROM buckets WHERE name = ?`, bucket).Scan(&vs); err != nil {
 			if errors.Is(err, sql.ErrNoRows) {
@@ -488,7 +503,7 @@ func (s *Store) Delete(ctx context.Context, bucket, key, versionID string) (obje
 	}
 	var res objectstore.DeleteResult
 	var old []string
-	err := s.writeTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err := s.writeTxFor(ctx, []string{cacheKey(bucket, key)}, func(ctx context.Context, tx *sql.Tx) error {
 		var vs string
 		if err := s.txQueryRow(ctx, tx, `SELECT versioning FROM buckets WHERE name = ?`, bucket).Scan(&vs); err != nil {
 			if errors.Is(err, sql.ErrNoRows) {
@@ -565,7 +580,7 @@ func (s *Store) PutTags(ctx context.Context, bucket, key, versionID string, tags
 	if ValidKey(key) != nil {
 		return errNoSuchKey()
 	}
-	err := s.writeTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err := s.writeTxFor(ctx, []string{cacheKey(bucket, key)}, func(ctx context.Context, tx *sql.Tx) error {
 		r, err := s.lookup(ctx, tx, bucket, key, versionID)
 		if err != nil {
 			return err
