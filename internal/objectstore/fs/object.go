@@ -267,12 +267,6 @@ func (s *Store) Put(ctx context.Context, bucket, key string, body io.Reader, siz
 		data:        w.inline,
 	}
 	defer s.settled()
-	if opts.BeforeCommit != nil {
-		if err := opts.BeforeCommit(); err != nil {
-			s.removeFiles([]string{w.file})
-			return objectstore.ObjectInfo{}, err
-		}
-	}
 	info, err := s.commitVersion(ctx, bucket, r, &opts, nil, nil)
 	if err != nil {
 		s.removeFiles([]string{w.file})
@@ -286,12 +280,19 @@ func (s *Store) Put(ctx context.Context, bucket, key string, body io.Reader, siz
 // version ID; otherwise it replaces the "null" version. Files no longer
 // referenced are removed after the commit.
 // extra, if set, runs first in the same transaction; after, if set, runs
-// last in it with the new version's info.
+// last in it with the new version's info. cond.BeforeCommit, if set, is
+// awaited first of all, in the committer: the write waits for it side by
+// side with the writes queued before it, not ahead of them.
 func (s *Store) commitVersion(ctx context.Context, bucket string, r row, cond *objectstore.PutOptions, extra func(context.Context, *sql.Tx) error,
 	after func(context.Context, *sql.Tx, objectstore.ObjectInfo) error) (objectstore.ObjectInfo, error) {
 	var old []string
 	var v objectstore.Versioning
 	err := s.writeTxFor(ctx, []string{cacheKey(bucket, r.key)}, func(ctx context.Context, tx *sql.Tx) error {
+		if cond != nil && cond.BeforeCommit != nil {
+			if err := cond.BeforeCommit(); err != nil {
+				return err
+			}
+		}
 		var vs string
 		if err := s.txQueryRow(ctx, tx, `SELECT versioning FROM buckets WHERE name = ?`, bucket).Scan(&vs); err != nil {
 			if errors.Is(err, sql.ErrNoRows) {
@@ -325,8 +326,12 @@ func (s *Store) commitVersion(ctx context.Context, bucket string, r row, cond *o
 			}
 			old = append(old, f)
 		}
-		if _, err := s.txExec(ctx, tx, `UPDATE versions SET latest = 0 WHERE bucket = ? AND key = ? AND latest = 1`, bucket, []byte(r.key)); err != nil {
-			return err
+		// A bucket that never had versioning holds only null versions,
+		// and the null version is gone: nothing else can be latest.
+		if v != objectstore.VersioningOff {
+			if _, err := s.txExec(ctx, tx, `UPDATE versions SET latest = 0 WHERE bucket = ? AND key = ? AND latest = 1`, bucket, []byte(r.key)); err != nil {
+				return err
+			}
 		}
 		r.latest = true
 		r.mtime = time.Now().UnixNano()
