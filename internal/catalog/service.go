@@ -32,9 +32,21 @@ type Inference struct {
 // crawl (the bucket cannot be listed); file-level errors go in Problems.
 type Crawler interface {
 	Crawl(ctx context.Context, bucket, prefix string) (*Inference, error)
-	// Datasets lists the datasets present in the object store, for the
-	// periodic sweep.
-	Datasets(ctx context.Context) ([]Key, error)
+	// Datasets lists the datasets present in the object store, with what
+	// their files add up to, for the periodic sweep.
+	Datasets(ctx context.Context) ([]Listing, error)
+}
+
+// Listing is what the object store holds of one dataset, counted as a
+// crawl counts it (Inference): the files of a known format that belong to
+// the dataset (by DatasetOf), their total size and the newest
+// modification time. The sweep compares it with what the last crawl
+// recorded to find datasets that changed while nobody was watching.
+type Listing struct {
+	Key
+	FileCount    int64
+	Size         int64
+	LastModified time.Time
 }
 
 // ChangeNotifier is told when an object changed (written, completed or
@@ -311,12 +323,13 @@ func (s *Service) flushMarks(ctx context.Context) {
 type CrawlOptions struct {
 	Debounce time.Duration // wait this long after the last change (default 2s)
 	Poll     time.Duration // how often to look for changes (default 500ms)
-	Sweep    time.Duration // how often to re-crawl everything (default 1h; negative: never)
+	Sweep    time.Duration // how often to look for datasets that changed unseen (default 1h; negative: never)
 }
 
 // Run runs the crawl worker until ctx is done: it writes change marks,
 // crawls datasets whose last change is older than the debounce, and
-// periodically sweeps the object store for datasets. Without a Crawler it
+// periodically sweeps the object store for datasets that changed unseen
+// (Sweep). Without a Crawler it
 // only refreshes the index.
 func (s *Service) Run(ctx context.Context, o CrawlOptions) {
 	if o.Debounce <= 0 {
@@ -336,7 +349,9 @@ func (s *Service) Run(ctx context.Context, o CrawlOptions) {
 		if s.Crawler != nil {
 			s.flushMarks(ctx)
 			if o.Sweep > 0 && s.now().After(nextSweep) {
-				s.sweep(ctx)
+				if _, err := s.Sweep(ctx); err != nil {
+					s.log.WarnContext(ctx, "catalog sweep", "err", err)
+				}
 				nextSweep = s.now().Add(o.Sweep)
 			}
 			s.CrawlPending(ctx, s.now().Add(-o.Debounce))
@@ -349,18 +364,70 @@ func (s *Service) Run(ctx context.Context, o CrawlOptions) {
 	}
 }
 
-func (s *Service) sweep(ctx context.Context) {
-	keys, err := s.Crawler.Datasets(ctx)
-	if err != nil {
-		s.log.WarnContext(ctx, "catalog sweep: cannot list datasets", "err", err)
-		return
+// Sweep marks changed the datasets whose files changed while nobody was
+// watching (writes while Steward was down, or made on an upstream store
+// directly), for the crawl worker: those the catalog does not know, those
+// never crawled or whose last crawl failed, those whose file count, size
+// or newest file differ from what the last crawl recorded, and those whose
+// files all disappeared. Unchanged datasets are not crawled again. It
+// returns how many it marked. Errors: EUnavailable without a crawler;
+// otherwise those of listing the object store or reading the catalog.
+func (s *Service) Sweep(ctx context.Context) (int, error) {
+	if s.Crawler == nil {
+		return 0, steward.Errorf(steward.EUnavailable, "no crawler configured")
 	}
-	for _, k := range keys {
-		if err := s.Store.MarkChanged(ctx, k.Namespace, k.Name, s.now()); err != nil {
-			s.log.WarnContext(ctx, "catalog sweep", "err", err)
-			return
+	listed, err := s.Crawler.Datasets(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("catalog sweep: list datasets: %w", err)
+	}
+	stored, _, _, err := s.Store.Since(ctx, 0)
+	if err != nil {
+		return 0, fmt.Errorf("catalog sweep: %w", err)
+	}
+	known := make(map[Key]*Dataset, len(stored))
+	for _, d := range stored {
+		known[Key{d.Namespace, d.Name}] = d
+	}
+	now := s.now()
+	marks := map[Key]time.Time{}
+	for _, l := range listed {
+		if d, ok := known[l.Key]; !ok || stale(d, l) {
+			marks[l.Key] = now
+		}
+		delete(known, l.Key)
+	}
+	// Known datasets the listing no longer shows: their files are gone.
+	// A crawl records that (no data files, counts zero) once.
+	for k, d := range known {
+		if _, ok := BucketOf(k.Namespace); ok && d.FileCount > 0 && !crawlFailed(d) {
+			marks[k] = now
 		}
 	}
+	if err := s.Store.MarkChangedAll(ctx, marks); err != nil {
+		return 0, fmt.Errorf("catalog sweep: record changes: %w", err)
+	}
+	s.log.DebugContext(ctx, "catalog sweep", "listed", len(listed), "changed", len(marks))
+	return len(marks), nil
+}
+
+// stale reports whether the last crawl of d did not see what l shows.
+func stale(d *Dataset, l Listing) bool {
+	return d.Crawled.IsZero() || crawlFailed(d) ||
+		d.FileCount != l.FileCount || d.Size != l.Size ||
+		// Changed is at least the newest file the last crawl saw.
+		l.LastModified.After(d.Changed)
+}
+
+// crawlFailed reports whether the latest crawl of d failed: a successful
+// crawl sets Crawled to the time of the problems it records, a failed
+// one records a problem later than Crawled.
+func crawlFailed(d *Dataset) bool {
+	for _, p := range d.Problems {
+		if p.Time.After(d.Crawled) {
+			return true
+		}
+	}
+	return false
 }
 
 // CrawlPending crawls datasets marked changed before `before`.

@@ -36,7 +36,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"time"
 
@@ -113,14 +112,16 @@ func (c *Crawler) list(ctx context.Context, bucket, prefix string) (files []file
 	}
 }
 
-// Datasets lists every dataset present in the object store.
-func (c *Crawler) Datasets(ctx context.Context) ([]catalog.Key, error) {
+// Datasets lists every dataset present in the object store with its
+// files of a known format counted as Crawl counts them (number, total
+// size, newest modification), from one listing of each bucket.
+func (c *Crawler) Datasets(ctx context.Context) ([]catalog.Listing, error) {
 	bs, err := c.store.ListBuckets(ctx)
 	if err != nil {
 		return nil, err
 	}
-	seen := map[catalog.Key]bool{}
-	var out []catalog.Key
+	at := map[catalog.Key]int{}
+	var out []catalog.Listing
 	for _, b := range bs {
 		after := ""
 		for {
@@ -130,10 +131,21 @@ func (c *Crawler) Datasets(ctx context.Context) ([]catalog.Key, error) {
 			}
 			for _, o := range page.Objects {
 				ns, name, ok := catalog.DatasetOf(b.Name, o.Key)
+				if !ok || catalog.FormatOf(o.Key) == catalog.FormatUnknown {
+					continue
+				}
 				k := catalog.Key{Namespace: ns, Name: name}
-				if ok && catalog.FormatOf(o.Key) != catalog.FormatUnknown && !seen[k] {
-					seen[k] = true
-					out = append(out, k)
+				i, seen := at[k]
+				if !seen {
+					i = len(out)
+					at[k] = i
+					out = append(out, catalog.Listing{Key: k})
+				}
+				l := &out[i]
+				l.FileCount++
+				l.Size += o.Size
+				if o.LastModified.After(l.LastModified) {
+					l.LastModified = o.LastModified
 				}
 			}
 			if !page.IsTruncated {
@@ -513,11 +525,4 @@ func splitField(f string) (string, string) {
 	}
 	name, typ, _ := strings.Cut(f, " ")
 	return name, strings.TrimSpace(typ)
-}
-
-// sortKeys is for tests and deterministic output.
-func sortKeys(ks []catalog.Key) {
-	sort.Slice(ks, func(i, j int) bool {
-		return catalog.Ref(ks[i].Namespace, ks[i].Name) < catalog.Ref(ks[j].Namespace, ks[j].Name)
-	})
 }

@@ -3,8 +3,10 @@ package duckdb
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -60,6 +62,7 @@ func TestCrawl(t *testing.T) {
 	s := newStore(t)
 	put(t, s, "retail/customers/part-1.csv", []byte(customersCSV))
 	put(t, s, "retail/customers/_SUCCESS", nil)
+	put(t, s, "retail/customers/archive/2019.csv", []byte(customersCSV+"4,Old Customer,old@example.com,BE68539007547034,1950-01-01\n"))
 	mort := parquet(t, "SELECT 'BE' AS country, 3.1 AS rate, 200000 AS amount UNION ALL SELECT 'NL', 3.5, NULL")
 	put(t, s, "risk/mortgages/year=2024/month=01/a.parquet", mort)
 	put(t, s, "risk/mortgages/year=2024/month=02/b.parquet", mort)
@@ -134,18 +137,32 @@ func TestCrawl(t *testing.T) {
 			}
 		})
 	}
+	// The sweep's listing counts each dataset's files as its crawl does:
+	// Hive partitions belong to their dataset, a nested prefix is a
+	// dataset of its own, files not in a known format are not counted.
 	t.Run("datasets", func(t *testing.T) {
-		ks, err := c.Datasets(ctx)
+		ls, err := c.Datasets(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
-		sortKeys(ks)
+		slices.SortFunc(ls, func(a, b catalog.Listing) int { return strings.Compare(a.Name, b.Name) })
 		var got []string
-		for _, k := range ks {
-			got = append(got, k.Name)
+		for _, l := range ls {
+			got = append(got, fmt.Sprintf("%s:%d", l.Name, l.FileCount))
+			if l.Namespace != "s3://bank" {
+				t.Errorf("%s: namespace %s", l.Name, l.Namespace)
+			}
+			inf, err := c.Crawl(ctx, "bank", l.Name+"/")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if inf.FileCount != l.FileCount || inf.Size != l.Size || !inf.LastModified.Equal(l.LastModified) {
+				t.Errorf("%s: listed %+v, crawled %d files, %d bytes, newest %v", l.Name, l, inf.FileCount, inf.Size, inf.LastModified)
+			}
 		}
-		if strings.Join(got, " ") != "broken/p empty/e events/raw mixed/m ragged/r retail/customers risk/mortgages" {
-			t.Errorf("datasets %v", got)
+		want := "broken/p:1 empty/e:1 events/raw:1 mixed/m:2 ragged/r:1 retail/customers:1 retail/customers/archive:1 risk/mortgages:2"
+		if strings.Join(got, " ") != want {
+			t.Errorf("datasets %v, want %s", got, want)
 		}
 	})
 }
