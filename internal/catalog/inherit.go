@@ -14,14 +14,20 @@ import (
 // classifications. The discover decision (search, lists, Get,
 // recommendations, bookmarks) is taken on the effective tags, so a table
 // made from C4 data is as hidden as its source; the dataset view shows
-// what is inherited and from where.
+// what is inherited and from where. Search filters (classification=,
+// tag=) and facets use the same effective tags and classification, so a
+// derived copy of C4 or pii.email data is found and counted with its
+// source by whoever may discover it.
 //
 // The catalog does not know lineage: the server gives it an Inheritance
 // (SetInheritance). Search asks it only for the datasets whose discover
 // decision is not cached; after a lineage change (a new inheritance
 // version) the next search checks each cached decision it meets with one
 // lookup and decides afresh only where something is inherited (visMemo),
-// so a lineage change is seen by the next search, at once.
+// so a lineage change is seen by the next search, at once. For filters
+// and facets the index keeps the effective tags of the datasets that
+// inherit something (inhOverlay, search_inherit.go), rebuilt by the first
+// search after a lineage or catalog change.
 
 // Inheritance says what datasets inherit through lineage. Implementations
 // answer from memory: PolicyTags is called during searches.
@@ -36,7 +42,18 @@ type Inheritance interface {
 	// Inherited returns the dataset's inherited tags with their
 	// provenance, for the dataset view.
 	Inherited(ctx context.Context, namespace, name string) ([]DatasetInheritedTag, error)
+	// Inheriting lists the datasets for which PolicyTags may say more
+	// than their own catalog tags (they inherit something, or lineage
+	// holds tags set on them elsewhere); for any other dataset it adds
+	// nothing. The search index reads it once per Version to filter and
+	// count by effective tags (see inhOverlay).
+	Inheriting() []Key
 }
+
+// classificationTag is the tag lineage carries a classification as (the
+// catalog's classification, an OpenLineage "classification" tag). Search
+// shows it as the effective classification, not as a tag.
+const classificationTag = "classification"
 
 // DatasetInheritedTag is a tag a dataset has because of where its data came
 // from, with its provenance.

@@ -52,6 +52,16 @@ func (f *fakeInheritance) PolicyTags(namespace, name string) ([]policy.Tag, poli
 	return tags, level
 }
 
+func (f *fakeInheritance) Inheriting() []Key {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	keys := make([]Key, 0, len(f.m))
+	for k := range f.m {
+		keys = append(keys, k)
+	}
+	return keys
+}
+
 func (f *fakeInheritance) Inherited(_ context.Context, namespace, name string) ([]DatasetInheritedTag, error) {
 	f.mu.RLock()
 	defer f.mu.RUnlock()

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode"
 
@@ -67,6 +68,13 @@ type Index struct {
 	// inherit adds what datasets inherit through lineage to the discover
 	// decision (Service.SetInheritance; nil: nothing inherited).
 	inherit Inheritance
+	// gen counts changes of the document numbering (adds, removes), so
+	// that an overlay knows what it refers to; ov is the effective tags
+	// of the datasets that inherit (search_inherit.go), built by ovMu's
+	// holder.
+	gen  uint64
+	ovMu sync.Mutex
+	ov   atomic.Pointer[inhOverlay]
 
 	memoMu sync.Mutex
 	memos  map[string]*visMemo
@@ -438,6 +446,7 @@ func (ix *Index) addPrepared(p *prepDoc) {
 		ix.docs = append(ix.docs, docInfo{})
 	}
 	ix.forget(id)
+	ix.gen++
 	now := ix.now()
 	di := docInfo{body: p.body, name: d.Name, ns: ix.intern(d.Namespace), live: true, level: d.Level(), format: d.Format,
 		changed: d.Changed.Unix(), popF: popFactor(ix.pop[p.key])}
@@ -527,6 +536,7 @@ func (ix *Index) remove(k Key) {
 		return
 	}
 	delete(ix.keys, k)
+	ix.gen++
 	di := &ix.docs[id]
 	for _, tw := range di.terms {
 		removePosting(&ix.terms[tw>>3], id)
@@ -669,11 +679,12 @@ func Tokenize(s string) []string {
 	return out
 }
 
-// Query is a search.
+// Query is a search. Tags and Classification match effective tags: a
+// dataset's own and what it inherits through lineage (Inheritance).
 type Query struct {
 	Text           string
-	Tags           []string // every one must be present (dataset or column tag)
-	Classification string   // exact C1..C4
+	Tags           []string // every one must be present (dataset or column tag, own or inherited)
+	Classification string   // exact C1..C4, the effective classification
 	Owner          string   // an owner or steward entry ("alice", "group:risk")
 	Format         Format
 	Namespace      string
@@ -681,8 +692,10 @@ type Query struct {
 	Offset         int
 }
 
-// Hit is one search result. Dataset is shared with the index's cache:
-// do not modify it.
+// SearchHit is one search result. Dataset is shared with the index's
+// cache: do not modify it. For a dataset that inherits something through
+// lineage it is a copy with the view fields the dataset view shows
+// (InheritedTags with their provenance, EffectiveClassification).
 type SearchHit struct {
 	Dataset *Dataset `json:"dataset"`
 	Score   float64  `json:"score"`
@@ -691,7 +704,9 @@ type SearchHit struct {
 	EffectiveClassification string `json:"effective_classification,omitempty" doc:"The highest of the dataset's own classification and what it inherits through lineage."`
 }
 
-// Facet counts values among the visible matching datasets.
+// SearchFacet counts values among the visible matching datasets: their
+// effective classification, their own dataset tags and the tags they
+// inherit (on the dataset or a column: lineage gives policies both alike).
 type SearchFacet struct {
 	Value string `json:"value"`
 	Count int    `json:"count"`

@@ -168,7 +168,8 @@ type eval struct {
 	q      *Query
 	now    time.Time
 	memo   *visMemo
-	mine   []uint32 // interned owner entries that make v an owner
+	ov     *inhOverlay // effective tags of the datasets that inherit (nil: none)
+	mine   []uint32    // interned owner entries that make v an owner
 	qterms [][]expansion
 	// filters
 	level   policy.Classification
@@ -232,6 +233,9 @@ func (ix *Index) Search(dec Decider, v Viewer, q Query) SearchResult {
 	e := &eval{ix: ix, dec: dec, v: v, q: &q, now: ix.now(), k: q.Offset + q.Limit,
 		fTag: map[uint32]int{}, fOwner: map[uint32]int{}, fFormat: map[Format]int{}}
 	e.heap.ix = ix
+	if ov := ix.overlay(); ov != nil && len(ov.docs) > 0 {
+		e.ov = ov
+	}
 	approx := false
 	if e.prepare() {
 		if !v.Admin && dec != nil {
@@ -239,18 +243,22 @@ func (ix *Index) Search(dec Decider, v Viewer, q Query) SearchResult {
 				defer e.memo.mu.Unlock()
 			}
 		}
-		if l, ok := e.driver(); ok {
-			for _, id := range l {
-				e.consider(id)
+		if ls, n, ok := e.driver(); ok {
+			for _, l := range ls {
+				for _, id := range l {
+					e.consider(id)
+				}
 			}
 		} else {
-			if l != nil && len(l) <= preMax {
+			if ls != nil && n <= preMax {
 				// Too long to read in full, but a bitset of it rejects
 				// most scanned documents without touching them.
 				e.pre = getSeen(len(ix.docs))
 				defer putSeen(e.pre)
-				for _, id := range l {
-					e.pre.mark(id)
+				for _, l := range ls {
+					for _, id := range l {
+						e.pre.mark(id)
+					}
 				}
 			}
 			approx = e.scan()
@@ -280,8 +288,8 @@ func (e *eval) prepare() bool {
 		e.level = c
 	}
 	for _, t := range q.Tags {
-		id, ok := ix.names[t]
-		if !ok || len(ix.tagDocs[id]) == 0 {
+		id, ok := ix.lookupName(e.ov, t)
+		if !ok || len(ix.tagDocs[id]) == 0 && (e.ov == nil || len(e.ov.tagDocs[id]) == 0) {
 			return false
 		}
 		e.tags = append(e.tags, id)
@@ -321,18 +329,27 @@ func (e *eval) prepare() bool {
 	return true
 }
 
-// driver returns the shortest filter document list; ok if short enough
-// to read in full.
-func (e *eval) driver() ([]uint32, bool) {
-	var best []uint32
-	ok := false
-	try := func(l []uint32) {
-		if !ok || len(l) < len(best) {
-			best, ok = l, true
+// driver returns the shortest filter document list (in pieces: a tag's
+// own and inherited lists) and its length; ok if short enough to read in
+// full.
+func (e *eval) driver() ([][]uint32, int, bool) {
+	var best [][]uint32
+	n, ok := 0, false
+	try := func(ls ...[]uint32) {
+		m := 0
+		for _, l := range ls {
+			m += len(l)
+		}
+		if !ok || m < n {
+			best, n, ok = ls, m, true
 		}
 	}
 	for _, t := range e.tags {
-		try(e.ix.tagDocs[t])
+		if e.ov != nil && len(e.ov.tagDocs[t]) > 0 {
+			try(e.ix.tagDocs[t], e.ov.tagDocs[t])
+		} else {
+			try(e.ix.tagDocs[t])
+		}
 	}
 	if e.owner != math.MaxUint32 {
 		try(e.ix.ownerDocs[e.owner])
@@ -340,10 +357,7 @@ func (e *eval) driver() ([]uint32, bool) {
 	if e.ns != math.MaxUint32 {
 		try(e.ix.nsDocs[e.ns])
 	}
-	if !ok || len(best) > e.ix.driverMax {
-		return best, false
-	}
-	return best, true
+	return best, n, ok && n <= e.ix.driverMax
 }
 
 // cursor reads one posting list.
@@ -459,7 +473,7 @@ func (s *seenSet) mark(id uint32) bool {
 func (e *eval) consider(id uint32) {
 	e.considered++
 	d := &e.ix.docs[id]
-	if !d.live || !e.filtered(d) {
+	if !d.live || !e.filtered(id, d) {
 		return
 	}
 	s, ok := e.score(d)
@@ -470,10 +484,15 @@ func (e *eval) consider(id uint32) {
 	for _, t := range d.datasetTags() {
 		e.fTag[t]++
 	}
+	for _, t := range e.inheritedTags(id) {
+		if !slices.Contains(d.datasetTags(), t) {
+			e.fTag[t]++
+		}
+	}
 	for _, o := range d.ownersOnly() {
 		e.fOwner[o]++
 	}
-	e.fClass[d.level]++
+	e.fClass[e.effLevel(id, d)]++
 	if d.format != "" {
 		e.fFormat[d.format]++
 	}
@@ -486,9 +505,11 @@ func (e *eval) consider(id uint32) {
 	}
 }
 
-func (e *eval) filtered(d *docInfo) bool {
+// filtered applies the query's filters, tags and classification on
+// effective tags.
+func (e *eval) filtered(id uint32, d *docInfo) bool {
 	q := e.q
-	if e.level != 0 && d.level != e.level {
+	if e.level != 0 && e.effLevel(id, d) != e.level {
 		return false
 	}
 	if q.Format != "" && q.Format != d.format {
@@ -501,7 +522,7 @@ func (e *eval) filtered(d *docInfo) bool {
 		return false
 	}
 	for _, t := range e.tags {
-		if !slices.Contains(d.tags(), t) {
+		if !e.hasTag(id, d, t) {
 			return false
 		}
 	}
@@ -609,17 +630,13 @@ func (e *eval) result(approx bool) SearchResult {
 			ix.log.Error("catalog index: cannot decode an indexed dataset", "err", err)
 			continue
 		}
-		level := ix.docs[top[i].id].level
-		if ix.inherit != nil {
-			_, lc := ix.inherit.PolicyTags(d.Namespace, d.Name)
-			level = max(level, lc)
-		}
-		res.Hits = append(res.Hits, SearchHit{Dataset: d, Score: top[i].score, EffectiveClassification: level.String()})
+		level := e.effLevel(top[i].id, &ix.docs[top[i].id])
+		res.Hits = append(res.Hits, SearchHit{Dataset: ix.viewOf(e.ov, top[i].id, d), Score: top[i].score, EffectiveClassification: level.String()})
 	}
 	named := func(m map[uint32]int) []SearchFacet {
 		fs := []SearchFacet{}
 		for id, c := range m {
-			fs = append(fs, SearchFacet{ix.nameOf[id], c})
+			fs = append(fs, SearchFacet{ix.tagName(e.ov, id), c})
 		}
 		return fs
 	}

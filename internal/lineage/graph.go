@@ -136,6 +136,8 @@ type graph struct {
 	ds    map[DatasetKey]*dsNode
 	jobs  map[JobKey]*jobNode
 	epoch uint32
+	// tagged: the datasets holding more than the catalog's tags (tagged.go).
+	tagged map[DatasetKey]struct{}
 }
 
 func newGraph() *graph {
@@ -394,6 +396,7 @@ func (g *graph) propagate(seeds []*node) int {
 			}
 		})
 	}
+	g.noteTagged(order)
 	return len(order)
 }
 

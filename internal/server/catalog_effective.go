@@ -3,8 +3,9 @@ package server
 // The catalog's view of lineage: what a dataset inherits from the data it
 // was made from (SQL CREATE TABLE AS and INSERT, S3 copies, OpenLineage
 // jobs) joins its own catalog tags in the catalog's discover decision
-// (search, lists, dataset show, recommendations, bookmarks) and in the
-// dataset view (inherited_tags, effective_classification), as the S3
+// (search, lists, dataset show, recommendations, bookmarks), in search
+// filters and facets (classification=, tag=) and in the dataset view
+// (inherited_tags, effective_classification), as the S3
 // gateway and SQL already decide with them (tags.go, sql.go).
 
 import (
@@ -41,6 +42,22 @@ func (c catalogInheritance) PolicyTags(namespace, name string) ([]policy.Tag, po
 		return nil, policy.Unclassified
 	}
 	return c.s.lin.svc.PolicyTags(lineage.DatasetKey{Namespace: namespace, Name: name})
+}
+
+// Inheriting implements catalog.Inheritance: the datasets lineage holds
+// more for than the catalog's own tags (inherited ones, or tags from
+// OpenLineage facets or the lineage API), for the search index's filters
+// and facets.
+func (c catalogInheritance) Inheriting() []catalog.Key {
+	if c.s.lin.svc == nil {
+		return nil
+	}
+	ks := c.s.lin.svc.Inheriting()
+	out := make([]catalog.Key, len(ks))
+	for i, k := range ks {
+		out[i] = catalog.Key{Namespace: k.Namespace, Name: k.Name}
+	}
+	return out
 }
 
 // Inherited implements catalog.Inheritance: the inherited tags with their
