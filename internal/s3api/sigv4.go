@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/stewardhq/steward"
@@ -35,6 +36,34 @@ type Credential struct {
 	Expires time.Time
 	// SessionID identifies an STS session in audit records; empty for keys.
 	SessionID string
+
+	// derived holds the last SigV4 signing key derived from SecretKey
+	// (a *derivedKey), so that a resolver that hands out the same
+	// *Credential for every request of a session or key saves the four
+	// HMACs of the derivation. atomic.Value, not atomic.Pointer: a
+	// Credential may be copied by value (the copy keeps a key that is
+	// checked against its own secret before use).
+	derived atomic.Value
+}
+
+// derivedKey is a signing key and what it was derived from.
+type derivedKey struct {
+	secret, date, region, service string
+	key                           []byte
+}
+
+// signingKey returns c's SigV4 signing key for date/region/service,
+// deriving it only when the scope (or the secret) differs from the last
+// request's. Safe for concurrent use; the key returned must not be
+// modified.
+func (c *Credential) signingKey(date, region, service string) []byte {
+	secret := c.SecretKey.Reveal()
+	if d, _ := c.derived.Load().(*derivedKey); d != nil && d.date == date && d.region == region && d.service == service && d.secret == secret {
+		return d.key
+	}
+	k := signingKey(secret, date, region, service)
+	c.derived.Store(&derivedKey{secret: secret, date: date, region: region, service: service, key: k})
+	return k
 }
 
 // Scope narrows a credential. Allows reports whether the S3 action
@@ -488,7 +517,7 @@ func (v *verifier) verifyHeader(ctx context.Context, r *http.Request, ah string)
 	if err != nil {
 		return nil, errAuthHeaderMalformed.wrap(err)
 	}
-	key := signingKey(cred.SecretKey.Reveal(), in.Date, in.Region, in.Service)
+	key := cred.signingKey(in.Date, in.Region, in.Service)
 	want := hex.EncodeToString(hmacSHA256(key, stringToSign(ds, in.scope(), cr)))
 	if !sigEqual(want, in.Signature) {
 		return nil, errSignatureMismatch
@@ -533,7 +562,7 @@ func (v *verifier) verifyPresigned(ctx context.Context, r *http.Request, q url.V
 	if err != nil {
 		return nil, errAuthQueryMalformed.wrap(err)
 	}
-	key := signingKey(cred.SecretKey.Reveal(), in.Date, in.Region, in.Service)
+	key := cred.signingKey(in.Date, in.Region, in.Service)
 	want := hex.EncodeToString(hmacSHA256(key, stringToSign(in.AmzDate, in.scope(), cr)))
 	if !sigEqual(want, in.Signature) {
 		return nil, errSignatureMismatch

@@ -22,8 +22,13 @@ type AccessKey struct {
 }
 
 // accessKeyCacheTTL bounds how long a deleted key or a disabled account
-// keeps working on a replica.
-const accessKeyCacheTTL = 15 * time.Second
+// keeps working on a replica (on the replica that deletes the key, it
+// stops at once); within it a key is resolved without the metastore.
+const accessKeyCacheTTL = 5 * time.Second
+
+// maxCachedKeys bounds the access-key cache (unknown keys are cached too,
+// so a flood of them does not reach the metastore).
+const maxCachedKeys = 10000
 
 // maxKeysPerAccount bounds keys per service account (two allow rotation
 // without downtime).
@@ -139,8 +144,11 @@ func (s *Service) resolveAccessKey(ctx context.Context, id string) (*s3api.Crede
 		return nil, err // do not cache outages
 	}
 	s.keyCacheMu.Lock()
-	if len(s.keyCache) > 10000 {
-		clear(s.keyCache)
+	for k := range s.keyCache { // a random victim when full
+		if len(s.keyCache) < maxCachedKeys {
+			break
+		}
+		delete(s.keyCache, k)
 	}
 	s.keyCache[id] = cachedKey{cred: cred, err: err, at: now}
 	s.keyCacheMu.Unlock()

@@ -41,9 +41,23 @@ func (s *Service) revoke(ctx context.Context, kind, subject, by string) error {
 	return s.refreshRevocations(ctx)
 }
 
+// revocations is one load of the revocation list.
+type revocations struct {
+	sessions map[string]bool      // session ids
+	users    map[string]time.Time // username -> revoked at
+	loaded   time.Time
+}
+
 // refreshRevocations reloads the revocation list and purges rows that no
 // live session can need.
 func (s *Service) refreshRevocations(ctx context.Context) error {
+	s.refreshMu.Lock()
+	defer s.refreshMu.Unlock()
+	return s.loadRevocations(ctx)
+}
+
+// loadRevocations reloads the list; the caller holds refreshMu.
+func (s *Service) loadRevocations(ctx context.Context) error {
 	d := s.ms.Dialect()
 	now := s.cfg.Now()
 	rows, err := s.ms.Query(ctx, `SELECT kind, subject, revoked_at FROM sts_revocations WHERE expires_at > ?`, metastore.TimeValue(d, now))
@@ -67,34 +81,35 @@ func (s *Service) refreshRevocations(ctx context.Context) error {
 	if err := rows.Err(); err != nil {
 		return steward.WrapError(steward.EUnavailable, "sts.revocations", err, "revocation list unavailable")
 	}
-	s.revMu.Lock()
-	s.revoked, s.usersRev, s.revLoaded = sess, users, now
-	s.revMu.Unlock()
+	s.revs.Store(&revocations{sessions: sess, users: users, loaded: now})
 	return nil
 }
 
-// isRevoked checks a session against the list, refreshing it when stale.
-// If the list cannot be refreshed for longer than four intervals the
-// answer fails closed.
+// isRevoked checks a session against the list, refreshing it when stale
+// (one request reloads it, concurrent ones wait for that reload). If the
+// list cannot be refreshed for longer than four intervals the answer
+// fails closed.
 func (s *Service) isRevoked(ctx context.Context, sess *session) (bool, error) {
-	s.revMu.Lock()
-	stale := s.cfg.Now().Sub(s.revLoaded) >= s.cfg.RevocationRefresh
-	loaded := s.revLoaded
-	s.revMu.Unlock()
-	if stale {
-		if err := s.refreshRevocations(ctx); err != nil {
-			if s.cfg.Now().Sub(loaded) > 4*s.cfg.RevocationRefresh {
-				return false, err
+	l := s.revs.Load()
+	if l == nil || s.cfg.Now().Sub(l.loaded) >= s.cfg.RevocationRefresh {
+		s.refreshMu.Lock()
+		l = s.revs.Load()
+		if l == nil || s.cfg.Now().Sub(l.loaded) >= s.cfg.RevocationRefresh {
+			if err := s.loadRevocations(ctx); err != nil {
+				if l == nil || s.cfg.Now().Sub(l.loaded) > 4*s.cfg.RevocationRefresh {
+					s.refreshMu.Unlock()
+					return false, err
+				}
+				s.log.WarnContext(ctx, "revocation list refresh failed; using the previous list", "err", err)
 			}
-			s.log.WarnContext(ctx, "revocation list refresh failed; using the previous list", "err", err)
+			l = s.revs.Load()
 		}
+		s.refreshMu.Unlock()
 	}
-	s.revMu.Lock()
-	defer s.revMu.Unlock()
-	if s.revoked[sess.ID] {
+	if l.sessions[sess.ID] {
 		return true, nil
 	}
-	if at, ok := s.usersRev[sess.Username]; ok && !time.Unix(sess.IssuedAt, 0).After(at) {
+	if at, ok := l.users[sess.Username]; ok && !time.Unix(sess.IssuedAt, 0).After(at) {
 		return true, nil
 	}
 	return false, nil

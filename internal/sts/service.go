@@ -2,6 +2,7 @@ package sts
 
 import (
 	"context"
+	"crypto/subtle"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -9,6 +10,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/stewardhq/steward"
@@ -72,12 +74,14 @@ type Service struct {
 	log      *slog.Logger
 	keys     *keyring
 
-	revMu      sync.Mutex
-	revoked    map[string]bool      // session ids
-	usersRev   map[string]time.Time // username -> revoked at
-	revLoaded  time.Time
+	// revs is the revocation list this replica knows; refreshMu makes
+	// its reloads one at a time (so a stale list is reloaded once, and
+	// a reload never replaces a newer one).
+	revs       atomic.Pointer[revocations]
+	refreshMu  sync.Mutex
 	keyCacheMu sync.Mutex
 	keyCache   map[string]cachedKey
+	sessions   *sessionCache
 }
 
 type cachedKey struct {
@@ -107,7 +111,7 @@ func New(cfg Config, ms *metastore.Store, verifier identity.TokenVerifier, kek [
 		logger = slog.New(slog.DiscardHandler)
 	}
 	s := &Service{cfg: cfg, ms: ms, verifier: verifier, kek: append([]byte(nil), kek...), auditor: auditor, log: logger,
-		keyCache: map[string]cachedKey{}}
+		keyCache: map[string]cachedKey{}, sessions: newSessionCache(sessionCacheEntries, sessionCacheBytes)}
 	s.keys = &keyring{ms: ms, kek: s.kek, rotate: cfg.KeyRotation, keep: cfg.MaxDuration, now: cfg.Now}
 	return s, nil
 }
@@ -222,10 +226,54 @@ func authErr(code, msg string) error {
 // ResolveCredential implements s3api.CredentialResolver: a session token
 // is opened and checked (the access key must be the one derived from it);
 // without a token the access key must be a service account's key.
+//
+// A session token that verified before is not opened again: its
+// credential comes from a bounded cache, and only what can change is
+// checked again on every request (the access key, expiry, the cluster
+// key still being known, revocation). The credential returned may be
+// shared by concurrent requests and must not be modified.
 func (s *Service) ResolveCredential(ctx context.Context, akid, token string) (*s3api.Credential, error) {
 	if token == "" {
 		return s.resolveAccessKey(ctx, akid)
 	}
+	if v := s.sessions.get(token); v != nil {
+		if cred, err, ok := s.recheck(ctx, v, akid, token); ok {
+			return cred, err
+		}
+	}
+	v, err := s.openSession(ctx, akid, token)
+	if err != nil {
+		return nil, err
+	}
+	s.sessions.put(token, v)
+	return v.cred, nil
+}
+
+// recheck checks a cached session for akid on this request. ok is false
+// when the session must be verified from scratch (its cluster key is no
+// longer the one in the keyring).
+func (s *Service) recheck(ctx context.Context, v *verifiedSession, akid, token string) (cred *s3api.Credential, err error, ok bool) {
+	if !s.keys.holds(v.kid, v.key) {
+		s.sessions.remove(token, v)
+		return nil, nil, false
+	}
+	if subtle.ConstantTimeCompare([]byte(v.cred.AccessKeyID), []byte(akid)) != 1 {
+		return nil, authErr("InvalidAccessKeyId", "the access key does not belong to the session token"), true
+	}
+	if !s.cfg.Now().Before(v.cred.Expires) {
+		s.sessions.remove(token, v)
+		return nil, authErr("ExpiredToken", "the session has expired"), true
+	}
+	if revoked, err := s.isRevoked(ctx, v.sess); err != nil {
+		return nil, err, true
+	} else if revoked {
+		return nil, authErr("ExpiredToken", "the session has been revoked"), true
+	}
+	return v.cred, nil, true
+}
+
+// openSession verifies a session token from scratch.
+func (s *Service) openSession(ctx context.Context, akid, token string) (*verifiedSession, error) {
 	rest, ok := strings.CutPrefix(token, tokenPrefix)
 	if !ok {
 		return nil, authErr("InvalidToken", "malformed session token")
@@ -273,5 +321,5 @@ func (s *Service) ResolveCredential(ctx context.Context, akid, token string) (*s
 	if sess.Policy != nil {
 		cred.Scope = sess.Policy
 	}
-	return cred, nil
+	return &verifiedSession{kid: kid, key: key, sess: &sess, cred: cred}, nil
 }

@@ -61,7 +61,7 @@ func newService(t *testing.T, ms *metastore.Store, clk *clock) *sts.Service {
 	return s
 }
 
-func openMS(t *testing.T) *metastore.Store {
+func openMS(t testing.TB) *metastore.Store {
 	t.Helper()
 	ms, err := metastore.Open(context.Background(), "", t.TempDir())
 	if err != nil {
