@@ -125,3 +125,84 @@ func TestCatalogSeesInheritedClassification(t *testing.T) {
 		t.Errorf("alice's view after the drop: effective %q, inherited %+v", d.EffectiveClassification, d.InheritedTags)
 	}
 }
+
+// Search filters and facets use effective tags too: bob's table made
+// with SQL from his C4 credit exposures, whose customer_id column he
+// tagged pii.email, is found by classification=C4 and tag=pii.email and
+// counted in the C4 facet for bob, who may discover it; alice finds and
+// counts neither.
+func TestCatalogSearchFiltersSeeInheritedTags(t *testing.T) {
+	s := start(t)
+	carol, alice, bob := newCLI(t, s), newCLI(t, s), newCLI(t, s)
+	carol.login("carol")
+	alice.login("alice")
+	bob.login("bob")
+	carol.must(`policies:
+  - id: exposures-bob
+    resources:
+      tables: ["mortgages.risk.credit_exposures"]
+    allow:
+      - users: [bob]
+        accesses: [select, discover]
+`, "policy", "apply", "-f", "-")
+	const source = "s3://mortgages/risk/credit_exposures"
+	const table = "s3://home/bob/exposure_copy"
+	eventually(t, "credit exposures crawled and their column tagged", func() bool {
+		_, _, code := bob.run("", "dataset", "tag", source, "pii.email", "--column", "customer_id")
+		return code == 0
+	})
+	bob.must("", "sql", "-c", "CREATE TABLE home.bob.exposure_copy AS SELECT * FROM mortgages.risk.credit_exposures")
+
+	search := func(c *steward, args ...string) *catalog.SearchResult {
+		t.Helper()
+		var r catalog.SearchResult
+		out := c.must("", append([]string{"search", "-o", "json", "--limit", "100"}, args...)...)
+		if err := json.Unmarshal([]byte(out), &r); err != nil {
+			t.Fatalf("search %v: %v\n%s", args, err, out)
+		}
+		return &r
+	}
+	hit := func(r *catalog.SearchResult, ref string) *catalog.SearchHit {
+		for i, h := range r.Hits {
+			if catalog.Ref(h.Dataset.Namespace, h.Dataset.Name) == ref {
+				return &r.Hits[i]
+			}
+		}
+		return nil
+	}
+	count := func(r *catalog.SearchResult, facet, value string) int {
+		for _, f := range r.Facets[facet] {
+			if f.Value == value {
+				return f.Count
+			}
+		}
+		return 0
+	}
+
+	for _, args := range [][]string{{"--classification", "C4"}, {"--tag", "pii.email"}, {"--tag", "pii.email", "--classification", "C4"}} {
+		r := search(bob, args...)
+		h := hit(r, table)
+		if h == nil || hit(r, source) == nil {
+			t.Errorf("bob's search %v does not find the copy and its source: %d hits", args, len(r.Hits))
+			continue
+		}
+		if h.EffectiveClassification != "C4" || h.Dataset.EffectiveClassification != "C4" || len(h.Dataset.InheritedTags) == 0 {
+			t.Errorf("bob's hit %v: effective %q / %q, inherited %+v", args, h.EffectiveClassification, h.Dataset.EffectiveClassification, h.Dataset.InheritedTags)
+		}
+		if n := count(r, "classification", "C4"); n != r.Total {
+			t.Errorf("bob's search %v: C4 facet counts %d of %d", args, n, r.Total)
+		}
+	}
+	if r := search(bob); hit(r, table) == nil || count(r, "classification", "C4") < 2 || count(r, "tag", "pii.email") < 1 {
+		t.Errorf("bob's facets: %+v", r.Facets)
+	}
+	if r := search(bob, "--classification", "C2"); hit(r, table) != nil {
+		t.Error("the copy (no own classification, C4 inherited) is found as C2")
+	}
+	for _, args := range [][]string{{"--classification", "C4"}, {"--tag", "pii.email"}, {}} {
+		r := search(alice, args...)
+		if hit(r, table) != nil || hit(r, source) != nil || count(r, "classification", "C4") != 0 || count(r, "tag", "pii.email") != 0 {
+			t.Errorf("alice's search %v finds or counts C4 data: %d hits, facets %+v", args, len(r.Hits), r.Facets)
+		}
+	}
+}
