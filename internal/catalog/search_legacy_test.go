@@ -7,6 +7,7 @@ package catalog
 import (
 	"log/slog"
 	"math"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -35,6 +36,9 @@ type legacyIndex struct {
 	deletes  map[string][]string        // one-deletion variant -> terms
 	terms    map[string]int             // term -> number of docs
 	pop      map[Key]float64            // popularity scores (see SetPopularity)
+	// inherit: effective tags (own plus inherited) in discover, filters
+	// and facets, exhaustively, as the reference for the index's overlay.
+	inherit Inheritance
 }
 
 type legacyDoc struct {
@@ -289,7 +293,16 @@ func (ix *legacyIndex) Search(dec Decider, v Viewer, q Query) SearchResult {
 	for _, id := range touched {
 		dc := ix.byID[id]
 		d := dc.ds
-		if !legacyMatches(&q, d) || !(v.Admin || v.Owns(d) || discover(dec, v, d.Level(), dc.policy, dc.tags)) {
+		tags, level := effective(ix.inherit, d.Namespace, d.Name, dc.tags, d.Level())
+		// Tag names the dataset has only through lineage (the tag facet
+		// counts them with its own dataset tags).
+		var inhNames []string
+		for _, t := range tags[len(dc.tags):] {
+			if t.Name != classificationTag && !slices.ContainsFunc(dc.tags, func(o policy.Tag) bool { return o.Name == t.Name }) && !slices.Contains(inhNames, t.Name) {
+				inhNames = append(inhNames, t.Name)
+			}
+		}
+		if !legacyMatches(&q, d, level, inhNames) || !(v.Admin || v.Owns(d) || discover(dec, v, level, dc.policy, tags)) {
 			continue
 		}
 		s := float64(scores[id])
@@ -303,11 +316,21 @@ func (ix *legacyIndex) Search(dec Decider, v Viewer, q Query) SearchResult {
 		age := now.Sub(d.Changed).Hours() / 24
 		s *= 1 + 0.1*math.Exp(-math.Max(age, 0)/30)
 		hits = append(hits, hit{dc, s})
+		var counted []string
 		for _, t := range d.Tags {
-			facets["tag"][t.Name]++
+			if !slices.Contains(counted, t.Name) {
+				counted = append(counted, t.Name)
+				facets["tag"][t.Name]++
+			}
 		}
-		if d.Classification != "" {
-			facets["classification"][d.Classification]++
+		for _, n := range inhNames {
+			if !slices.Contains(counted, n) {
+				counted = append(counted, n)
+				facets["tag"][n]++
+			}
+		}
+		if level != policy.Unclassified {
+			facets["classification"][level.String()]++
 		}
 		for _, o := range d.Owners {
 			facets["owner"][o]++
@@ -351,8 +374,8 @@ func (ix *legacyIndex) Search(dec Decider, v Viewer, q Query) SearchResult {
 	return res
 }
 
-func legacyMatches(q *Query, d *Dataset) bool {
-	if q.Classification != "" && !strings.EqualFold(q.Classification, d.Classification) {
+func legacyMatches(q *Query, d *Dataset, level policy.Classification, inherited []string) bool {
+	if q.Classification != "" && !strings.EqualFold(q.Classification, level.String()) {
 		return false
 	}
 	if q.Format != "" && q.Format != d.Format {
@@ -371,7 +394,7 @@ func legacyMatches(q *Query, d *Dataset) bool {
 		}
 	}
 	for _, t := range q.Tags {
-		if HasTag(d.Tags, t) {
+		if HasTag(d.Tags, t) || slices.Contains(inherited, t) {
 			continue
 		}
 		found := false

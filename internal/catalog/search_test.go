@@ -45,12 +45,41 @@ func TestSearchMatchesExhaustive(t *testing.T) {
 	}
 }
 
+// The same with effective tags: one dataset in 37 inherits C4, pii and a
+// tag no dataset has of its own, one in 53 the tag "secret" (hidden by
+// policy from all but auditors); filters, facets and discover follow
+// them in both indexes.
+func TestSearchMatchesExhaustiveInherited(t *testing.T) {
+	ix, old, byKey := smallIndex(t, 3000)
+	ix.countBound = 50
+	inh := newFakeInheritance()
+	i := 0
+	for k := range byKey {
+		switch {
+		case i%37 == 0:
+			inh.set(k, DatasetInheritedTag{Name: "classification", Value: "C4", Classification: "C4"}, DatasetInheritedTag{Name: "pii"},
+				DatasetInheritedTag{Name: "lineage.only", Column: "x"})
+		case i%53 == 0:
+			inh.set(k, DatasetInheritedTag{Name: "secret"})
+		}
+		i++
+	}
+	ix.inherit, old.inherit = inh, inh
+	dec := benchDecider(t)
+	for _, driver := range []int{driverMax, 10} {
+		ix.driverMax = driver
+		compareExhaustive(t, ix, old, byKey, dec)
+	}
+}
+
 func compareExhaustive(t *testing.T, ix *Index, old *legacyIndex, byKey map[Key]*Dataset, dec Decider) {
 	queries := []Query{
 		{Text: "customer"}, {Text: "account balance"}, {Text: "mortgage belgium"}, {Text: "mortage"},
 		{Text: "fraud score ireland"}, {Text: "payment", Classification: "C2"}, {Text: "loan", Tags: []string{"pii"}},
 		{Text: "risk", Owner: "user7"}, {Text: "collateral", Format: FormatCSV}, {Format: FormatJSON},
 		{Text: "customer", Limit: 5, Offset: 10}, {Classification: "C4"}, {Text: "balance", Namespace: "s3://bucket3"},
+		{Tags: []string{"lineage.only"}}, {Text: "customer", Classification: "C4"}, {Tags: []string{"pii"}, Classification: "C4"},
+		{Text: "account", Tags: []string{"secret"}},
 	}
 	viewers := append([]Viewer{{User: "root", Admin: true}}, benchViewers...)
 	for _, v := range viewers {
