@@ -88,10 +88,10 @@ func (s *Service) loadRevocations(ctx context.Context) error {
 // isRevoked checks a session against the list, refreshing it when stale
 // (one request reloads it, concurrent ones wait for that reload). If the
 // list cannot be refreshed for longer than four intervals the answer
-// fails closed.
-func (s *Service) isRevoked(ctx context.Context, sess *session) (bool, error) {
+// fails closed. now is the request's time.
+func (s *Service) isRevoked(ctx context.Context, sess *session, now time.Time) (bool, error) {
 	l := s.revs.Load()
-	if l == nil || s.cfg.Now().Sub(l.loaded) >= s.cfg.RevocationRefresh {
+	if l == nil || now.Sub(l.loaded) >= s.cfg.RevocationRefresh {
 		s.refreshMu.Lock()
 		l = s.revs.Load()
 		if l == nil || s.cfg.Now().Sub(l.loaded) >= s.cfg.RevocationRefresh {

@@ -260,11 +260,12 @@ func (s *Service) recheck(ctx context.Context, v *verifiedSession, akid, token s
 	if subtle.ConstantTimeCompare([]byte(v.cred.AccessKeyID), []byte(akid)) != 1 {
 		return nil, authErr("InvalidAccessKeyId", "the access key does not belong to the session token"), true
 	}
-	if !s.cfg.Now().Before(v.cred.Expires) {
+	now := s.cfg.Now()
+	if !now.Before(v.cred.Expires) {
 		s.sessions.remove(token, v)
 		return nil, authErr("ExpiredToken", "the session has expired"), true
 	}
-	if revoked, err := s.isRevoked(ctx, v.sess); err != nil {
+	if revoked, err := s.isRevoked(ctx, v.sess, now); err != nil {
 		return nil, err, true
 	} else if revoked {
 		return nil, authErr("ExpiredToken", "the session has been revoked"), true
@@ -306,10 +307,11 @@ func (s *Service) openSession(ctx context.Context, akid, token string) (*verifie
 		return nil, authErr("InvalidAccessKeyId", "the access key does not belong to the session token")
 	}
 	exp := time.Unix(sess.ExpiresAt, 0)
-	if !s.cfg.Now().Before(exp) {
+	now := s.cfg.Now()
+	if !now.Before(exp) {
 		return nil, authErr("ExpiredToken", "the session has expired")
 	}
-	if revoked, err := s.isRevoked(ctx, &sess); err != nil {
+	if revoked, err := s.isRevoked(ctx, &sess, now); err != nil {
 		return nil, err
 	} else if revoked {
 		return nil, authErr("ExpiredToken", "the session has been revoked")
