@@ -28,8 +28,8 @@ type searchBody struct {
 
 type searchInput struct {
 	Q              string   `query:"q" maxLength:"1000" doc:"Search text: words matched in names, descriptions, columns, tags and owners, tolerant of typos and prefixes."`
-	Tag            []string `query:"tag" maxItems:"16" doc:"Only datasets with every one of these tags (on the dataset or a column)."`
-	Classification string   `query:"classification" enum:"C1,C2,C3,C4," doc:"Only datasets of this classification."`
+	Tag            []string `query:"tag" maxItems:"16" doc:"Only datasets with every one of these tags (on the dataset or a column, own or inherited through lineage)."`
+	Classification string   `query:"classification" enum:"C1,C2,C3,C4," doc:"Only datasets of this effective classification (the highest of their own and what they inherit through lineage)."`
 	Owner          string   `query:"owner" maxLength:"256" doc:"Only datasets with this owner or steward (alice, group:risk)."`
 	Format         string   `query:"format" enum:"parquet,csv,json," doc:"Only datasets in this format."`
 	Namespace      string   `query:"namespace" maxLength:"1024" doc:"Only datasets in this namespace (s3://bucket)."`
