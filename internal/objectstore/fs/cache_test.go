@@ -4,11 +4,13 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/stewardhq/steward/internal/objectstore"
 )
@@ -180,5 +182,33 @@ func TestRowCacheIsBounded(t *testing.T) {
 	c.end([]string{"z"})
 	if _, ok := c.get("z"); ok {
 		t.Fatal("a key was filled while being written")
+	}
+}
+
+// The checkpointer, not a commit, copies the WAL into the database file.
+func TestCheckpointerCopiesTheWAL(t *testing.T) {
+	s := openTest(t)
+	db := s.dir + "/index.db"
+	st0, err := os.Stat(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := strings.Repeat("y", 4096)
+	for i := range 2 * checkpointEvery {
+		put(t, s, "k"+strconv.Itoa(i), body)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		st, err := os.Stat(db)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Size() >= st0.Size()+int64(checkpointEvery)*4096 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("index.db is %d bytes after %d objects (was %d): nothing was checkpointed", st.Size(), 2*checkpointEvery, st0.Size())
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }

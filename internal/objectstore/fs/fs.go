@@ -69,6 +69,12 @@ type Store struct {
 	committed chan struct{} // closed when the committer has stopped
 	closeOnce sync.Once
 
+	// The checkpointer copies the WAL into the database beside the
+	// committer, which nudges it every checkpointEvery commits.
+	nudge        chan struct{}
+	checkpointed chan struct{} // closed when the checkpointer has stopped
+	commits      int
+
 	// unsettled counts writes whose data file is neither referenced by a
 	// committed row nor removed yet; Close marks the store clean only at 0.
 	unsettled atomic.Int64
@@ -161,6 +167,9 @@ func open(dir string, logger *slog.Logger, noSync bool) (*Store, error) {
 		closing:   make(chan struct{}),
 		committed: make(chan struct{}),
 		cache:     newRowCache(defaultCacheBytes),
+
+		nudge:        make(chan struct{}, 1),
+		checkpointed: make(chan struct{}),
 	}
 	for _, d := range []string{dir, s.staging, s.data} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
@@ -180,6 +189,7 @@ func open(dir string, logger *slog.Logger, noSync bool) (*Store, error) {
 		return nil, err
 	}
 	go s.committer()
+	go s.checkpointer()
 	return s, nil
 }
 
@@ -207,7 +217,10 @@ func (s *Store) open() error {
 	if s.noSync {
 		sync = "synchronous(OFF)"
 	}
-	for _, p := range []string{"busy_timeout(10000)", "journal_mode(WAL)", sync} {
+	// Checkpoints (copying the WAL into the database, with two fsyncs)
+	// run in their own goroutine (checkpointer), not in whichever commit
+	// crosses SQLite's threshold: a commit holds every writer of its batch.
+	for _, p := range []string{"busy_timeout(10000)", "journal_mode(WAL)", sync, "wal_autocheckpoint(0)"} {
 		q.Add("_pragma", p)
 	}
 	q.Set("_txlock", "immediate")
@@ -266,6 +279,7 @@ func (s *Store) Close() error {
 func (s *Store) close() error {
 	close(s.closing)
 	<-s.committed
+	<-s.checkpointed
 	s.stmu.Lock()
 	for _, st := range s.stmts {
 		st.Close()
@@ -560,6 +574,53 @@ func (s *Store) commitBatch(batch []*txReq) {
 	}
 	for i, r := range batch {
 		r.done <- errs[i]
+	}
+	if s.commits++; s.commits%checkpointEvery == 0 {
+		select {
+		case s.nudge <- struct{}{}:
+		default: // one is pending already
+		}
+	}
+}
+
+const (
+	// checkpointEvery is how many commits pass between nudges of the
+	// checkpointer (it also runs every checkpointTick).
+	checkpointEvery = 64
+	checkpointTick  = time.Second
+	// walRestartFrames: a WAL this long (about 64 MiB of 4 KiB pages) that
+	// passive checkpoints could not empty, because readers kept old
+	// snapshots, is checkpointed with RESTART, which waits for them.
+	walRestartFrames = 16384
+)
+
+// checkpointer copies committed WAL frames into the database. PASSIVE
+// checkpoints never block the committer or readers; SQLite restarts the
+// WAL from its beginning at the first commit after one completes.
+func (s *Store) checkpointer() {
+	defer close(s.checkpointed)
+	t := time.NewTicker(checkpointTick)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.closing:
+			return
+		case <-s.nudge:
+		case <-t.C:
+		}
+		mode := "PASSIVE"
+		for range 2 {
+			var busy, frames, done int
+			err := s.db.QueryRow(`PRAGMA wal_checkpoint(` + mode + `)`).Scan(&busy, &frames, &done)
+			if err != nil {
+				s.log.Warn("index checkpoint failed", "err", err)
+				break
+			}
+			if frames < walRestartFrames || done >= frames {
+				break
+			}
+			mode = "RESTART"
+		}
 	}
 }
 
