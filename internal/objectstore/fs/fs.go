@@ -611,7 +611,7 @@ func (s *Store) checkpointer() {
 		mode := "PASSIVE"
 		for range 2 {
 			var busy, frames, done int
-			err := s.db.QueryRow(`PRAGMA wal_checkpoint(` + mode + `)`).Scan(&busy, &frames, &done)
+			err := s.db.QueryRow(`PRAGMA wal_checkpoint(`+mode+`)`).Scan(&busy, &frames, &done)
 			if err != nil {
 				s.log.Warn("index checkpoint failed", "err", err)
 				break
