@@ -343,9 +343,10 @@ func BenchmarkResolveCredential(b *testing.B) {
 		})
 	})
 	b.Run("session-cold", func(b *testing.B) {
-		// More sessions than the cache holds, each resolved once per
-		// round: nearly every resolution is a miss.
-		const n = 8192
+		// Eight times the sessions the cache holds, each resolved once
+		// per round: an entry survives a round with probability e^-8,
+		// so nearly every resolution is a miss.
+		const n = 8 * 4096
 		type pair struct{ akid, tok string }
 		var sessions []pair
 		for range n {
