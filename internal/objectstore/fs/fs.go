@@ -113,7 +113,6 @@ CREATE TABLE IF NOT EXISTS versions(
 );
 CREATE INDEX IF NOT EXISTS versions_order ON versions(bucket, key, id DESC);
 CREATE UNIQUE INDEX IF NOT EXISTS versions_vid ON versions(bucket, key, version_id);
-CREATE UNIQUE INDEX IF NOT EXISTS versions_latest ON versions(bucket, key) WHERE latest = 1;
 CREATE INDEX IF NOT EXISTS versions_file ON versions(file) WHERE file <> '';
 CREATE TABLE IF NOT EXISTS uploads(
 	upload_id TEXT PRIMARY KEY,
@@ -244,6 +243,13 @@ func (s *Store) open() error {
 		if _, err := db.ExecContext(ctx, `ALTER TABLE versions ADD COLUMN data BLOB`); err != nil {
 			return fmt.Errorf("objectstore/fs: add inline data to the index: %w", err)
 		}
+	}
+	// The latest version of a key is its newest row (the highest id), so
+	// versions_order finds it; the partial index that older stores kept
+	// for it cost every write a third index entry (a fifth more WAL pages
+	// per 4 KiB PUT).
+	if _, err := db.ExecContext(ctx, `DROP INDEX IF EXISTS versions_latest`); err != nil {
+		return fmt.Errorf("objectstore/fs: %w", err)
 	}
 	if s.stLatestData, err = db.PrepareContext(ctx, qLatestData); err != nil {
 		return fmt.Errorf("objectstore/fs: %w", err)

@@ -150,11 +150,11 @@ func (s *Store) lookupRow(ctx context.Context, q querier, bucket, key, versionID
 
 // Prepared once: modernc's SQLite otherwise parses every query anew.
 const (
-	qLatest  = `SELECT ` + rowCols + ` FROM versions WHERE bucket = ? AND key = ? AND latest = 1`
+	qLatest  = `SELECT ` + rowCols + ` FROM versions WHERE bucket = ? AND key = ? AND latest = 1 ORDER BY id DESC LIMIT 1`
 	qVersion = `SELECT ` + rowCols + ` FROM versions WHERE bucket = ? AND key = ? AND version_id = ?`
 
 	dataCol      = `, CASE WHEN file = '' THEN data END`
-	qLatestData  = `SELECT ` + rowCols + dataCol + ` FROM versions WHERE bucket = ? AND key = ? AND latest = 1`
+	qLatestData  = `SELECT ` + rowCols + dataCol + ` FROM versions WHERE bucket = ? AND key = ? AND latest = 1 ORDER BY id DESC LIMIT 1`
 	qVersionData = `SELECT ` + rowCols + dataCol + ` FROM versions WHERE bucket = ? AND key = ? AND version_id = ?`
 )
 
