@@ -212,3 +212,43 @@ func TestCheckpointerCopiesTheWAL(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// A write that follows a versioning change sees it, even when the
+// committer batches it with other writes (the versioning memo).
+func TestVersioningChangeSeenByTheNextWriteInABatch(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for w := range 4 { // keep batches full
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				s.Put(ctx, "bkt", fmt.Sprintf("bg/%d/%d", w, i), strings.NewReader("x"), 1, objectstore.PutOptions{})
+			}
+		}()
+	}
+	defer func() { close(stop); wg.Wait() }()
+	for i := range 40 {
+		want := objectstore.VersioningEnabled
+		if i%2 == 1 {
+			want = objectstore.VersioningSuspended
+		}
+		if err := s.SetVersioning(ctx, "bkt", want); err != nil {
+			t.Fatal(err)
+		}
+		info, err := s.Put(ctx, "bkt", "k", strings.NewReader("v"), 1, objectstore.PutOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := info.VersionID != "null"; got != (want == objectstore.VersioningEnabled) {
+			t.Fatalf("round %d: versioning %s, the next PUT got version %q", i, want, info.VersionID)
+		}
+	}
+}

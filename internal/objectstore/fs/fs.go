@@ -75,6 +75,10 @@ type Store struct {
 	checkpointed chan struct{} // closed when the checkpointer has stopped
 	commits      int
 
+	// vmemo holds the buckets' versioning as read in the committer's
+	// current transaction (txVersioning); only the committer touches it.
+	vmemo map[string]objectstore.Versioning
+
 	// unsettled counts writes whose data file is neither referenced by a
 	// committed row nor removed yet; Close marks the store clean only at 0.
 	unsettled atomic.Int64
@@ -546,9 +550,20 @@ func (s *Store) commitBatch(batch []*txReq) {
 		fail(err)
 		return
 	}
+	s.vmemo = nil
+	defer func() { s.vmemo = nil }()
+	run := func(r *txReq) error {
+		if r.keys == nil {
+			// Only writes that name no key change buckets: the memo
+			// is not trusted across them.
+			s.vmemo = nil
+			defer func() { s.vmemo = nil }()
+		}
+		return r.fn(ctx, tx)
+	}
 	for i, r := range batch {
 		if len(batch) == 1 {
-			errs[i] = r.fn(ctx, tx)
+			errs[i] = run(r)
 			continue
 		}
 		if _, err := s.txExec(ctx, tx, `SAVEPOINT w`); err != nil {
@@ -556,7 +571,7 @@ func (s *Store) commitBatch(batch []*txReq) {
 			fail(err)
 			return
 		}
-		if errs[i] = r.fn(ctx, tx); errs[i] != nil {
+		if errs[i] = run(r); errs[i] != nil {
 			if _, err := s.txExec(ctx, tx, `ROLLBACK TO w`); err != nil {
 				tx.Rollback()
 				fail(err)
@@ -587,6 +602,27 @@ func (s *Store) commitBatch(batch []*txReq) {
 		default: // one is pending already
 		}
 	}
+}
+
+// txVersioning is bucket's versioning in the committer's transaction
+// tx (NoSuchBucket), read once per bucket and batch: writes that change a
+// bucket name no key and clear the memo.
+func (s *Store) txVersioning(ctx context.Context, tx *sql.Tx, bucket string) (objectstore.Versioning, error) {
+	if v, ok := s.vmemo[bucket]; ok {
+		return v, nil
+	}
+	var vs string
+	if err := s.txQueryRow(ctx, tx, `SELECT versioning FROM buckets WHERE name = ?`, bucket).Scan(&vs); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return "", errNoSuchBucket(bucket)
+		}
+		return "", err
+	}
+	if s.vmemo == nil {
+		s.vmemo = map[string]objectstore.Versioning{}
+	}
+	s.vmemo[bucket] = objectstore.Versioning(vs)
+	return objectstore.Versioning(vs), nil
 }
 
 const (

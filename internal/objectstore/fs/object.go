@@ -293,14 +293,10 @@ func (s *Store) commitVersion(ctx context.Context, bucket string, r row, cond *o
 				return err
 			}
 		}
-		var vs string
-		if err := s.txQueryRow(ctx, tx, `SELECT versioning FROM buckets WHERE name = ?`, bucket).Scan(&vs); err != nil {
-			if errors.Is(err, sql.ErrNoRows) {
-				return errNoSuchBucket(bucket)
-			}
+		var err error
+		if v, err = s.txVersioning(ctx, tx, bucket); err != nil {
 			return err
 		}
-		v = objectstore.Versioning(vs)
 		if extra != nil {
 			if err := extra(ctx, tx); err != nil {
 				return err
@@ -509,14 +505,10 @@ func (s *Store) Delete(ctx context.Context, bucket, key, versionID string) (obje
 	var res objectstore.DeleteResult
 	var old []string
 	err := s.writeTxFor(ctx, []string{cacheKey(bucket, key)}, func(ctx context.Context, tx *sql.Tx) error {
-		var vs string
-		if err := s.txQueryRow(ctx, tx, `SELECT versioning FROM buckets WHERE name = ?`, bucket).Scan(&vs); err != nil {
-			if errors.Is(err, sql.ErrNoRows) {
-				return errNoSuchBucket(bucket)
-			}
+		v, err := s.txVersioning(ctx, tx, bucket)
+		if err != nil {
 			return err
 		}
-		v := objectstore.Versioning(vs)
 		if versionID != "" {
 			r, err := s.lookup(ctx, tx, bucket, key, versionID)
 			if err != nil {
@@ -558,7 +550,7 @@ func (s *Store) Delete(ctx context.Context, bucket, key, versionID string) (obje
 		if _, err := s.txExec(ctx, tx, `UPDATE versions SET latest = 0 WHERE bucket = ? AND key = ? AND latest = 1`, bucket, []byte(key)); err != nil {
 			return err
 		}
-		_, err := s.txExec(ctx, tx, `INSERT INTO versions(bucket, key, version_id, latest, delete_marker, size, etag, mtime, content_type, meta, checksums, tags, file)
+		_, err = s.txExec(ctx, tx, `INSERT INTO versions(bucket, key, version_id, latest, delete_marker, size, etag, mtime, content_type, meta, checksums, tags, file)
 			VALUES(?, ?, ?, 1, 1, 0, '', ?, '', '{}', '{}', '{}', '')`, bucket, []byte(key), vid, time.Now().UnixNano())
 		if err != nil {
 			return err
