@@ -350,11 +350,13 @@ func BenchmarkSearchInherited(b *testing.B) {
 	inh := newFakeInheritance()
 	for id := 0; id < len(ix.docs); id += 100 {
 		if d := &ix.docs[id]; d.live {
-			inh.m[Key{ix.nameOf[d.ns], d.name}] = []DatasetInheritedTag{{Name: "classification", Value: "C4", Classification: "C4"}}
+			k := Key{ix.nameOf[d.ns], d.name}
+			inh.m[k] = []DatasetInheritedTag{{Name: "classification", Value: "C4", Classification: "C4"}}
+			inh.stamps[k] = 1 // as lineage stamps them (Inheritance.Inheriting)
 		}
 	}
 	ix.inherit = inh
-	b.Cleanup(func() { ix.inherit = nil })
+	b.Cleanup(func() { ix.inherit = nil; ix.ov.Store(nil) })
 	dec := benchDecider(b)
 	b.Run("steady", func(b *testing.B) { runSearchBench(b, ix, dec) })
 	b.Run("changing", func(b *testing.B) { runSearchBench(b, bumping{ix, inh}, dec) })

@@ -47,7 +47,16 @@ type Inheritance interface {
 	// holds tags set on them elsewhere); for any other dataset it adds
 	// nothing. The search index reads it once per Version to filter and
 	// count by effective tags (see inhOverlay).
-	Inheriting() []Key
+	Inheriting() []InheritingDataset
+}
+
+// InheritingDataset is a dataset Inheritance.Inheriting lists. Stamp
+// changes whenever what PolicyTags says of it may have changed, so the
+// search index asks PolicyTags again only for those; 0 means unknown
+// (always ask).
+type InheritingDataset struct {
+	Key
+	Stamp uint64
 }
 
 // classificationTag is the tag lineage carries a classification as (the
@@ -93,7 +102,10 @@ func effective(inh Inheritance, namespace, name string, own []policy.Tag, level 
 		return own, level
 	}
 	lt, lc := inh.PolicyTags(namespace, name)
-	if len(lt) > 0 {
+	switch {
+	case len(own) == 0:
+		own = lt
+	case len(lt) > 0:
 		own = append(slices.Clip(own), lt...)
 	}
 	return own, max(level, lc)

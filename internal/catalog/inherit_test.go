@@ -12,19 +12,21 @@ import (
 // fakeInheritance is lineage as the catalog sees it: per dataset, the
 // inherited tags, with a version bumped on every change.
 type fakeInheritance struct {
-	mu  sync.RWMutex
-	ver int64
-	m   map[Key][]DatasetInheritedTag
+	mu     sync.RWMutex
+	ver    int64
+	m      map[Key][]DatasetInheritedTag
+	stamps map[Key]uint64 // the version of each dataset's last set (0: unknown)
 }
 
 func newFakeInheritance() *fakeInheritance {
-	return &fakeInheritance{m: map[Key][]DatasetInheritedTag{}}
+	return &fakeInheritance{m: map[Key][]DatasetInheritedTag{}, stamps: map[Key]uint64{}}
 }
 
 func (f *fakeInheritance) set(k Key, tags ...DatasetInheritedTag) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.ver++
+	f.stamps[k] = uint64(f.ver)
 	if len(tags) == 0 {
 		delete(f.m, k)
 		return
@@ -52,14 +54,14 @@ func (f *fakeInheritance) PolicyTags(namespace, name string) ([]policy.Tag, poli
 	return tags, level
 }
 
-func (f *fakeInheritance) Inheriting() []Key {
+func (f *fakeInheritance) Inheriting() []InheritingDataset {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
-	keys := make([]Key, 0, len(f.m))
+	out := make([]InheritingDataset, 0, len(f.m))
 	for k := range f.m {
-		keys = append(keys, k)
+		out = append(out, InheritingDataset{k, f.stamps[k]})
 	}
-	return keys
+	return out
 }
 
 func (f *fakeInheritance) Inherited(_ context.Context, namespace, name string) ([]DatasetInheritedTag, error) {

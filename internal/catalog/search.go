@@ -126,6 +126,7 @@ type docInfo struct {
 	// tags, then column tags (deduplicated), split by the counts.
 	meta                  []uint32
 	nOwn, nOwnSt, nDSTags int32
+	born                  uint32 // Index.gen when added (an overlay reuses what it derived only for the same)
 	policyTags            []policy.Tag
 	popF                  float32 // popularity factor
 	prior                 float32 // popF x freshness when indexed (an upper bound later)
@@ -449,7 +450,7 @@ func (ix *Index) addPrepared(p *prepDoc) {
 	ix.gen++
 	now := ix.now()
 	di := docInfo{body: p.body, name: d.Name, ns: ix.intern(d.Namespace), live: true, level: d.Level(), format: d.Format,
-		changed: d.Changed.Unix(), popF: popFactor(ix.pop[p.key])}
+		changed: d.Changed.Unix(), popF: popFactor(ix.pop[p.key]), born: uint32(ix.gen)}
 	di.prior = di.popF * freshFactor(di.changed, now)
 	var meta []uint32
 	for _, o := range d.Owners {

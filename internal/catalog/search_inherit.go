@@ -20,10 +20,11 @@ import (
 //
 // An overlay holds for one inheritance version and one generation of the
 // index's document numbering; the first search after either changes
-// rebuilds it (one PolicyTags lookup per inheriting dataset, which are
-// the few derived ones, not the catalog). Searches in the meantime wait
-// for it, so a lineage change is in filters and facets at once, as it is
-// in the discover decision.
+// rebuilds it from the list of inheriting datasets (the few derived ones,
+// not the catalog), asking PolicyTags again only for those whose stamp or
+// document changed. Searches in the meantime wait for it, so a lineage
+// change is in filters and facets at once, as it is in the discover
+// decision.
 
 // inhOverlay is the effective tags of the datasets that inherit.
 // Immutable once built.
@@ -44,6 +45,8 @@ type inhOverlay struct {
 type inhDoc struct {
 	level policy.Classification // effective: own and inherited
 	tags  []uint32              // effective tag names the own tags lack
+	stamp uint64                // Inheritance's stamp it was derived at
+	born  uint32                // docInfo.born it was derived for
 }
 
 // name returns the text of a tag name ID from the index or ov.
@@ -88,43 +91,77 @@ func (ix *Index) overlay() *inhOverlay {
 	return ov
 }
 
+// buildOverlay builds the overlay for inheritance version ver. What the
+// previous overlay derived for a dataset is kept when neither the
+// dataset (docInfo.born) nor what lineage says of it (the stamp) changed,
+// so a lineage change costs a PolicyTags lookup only for the datasets it
+// touched.
 func (ix *Index) buildOverlay(ver int64) *inhOverlay {
-	keys := ix.inherit.Inheriting()
-	ov := &inhOverlay{ver: ver, gen: ix.gen, docs: make(map[uint32]inhDoc, len(keys)), tagDocs: map[uint32][]uint32{},
+	list := ix.inherit.Inheriting()
+	prev := ix.ov.Load()
+	ov := &inhOverlay{ver: ver, gen: ix.gen, docs: make(map[uint32]inhDoc, len(list)), tagDocs: map[uint32][]uint32{},
 		base: uint32(len(ix.nameOf)), names: map[string]uint32{}}
-	for _, k := range keys {
-		id, ok := ix.keys[k]
+	for _, x := range list {
+		id, ok := ix.keys[x.Key]
 		if !ok {
 			continue
 		}
 		d := &ix.docs[id]
-		tags, level := effective(ix.inherit, k.Namespace, k.Name, d.policyTags, d.level)
-		od := inhDoc{level: level}
-		own := d.tags()
-		for _, t := range tags {
-			if t.Name == classificationTag {
-				continue
-			}
-			nid, known := ix.lookupName(ov, t.Name)
-			if known && nid < ov.base && slices.Contains(own, nid) {
-				continue // its own
-			}
-			if !known {
-				nid = ov.base + uint32(len(ov.extra))
-				ov.names[t.Name] = nid
-				ov.extra = append(ov.extra, t.Name)
-			}
-			if slices.Contains(od.tags, nid) {
-				continue
-			}
-			od.tags = append(od.tags, nid)
-			ov.tagDocs[nid] = append(ov.tagDocs[nid], id)
+		od, ok := ix.reusable(prev, id, d, x.Stamp)
+		if !ok {
+			od = ix.derive(ov, x.Key, d)
+			od.stamp, od.born = x.Stamp, d.born
 		}
-		if level != d.level || len(od.tags) > 0 {
-			ov.docs[id] = od
+		for _, t := range od.tags {
+			ov.tagDocs[t] = append(ov.tagDocs[t], id)
 		}
+		ov.docs[id] = od
 	}
 	return ov
+}
+
+// reusable returns what prev derived for doc id if it still holds.
+func (ix *Index) reusable(prev *inhOverlay, id uint32, d *docInfo, stamp uint64) (inhDoc, bool) {
+	if prev == nil || stamp == 0 {
+		return inhDoc{}, false
+	}
+	od, ok := prev.docs[id]
+	if !ok || od.stamp != stamp || od.born != d.born {
+		return inhDoc{}, false
+	}
+	for _, t := range od.tags {
+		if t >= prev.base {
+			return inhDoc{}, false // a name of prev's own: derive again
+		}
+	}
+	return od, true
+}
+
+// derive computes doc d's effective classification and the names of the
+// effective tags its own lack, from effective() as the discover rule
+// does.
+func (ix *Index) derive(ov *inhOverlay, k Key, d *docInfo) inhDoc {
+	tags, level := effective(ix.inherit, k.Namespace, k.Name, nil, d.level)
+	od := inhDoc{level: level}
+	own := d.tags()
+	for _, t := range tags {
+		if t.Name == classificationTag {
+			continue
+		}
+		nid, known := ix.lookupName(ov, t.Name)
+		if known && nid < ov.base && slices.Contains(own, nid) {
+			continue // its own
+		}
+		if !known {
+			nid = ov.base + uint32(len(ov.extra))
+			ov.names[t.Name] = nid
+			ov.extra = append(ov.extra, t.Name)
+		}
+		if !slices.Contains(od.tags, nid) {
+			od.tags = append(od.tags, nid)
+		}
+	}
+	return od
 }
 
 // effLevel is doc id's effective classification.

@@ -134,4 +134,78 @@ func TestSearchFiltersUseEffectiveTags(t *testing.T) {
 	if got := hitNames(s.Search(alice, Query{Classification: "C2"})); !slices.Equal(got, []string{"bob/exposure_copy", "ops/ledger"}) {
 		t.Errorf("alice after lineage dropped: %v", got)
 	}
+
+	// What it inherits changes (the source went C3), then its own
+	// classification does: each is in the filters at the next search.
+	inh.set(copyKey, DatasetInheritedTag{Name: "classification", Value: "C4", Classification: "C4", Origin: src, From: src})
+	if got := hitNames(s.Search(rita, Query{Classification: "C4"})); !slices.Equal(got, []string{"bob/exposure_copy", "risk/exposures"}) {
+		t.Errorf("C4 once inherited again: %v", got)
+	}
+	inh.set(copyKey, DatasetInheritedTag{Name: "classification", Value: "C3", Classification: "C3", Origin: src, From: src},
+		DatasetInheritedTag{Name: "pii.email", Column: "email", Origin: src, From: src})
+	inh.set(Key{"s3://bank", "ops/ledger"}, DatasetInheritedTag{Name: "gold"}) // another dataset changes too
+	classOf := func(q Query) []string { t.Helper(); return hitNames(s.Search(rita, q)) }
+	if got := classOf(Query{Classification: "C3"}); !slices.Equal(got, []string{"bob/exposure_copy"}) {
+		t.Errorf("C3 after the source went C3: %v", got)
+	}
+	if got := classOf(Query{Classification: "C4"}); !slices.Equal(got, []string{"risk/exposures"}) {
+		t.Errorf("C4 after the source went C3: %v", got)
+	}
+	inh.set(Key{"s3://bank", "ops/ledger"}) // a lineage change elsewhere keeps what the copy inherits
+	if got := classOf(Query{Classification: "C3", Tags: []string{"pii.email"}}); !slices.Equal(got, []string{"bob/exposure_copy"}) {
+		t.Errorf("C3 pii.email after a change elsewhere: %v", got)
+	}
+	if _, err := s.Edit(ctx, bob, copyKey.Namespace, copyKey.Name, 0, func(d *Dataset) error { d.Classification = "C4"; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if got := classOf(Query{Classification: "C4"}); !slices.Equal(got, []string{"bob/exposure_copy", "risk/exposures"}) {
+		t.Errorf("C4 after the copy's own classification went C4: %v", got)
+	}
+	if got := classOf(Query{Classification: "C3"}); len(got) != 0 {
+		t.Errorf("C3 after the copy's own classification went C4: %v", got)
+	}
+}
+
+// BenchmarkSearchOverlay measures what the first search after a lineage
+// or catalog change adds for effective filters and facets: rebuilding the
+// effective tags of the datasets that inherit, one in a hundred as in
+// BenchmarkSearchInherited. "full": nothing derived before (a catalog
+// change of every inheriting dataset, or an Inheritance without stamps);
+// "lineage-changed": a lineage version whose stamps are unchanged but
+// for one dataset (what a CTAS or an OpenLineage run does).
+//
+//	STEWARD_BENCH_DATASETS=100000 go test ./internal/catalog/ -run '^$' -bench 'SearchOverlay' -count 5
+func BenchmarkSearchOverlay(b *testing.B) {
+	ix := buildBenchIndex(b, benchSize(1_000_000))
+	inh := newFakeInheritance()
+	var first Key
+	for id := 0; id < len(ix.docs); id += 100 {
+		if d := &ix.docs[id]; d.live {
+			k := Key{ix.nameOf[d.ns], d.name}
+			inh.m[k] = []DatasetInheritedTag{{Name: "classification", Value: "C4", Classification: "C4"}, {Name: "pii", Column: "email"}}
+			inh.stamps[k] = 1
+			first = k
+		}
+	}
+	ix.inherit = inh
+	b.Cleanup(func() { ix.inherit = nil; ix.ov.Store(nil) })
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	b.Run("full", func(b *testing.B) {
+		b.ReportAllocs()
+		var ov *inhOverlay
+		for b.Loop() {
+			ix.ov.Store(nil)
+			ov = ix.buildOverlay(1)
+		}
+		b.ReportMetric(float64(len(ov.docs)), "inheriting")
+	})
+	b.Run("lineage-changed", func(b *testing.B) {
+		b.ReportAllocs()
+		ix.ov.Store(ix.buildOverlay(1))
+		for i := 0; b.Loop(); i++ {
+			inh.stamps[first] = uint64(i + 2)
+			ix.ov.Store(ix.buildOverlay(int64(i + 2)))
+		}
+	})
 }

@@ -137,7 +137,7 @@ type graph struct {
 	jobs  map[JobKey]*jobNode
 	epoch uint32
 	// tagged: the datasets holding more than the catalog's tags (tagged.go).
-	tagged map[DatasetKey]struct{}
+	tagged map[DatasetKey]uint64
 }
 
 func newGraph() *graph {

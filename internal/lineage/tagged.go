@@ -4,20 +4,34 @@ package lineage
 // catalog's search index filters and counts by effective tags, and asks
 // lineage for these (once per version) instead of every dataset it holds.
 
+import "sync/atomic"
+
 // catalogSource is the source of the tags the catalog gives lineage (the
 // server's catalog-to-lineage sync).
 const catalogSource = "catalog"
+
+// InheritingDataset is a dataset Inheriting lists. Stamp changes whenever
+// what PolicyTags says of the dataset may have changed (it is unique
+// across graphs and reloads), so a reader can keep what it derived from
+// an unchanged stamp.
+type InheritingDataset struct {
+	Key   DatasetKey
+	Stamp uint64
+}
+
+// tagStamps numbers the recomputations of datasets' tags.
+var tagStamps atomic.Uint64
 
 // Inheriting returns the datasets that inherit tags through lineage (on
 // the dataset or a column) or hold own tags from another source than the
 // catalog (OpenLineage facets, the lineage API): those for which
 // PolicyTags says more than the catalog's own tags. Unordered.
-func (s *Service) Inheriting() []DatasetKey {
+func (s *Service) Inheriting() []InheritingDataset {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	out := make([]DatasetKey, 0, len(s.g.tagged))
-	for k := range s.g.tagged {
-		out = append(out, k)
+	out := make([]InheritingDataset, 0, len(s.g.tagged))
+	for k, st := range s.g.tagged {
+		out = append(out, InheritingDataset{k, st})
 	}
 	return out
 }
@@ -27,7 +41,7 @@ func (s *Service) Inheriting() []DatasetKey {
 // propagate, its nodes among the seeds).
 func (g *graph) noteTagged(nodes []*node) {
 	if g.tagged == nil {
-		g.tagged = map[DatasetKey]struct{}{}
+		g.tagged = map[DatasetKey]uint64{}
 	}
 	var last *dsNode
 	done := map[*dsNode]struct{}{}
@@ -42,7 +56,7 @@ func (g *graph) noteTagged(nodes []*node) {
 		}
 		done[d] = struct{}{}
 		if d.taggedBeyondCatalog() {
-			g.tagged[d.key] = struct{}{}
+			g.tagged[d.key] = tagStamps.Add(1)
 		} else {
 			delete(g.tagged, d.key)
 		}

@@ -18,8 +18,16 @@ func TestInheriting(t *testing.T) {
 	db := openStore(t, "sqlite:"+filepath.Join(t.TempDir(), "m.db"))
 	s := newService(t, db)
 	src, dst, api := DatasetKey{"s3://raw", "customers"}, DatasetKey{"s3://scratch", "copy"}, DatasetKey{"s3://x", "api"}
+	stamps := map[DatasetKey]uint64{}
 	sorted := func(s *Service) []DatasetKey {
-		l := s.Inheriting()
+		var l []DatasetKey
+		for _, x := range s.Inheriting() {
+			l = append(l, x.Key)
+			if x.Stamp == 0 {
+				t.Errorf("%v: no stamp", x.Key)
+			}
+			stamps[x.Key] = x.Stamp
+		}
 		slices.SortFunc(l, func(a, b DatasetKey) int { return cmpKey(a, b) })
 		return l
 	}
@@ -41,6 +49,21 @@ func TestInheriting(t *testing.T) {
 		t.Fatal(err)
 	}
 	check(s, dst, api)
+	before := stamps[dst]
+	if err := s.SetTags(ctx, api.Namespace, api.Name, "", "api", []LineageTag{{Name: "silver"}}); err != nil {
+		t.Fatal(err)
+	}
+	check(s, dst, api)
+	if stamps[dst] != before {
+		t.Errorf("a change elsewhere changed the copy's stamp")
+	}
+	if err := s.SetTags(ctx, src.Namespace, src.Name, "email", "catalog", []LineageTag{{Name: "pii.email", Classification: policy.C3, Propagate: true}}); err != nil {
+		t.Fatal(err)
+	}
+	check(s, dst, api)
+	if stamps[dst] == before {
+		t.Errorf("the copy's stamp did not change with what it inherits")
+	}
 	check(newService(t, db), dst, api)
 	if err := s.SetTags(ctx, src.Namespace, src.Name, "email", "catalog", nil); err != nil {
 		t.Fatal(err)

@@ -48,14 +48,14 @@ func (c catalogInheritance) PolicyTags(namespace, name string) ([]policy.Tag, po
 // more for than the catalog's own tags (inherited ones, or tags from
 // OpenLineage facets or the lineage API), for the search index's filters
 // and facets.
-func (c catalogInheritance) Inheriting() []catalog.Key {
+func (c catalogInheritance) Inheriting() []catalog.InheritingDataset {
 	if c.s.lin.svc == nil {
 		return nil
 	}
 	ks := c.s.lin.svc.Inheriting()
-	out := make([]catalog.Key, len(ks))
+	out := make([]catalog.InheritingDataset, len(ks))
 	for i, k := range ks {
-		out[i] = catalog.Key{Namespace: k.Namespace, Name: k.Name}
+		out[i] = catalog.InheritingDataset{Key: catalog.Key{Namespace: k.Key.Namespace, Name: k.Key.Name}, Stamp: k.Stamp}
 	}
 	return out
 }
