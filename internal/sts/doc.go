@@ -29,7 +29,15 @@
 // copy of the list at least every 15 seconds, so a revocation takes
 // effect within a minute everywhere.
 //
+// Verification is cached: a session token that verified is kept (a
+// bounded cache of successes only), and later requests with it skip the
+// decryption and key derivations but are still checked for the access
+// key, expiry, the cluster key still being known, and revocation. The
+// credential returned is then shared by those requests and read-only.
+//
 // Service accounts get long-lived access keys (AKIA...), created and
 // deleted by admins, whose secrets are stored encrypted under the KEK
-// because SigV4 verification needs the plaintext secret.
+// because SigV4 verification needs the plaintext secret. A replica caches
+// a key for at most 5 s, so a deletion, rotation or disabled account takes
+// effect everywhere within that (at once on the replica that makes it).
 package sts
