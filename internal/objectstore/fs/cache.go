@@ -75,9 +75,15 @@ func (c *rowCache) put(k string, r row, gen uint64) {
 	if c.gen != gen || c.pending[k] > 0 {
 		return
 	}
-	if old, ok := c.rows[k]; ok {
-		c.bytes -= rowCost(k, old)
+	c.insertLocked(k, r)
+}
+
+func (c *rowCache) insertLocked(k string, r row) {
+	cost := rowCost(k, &r)
+	if cost > c.max/16 {
+		return
 	}
+	c.dropLocked(k)
 	// Evict arbitrary entries (map order is randomized) until r fits.
 	for ek, er := range c.rows {
 		if c.bytes+cost <= c.max {
@@ -102,8 +108,9 @@ func (c *rowCache) begin(keys []string) {
 	}
 }
 
-// end is begin's counterpart, after the commit (or rollback).
-func (c *rowCache) end(keys []string) {
+// end is begin's counterpart, after the commit (or rollback): rows are
+// the committed latest rows of keys written in the batch, cached now.
+func (c *rowCache) end(keys []string, rows map[string]row) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.gen++
@@ -111,6 +118,11 @@ func (c *rowCache) end(keys []string) {
 		c.dropLocked(k)
 		if c.pending[k]--; c.pending[k] <= 0 {
 			delete(c.pending, k)
+		}
+	}
+	for k, r := range rows {
+		if c.pending[k] == 0 {
+			c.insertLocked(k, r)
 		}
 	}
 }

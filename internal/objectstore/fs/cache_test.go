@@ -54,7 +54,10 @@ func TestRowCacheFollowsWrites(t *testing.T) {
 	for _, body := range []string{"one", big} {
 		t.Run(strconv.Itoa(len(body)), func(t *testing.T) {
 			put(t, s, "k", body)
-			for range 2 { // the second read is served by the cache
+			if r, ok := s.cache.get(cacheKey("bkt", "k")); !ok || r.size != int64(len(body)) {
+				t.Fatalf("a committed write is not in the cache (%v, %d bytes)", ok, r.size)
+			}
+			for range 2 { // served by the cache
 				if got, err := get(t, s, "k"); err != nil || got != body {
 					t.Fatalf("get = %.20q, %v; want %.20q", got, err, body)
 				}
@@ -167,7 +170,7 @@ func TestRowCacheIsBounded(t *testing.T) {
 	// A fill quoting a generation older than a write is refused.
 	g := c.snapshot()
 	c.begin([]string{"x"})
-	c.end([]string{"x"})
+	c.end([]string{"x"}, nil)
 	c.put("y", row{}, g)
 	if _, ok := c.get("y"); ok {
 		t.Fatal("a stale fill was cached")
@@ -179,7 +182,7 @@ func TestRowCacheIsBounded(t *testing.T) {
 		t.Fatal("a key being written was served from the cache")
 	}
 	c.put("z", row{etag: "2"}, c.snapshot())
-	c.end([]string{"z"})
+	c.end([]string{"z"}, nil)
 	if _, ok := c.get("z"); ok {
 		t.Fatal("a key was filled while being written")
 	}

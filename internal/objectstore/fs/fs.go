@@ -75,6 +75,10 @@ type Store struct {
 	checkpointed chan struct{} // closed when the checkpointer has stopped
 	commits      int
 
+	// written holds, by cache key, the latest row a write of the
+	// committer's current batch made (wrote); only the committer touches it.
+	written map[string]row
+
 	// vmemo holds the buckets' versioning as read in the committer's
 	// current transaction (txVersioning); only the committer touches it.
 	vmemo map[string]objectstore.Versioning
@@ -533,11 +537,18 @@ func (s *Store) commitBatch(batch []*txReq) {
 	for _, r := range batch {
 		keys = append(keys, r.keys...)
 	}
+	committed := false
 	if len(keys) > 0 {
 		// Before anything is written: from here until the commit is
 		// over, readers of these keys go to the index.
 		s.cache.begin(keys)
-		defer s.cache.end(keys)
+		defer func() {
+			if !committed {
+				clear(s.written)
+			}
+			s.cache.end(keys, s.written)
+			clear(s.written)
+		}()
 	}
 	errs := make([]error, len(batch))
 	fail := func(err error) {
@@ -558,6 +569,9 @@ func (s *Store) commitBatch(batch []*txReq) {
 			// is not trusted across them.
 			s.vmemo = nil
 			defer func() { s.vmemo = nil }()
+		}
+		for _, k := range r.keys {
+			delete(s.written, k) // r may change it; it says so if it wrote a row
 		}
 		return r.fn(ctx, tx)
 	}
@@ -585,6 +599,7 @@ func (s *Store) commitBatch(batch []*txReq) {
 		}
 	}
 	if len(batch) == 1 && errs[0] != nil {
+		clear(s.written)
 		tx.Rollback()
 		batch[0].done <- errs[0]
 		return
@@ -593,6 +608,7 @@ func (s *Store) commitBatch(batch []*txReq) {
 		fail(err)
 		return
 	}
+	committed = true
 	for i, r := range batch {
 		r.done <- errs[i]
 	}
@@ -602,6 +618,15 @@ func (s *Store) commitBatch(batch []*txReq) {
 		default: // one is pending already
 		}
 	}
+}
+
+// wrote records, from inside a write of the current batch, that r is now
+// k's latest row; after the commit it is cached.
+func (s *Store) wrote(k string, r row) {
+	if s.written == nil {
+		s.written = map[string]row{}
+	}
+	s.written[k] = r
 }
 
 // txVersioning is bucket's versioning in the committer's transaction

@@ -339,8 +339,13 @@ func (s *Store) commitVersion(ctx context.Context, bucket string, r row, cond *o
 		}
 		r.id, _ = res.LastInsertId()
 		if after != nil {
-			return after(ctx, tx, r.info(bucket, v))
+			if err := after(ctx, tx, r.info(bucket, v)); err != nil {
+				return err
+			}
 		}
+		// Read-after-write is common (a pipeline's next step reads what
+		// the last one wrote): the committed row goes into the cache.
+		s.wrote(cacheKey(bucket, r.key), r)
 		return nil
 	})
 	if err != nil {
