@@ -319,6 +319,8 @@ func testChangeMarks(t *testing.T, s *Service) {
 	s.ObjectChanged("bank", "a/b/c.csv")
 	s.ObjectChanged("bank", "a/b/year=2024/d.csv")
 	s.ObjectChanged("bank", "top.csv")
+	s.ObjectChanged("bank", "logs/2024/app.bin") // not a data file: no crawl
+	s.ObjectChanged("bank", "raw/00/00000001")
 	s.flushMarks(ctx)
 	cs, err := s.Store.Pending(ctx, time.Now().Add(time.Hour), 10)
 	if err != nil || len(cs) != 1 || cs[0].Name != "a/b" {

@@ -297,6 +297,11 @@ func (s *Service) refresh(ctx context.Context) {
 // mark in memory; the crawl worker (Run) writes marks to the store, where
 // every replica's worker sees them, and crawls after the debounce.
 func (s *Service) ObjectChanged(bucket, key string) {
+	if FormatOf(key) == FormatUnknown {
+		// Not a data file: no crawl reads it (nor the sweep counts it),
+		// so a dataset's catalog entry cannot change with it.
+		return
+	}
 	ns, name, ok := DatasetOf(bucket, key)
 	if !ok {
 		return
