@@ -96,6 +96,7 @@ type options struct {
 	threads int
 	memory  string
 	pg      bool
+	inproc  bool
 	rest    string
 	only    string
 	queries string
@@ -111,6 +112,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fl.IntVar(&o.threads, "threads", 2, "DuckDB threads, for Steward and raw DuckDB alike")
 	fl.StringVar(&o.memory, "memory", "4GB", "DuckDB memory limit, for Steward and raw DuckDB alike")
 	fl.BoolVar(&o.pg, "pg", true, "also run through the PostgreSQL wire server")
+	fl.BoolVar(&o.inproc, "inprocess", true, "time Steward's SQL service called in process (when false it still runs once per query, in the warm-up round, to check its result against raw DuckDB's value for value)")
 	fl.StringVar(&o.rest, "rest", "jsonl", "also run through the REST endpoint POST /api/v1/query with this result format (jsonl, csv or arrow); off to skip")
 	fl.StringVar(&o.only, "only", "", "run only the queries whose name contains this")
 	fl.StringVar(&o.queries, "queries", "", "comma-separated short names of the queries to run (all if empty): "+strings.Join(shortNames(), ","))
@@ -658,7 +660,10 @@ type path struct {
 }
 
 func (b *bench) measure(ctx context.Context, o options, stdout, stderr io.Writer) error {
-	paths := []path{{"raw DuckDB", b.rawDuckDB}, {"Steward", b.steward}}
+	paths := []path{{"raw DuckDB", b.rawDuckDB}}
+	if o.inproc {
+		paths = append(paths, path{"Steward", b.steward})
+	}
 	if o.pg {
 		paths = append(paths, path{"Steward pgwire", b.pgwire})
 	}
@@ -689,6 +694,22 @@ func (b *bench) measure(ctx context.Context, o options, stdout, stderr io.Writer
 		times := make([][]time.Duration, len(paths))
 		cpus := make([][]time.Duration, len(paths))
 		var first *result
+		if !o.inproc {
+			// Untimed: the value-for-value check of the warm-up round.
+			raw, err := b.rawDuckDB(ctx, q, true)
+			if err != nil {
+				return fmt.Errorf("%s via raw DuckDB: %w", q.name, err)
+			}
+			st, err := b.steward(ctx, q, true)
+			b.backend.Settle()
+			if err != nil {
+				return fmt.Errorf("%s via Steward: %w", q.name, err)
+			}
+			if st.n != raw.n || raw.sum != 0 && st.sum != raw.sum {
+				return fmt.Errorf("%s: Steward returned %d rows (digest %x), raw DuckDB %d (%x)", q.name, st.n, st.sum, raw.n, raw.sum)
+			}
+			first = &raw
+		}
 		for rep := 0; rep <= o.reps; rep++ {
 			// Rotate the order so that no path always runs right after
 			// another's (page cache, memory being freed, a neighbour's load).

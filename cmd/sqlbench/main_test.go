@@ -90,3 +90,16 @@ func TestRESTFormats(t *testing.T) {
 		})
 	}
 }
+
+// TestNotInProcess times only raw DuckDB and the client paths; the in-process
+// service still checks a masked query's values in the warm-up.
+func TestNotInProcess(t *testing.T) {
+	var out, errs bytes.Buffer
+	if err := run(context.Background(), []string{"-rows", "5000", "-reps", "1", "-inprocess=false", "-queries", "aggregate-masked", "-dir", t.TempDir()}, &out, &errs); err != nil {
+		t.Fatalf("%v\n%s", err, errs.String())
+	}
+	hdr := strings.SplitN(out.String(), "\n", 4)[2]
+	if strings.Contains(hdr, "| Steward wall") || !strings.Contains(hdr, "Steward pgwire wall") || !strings.Contains(hdr, "Steward REST wall") {
+		t.Errorf("header %q", hdr)
+	}
+}
