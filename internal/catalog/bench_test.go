@@ -352,7 +352,7 @@ func BenchmarkSearchInherited(b *testing.B) {
 		if d := &ix.docs[id]; d.live {
 			k := Key{ix.nameOf[d.ns], d.name}
 			inh.m[k] = []DatasetInheritedTag{{Name: "classification", Value: "C4", Classification: "C4"}}
-			inh.stamps[k] = 1 // as lineage stamps them (Inheritance.Inheriting)
+			inh.stamps[k] = uint64(id + 1) // as lineage stamps them (Inheritance.Inheriting)
 		}
 	}
 	ix.inherit = inh

@@ -51,9 +51,10 @@ type Inheritance interface {
 }
 
 // InheritingDataset is a dataset Inheritance.Inheriting lists. Stamp
-// changes whenever what PolicyTags says of it may have changed, so the
-// search index asks PolicyTags again only for those; 0 means unknown
-// (always ask).
+// changes whenever what PolicyTags says of it may have changed, and is
+// unique to that state of that dataset, so the search index asks
+// PolicyTags again only for changed ones and keeps everything when no
+// stamp changed; 0 means unknown (always ask).
 type InheritingDataset struct {
 	Key
 	Stamp uint64

@@ -29,8 +29,9 @@ import (
 // inhOverlay is the effective tags of the datasets that inherit.
 // Immutable once built.
 type inhOverlay struct {
-	ver int64  // inheritance version
-	gen uint64 // Index.gen: the document numbering it refers to
+	ver   int64  // inheritance version
+	gen   uint64 // Index.gen: the document numbering it refers to
+	print uint64 // fingerprint of the Inheriting list it was built from
 	// docs: doc ID -> what it has beyond its own tags.
 	docs map[uint32]inhDoc
 	// tagDocs: interned tag name -> docs that have it only through
@@ -99,7 +100,15 @@ func (ix *Index) overlay() *inhOverlay {
 func (ix *Index) buildOverlay(ver int64) *inhOverlay {
 	list := ix.inherit.Inheriting()
 	prev := ix.ov.Load()
-	ov := &inhOverlay{ver: ver, gen: ix.gen, docs: make(map[uint32]inhDoc, len(list)), tagDocs: map[uint32][]uint32{},
+	fp := fingerprint(list)
+	if prev != nil && prev.gen == ix.gen && fp != 0 && prev.print == fp {
+		// Nothing that datasets inherit changed (a lineage change
+		// elsewhere): the same overlay, for this version.
+		ov := *prev
+		ov.ver = ver
+		return &ov
+	}
+	ov := &inhOverlay{ver: ver, gen: ix.gen, print: fp, docs: make(map[uint32]inhDoc, len(list)), tagDocs: map[uint32][]uint32{},
 		base: uint32(len(ix.nameOf)), names: map[string]uint32{}}
 	for _, x := range list {
 		id, ok := ix.keys[x.Key]
@@ -118,6 +127,26 @@ func (ix *Index) buildOverlay(ver int64) *inhOverlay {
 		ov.docs[id] = od
 	}
 	return ov
+}
+
+// fingerprint identifies the list's (dataset, stamp) pairs: stamps are
+// unique to one state of one dataset, so the sum of their hashes changes
+// with any pair (0: a stamp is unknown).
+func fingerprint(list []InheritingDataset) uint64 {
+	h := uint64(len(list))*0x9e3779b97f4a7c15 + 1
+	for _, x := range list {
+		if x.Stamp == 0 {
+			return 0
+		}
+		z := x.Stamp + 0x9e3779b97f4a7c15 // splitmix64
+		z = (z ^ z>>30) * 0xbf58476d1ce4e5b9
+		z = (z ^ z>>27) * 0x94d049bb133111eb
+		h += z ^ z>>31
+	}
+	if h == 0 {
+		h = 1
+	}
+	return h
 }
 
 // reusable returns what prev derived for doc id if it still holds.

@@ -172,7 +172,9 @@ func TestSearchFiltersUseEffectiveTags(t *testing.T) {
 // BenchmarkSearchInherited. "full": nothing derived before (a catalog
 // change of every inheriting dataset, or an Inheritance without stamps);
 // "lineage-changed": a lineage version whose stamps are unchanged but
-// for one dataset (what a CTAS or an OpenLineage run does).
+// for one dataset (what a CTAS or an OpenLineage run does);
+// "lineage-unchanged": a lineage version that changed no inheriting
+// dataset.
 //
 //	STEWARD_BENCH_DATASETS=100000 go test ./internal/catalog/ -run '^$' -bench 'SearchOverlay' -count 5
 func BenchmarkSearchOverlay(b *testing.B) {
@@ -183,7 +185,7 @@ func BenchmarkSearchOverlay(b *testing.B) {
 		if d := &ix.docs[id]; d.live {
 			k := Key{ix.nameOf[d.ns], d.name}
 			inh.m[k] = []DatasetInheritedTag{{Name: "classification", Value: "C4", Classification: "C4"}, {Name: "pii", Column: "email"}}
-			inh.stamps[k] = 1
+			inh.stamps[k] = uint64(id + 1)
 			first = k
 		}
 	}
@@ -200,11 +202,18 @@ func BenchmarkSearchOverlay(b *testing.B) {
 		}
 		b.ReportMetric(float64(len(ov.docs)), "inheriting")
 	})
+	b.Run("lineage-unchanged", func(b *testing.B) {
+		b.ReportAllocs()
+		ix.ov.Store(ix.buildOverlay(1))
+		for i := 0; b.Loop(); i++ {
+			ix.ov.Store(ix.buildOverlay(int64(i + 2)))
+		}
+	})
 	b.Run("lineage-changed", func(b *testing.B) {
 		b.ReportAllocs()
 		ix.ov.Store(ix.buildOverlay(1))
 		for i := 0; b.Loop(); i++ {
-			inh.stamps[first] = uint64(i + 2)
+			inh.stamps[first] = uint64(len(ix.docs) + i + 1)
 			ix.ov.Store(ix.buildOverlay(int64(i + 2)))
 		}
 	})
