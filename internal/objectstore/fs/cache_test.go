@@ -197,7 +197,8 @@ func TestCheckpointerCopiesTheWAL(t *testing.T) {
 		t.Fatal(err)
 	}
 	body := strings.Repeat("y", 4096)
-	for i := range 2 * checkpointEvery {
+	n := 2 * int(s.ckptEvery.Load())
+	for i := range n {
 		put(t, s, "k"+strconv.Itoa(i), body)
 	}
 	deadline := time.Now().Add(20 * time.Second)
@@ -206,11 +207,11 @@ func TestCheckpointerCopiesTheWAL(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if st.Size() >= st0.Size()+int64(checkpointEvery)*4096 {
+		if st.Size() >= st0.Size()+int64(n/2)*4096 {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("index.db is %d bytes after %d objects (was %d): nothing was checkpointed", st.Size(), 2*checkpointEvery, st0.Size())
+			t.Fatalf("index.db is %d bytes after %d objects (was %d): nothing was checkpointed", st.Size(), n, st0.Size())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}

@@ -70,10 +70,12 @@ type Store struct {
 	closeOnce sync.Once
 
 	// The checkpointer copies the WAL into the database beside the
-	// committer, which nudges it every checkpointEvery commits.
+	// committer, which nudges it every ckptEvery commits (adapted by the
+	// checkpointer so that a checkpoint finds about checkpointFrames).
 	nudge        chan struct{}
 	checkpointed chan struct{} // closed when the checkpointer has stopped
-	commits      int
+	commits      int64
+	ckptEvery    atomic.Int64
 
 	// written holds, by cache key, the latest row a write of the
 	// committer's current batch made (wrote); only the committer touches it.
@@ -195,6 +197,7 @@ func open(dir string, logger *slog.Logger, noSync bool) (*Store, error) {
 		}
 		return nil, err
 	}
+	s.ckptEvery.Store(64)
 	go s.committer()
 	go s.checkpointer()
 	return s, nil
@@ -612,7 +615,8 @@ func (s *Store) commitBatch(batch []*txReq) {
 	for i, r := range batch {
 		r.done <- errs[i]
 	}
-	if s.commits++; s.commits%checkpointEvery == 0 {
+	if s.commits++; s.commits >= s.ckptEvery.Load() {
+		s.commits = 0
 		select {
 		case s.nudge <- struct{}{}:
 		default: // one is pending already
@@ -651,10 +655,13 @@ func (s *Store) txVersioning(ctx context.Context, tx *sql.Tx, bucket string) (ob
 }
 
 const (
-	// checkpointEvery is how many commits pass between nudges of the
-	// checkpointer (it also runs every checkpointTick).
-	checkpointEvery = 64
-	checkpointTick  = time.Second
+	// checkpointFrames is how many WAL frames (pages) a checkpoint should
+	// find, as SQLite's own auto-checkpoint does: checkpointing more often
+	// costs fsyncs of the database file, which on ext4 also flush other
+	// files' data (the objects being written).
+	checkpointFrames = 1000
+	// A checkpoint is due every ckptEvery commits, adapted between these.
+	minCkptEvery, maxCkptEvery = 8, 4096
 	// walRestartFrames: a WAL this long (about 64 MiB of 4 KiB pages) that
 	// passive checkpoints could not empty, because readers kept old
 	// snapshots, is checkpointed with RESTART, which waits for them.
@@ -666,14 +673,11 @@ const (
 // WAL from its beginning at the first commit after one completes.
 func (s *Store) checkpointer() {
 	defer close(s.checkpointed)
-	t := time.NewTicker(checkpointTick)
-	defer t.Stop()
 	for {
 		select {
 		case <-s.closing:
 			return
 		case <-s.nudge:
-		case <-t.C:
 		}
 		mode := "PASSIVE"
 		for range 2 {
@@ -682,6 +686,12 @@ func (s *Store) checkpointer() {
 			if err != nil {
 				s.log.Warn("index checkpoint failed", "err", err)
 				break
+			}
+			if mode == "PASSIVE" {
+				// frames accumulated over ckptEvery commits: aim the
+				// next checkpoint at checkpointFrames.
+				every := s.ckptEvery.Load() * checkpointFrames / int64(max(frames, 1))
+				s.ckptEvery.Store(min(max(every, minCkptEvery), maxCkptEvery))
 			}
 			if frames < walRestartFrames || done >= frames {
 				break
