@@ -3,6 +3,7 @@ package catalog
 import (
 	"context"
 	"slices"
+	"sync"
 	"testing"
 )
 
@@ -217,4 +218,58 @@ func BenchmarkSearchOverlay(b *testing.B) {
 			ix.ov.Store(ix.buildOverlay(int64(i + 2)))
 		}
 	})
+}
+
+// Searches running while lineage and the catalog change see a consistent
+// overlay (run with -race): a dataset inheriting C4 is found by
+// classification=C4 whenever lineage says so at the time of the search.
+func TestSearchOverlayConcurrent(t *testing.T) {
+	s := newTestService(t, inheritEngine(t))
+	inh := newFakeInheritance()
+	s.SetInheritance(inh)
+	for _, n := range []string{"a", "b", "c", "d"} {
+		register(t, s, Dataset{Namespace: "s3://bank", Name: "derived/" + n, Description: "derived", Classification: "C2"})
+	}
+	c4 := DatasetInheritedTag{Name: "classification", Value: "C4", Classification: "C4"}
+	stable := Key{"s3://bank", "derived/a"}
+	inh.set(stable, c4, DatasetInheritedTag{Name: "pii.email"})
+	rita := Viewer{User: "rita", Groups: []string{"risk"}}
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() { // lineage and catalog changes
+		defer close(done)
+		ctx := context.Background()
+		for i := range 200 {
+			k := Key{"s3://bank", "derived/" + string(rune('b'+i%3))}
+			if i%2 == 0 {
+				inh.set(k, c4)
+			} else {
+				inh.set(k)
+			}
+			if i%10 == 0 {
+				if _, err := s.Edit(ctx, admin, "s3://bank", "derived/d", 0, func(d *Dataset) error { d.Description += "."; return nil }); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}
+	})
+	for range 2 {
+		wg.Go(func() {
+			for {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				for _, q := range []Query{{Classification: "C4"}, {Tags: []string{"pii.email"}}} {
+					if !slices.Contains(hitNames(s.Search(rita, q)), stable.Name) {
+						t.Errorf("%+v: the stable derived dataset is missing", q)
+						return
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
 }
