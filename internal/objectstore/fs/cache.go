@@ -28,7 +28,7 @@ type rowCache struct {
 }
 
 // defaultCacheBytes bounds the cache: rows and inline bytes together.
-const defaultCacheBytes = 64 << 20
+const defaultCacheBytes = 16 << 20
 
 func newRowCache(max int64) *rowCache {
 	return &rowCache{rows: map[string]*row{}, pending: map[string]int{}, max: max}
