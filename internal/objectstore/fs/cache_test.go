@@ -256,3 +256,37 @@ func TestVersioningChangeSeenByTheNextWriteInABatch(t *testing.T) {
 		}
 	}
 }
+
+// A write waiting for its BeforeCommit (the gateway's audit record) does
+// not hold up the writes queued after it.
+func TestWaitingWriteDoesNotBlockOthers(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t)
+	release := make(chan struct{})
+	slow := make(chan error, 1)
+	go func() {
+		_, err := s.Put(ctx, "bkt", "slow", strings.NewReader("a"), 1, objectstore.PutOptions{BeforeCommit: func() error {
+			<-release
+			return nil
+		}})
+		slow <- err
+	}()
+	for i := range 20 {
+		put(t, s, "fast"+strconv.Itoa(i), "b") // would hang behind the slow write
+	}
+	select {
+	case err := <-slow:
+		t.Fatalf("the slow write finished before its BeforeCommit returned: %v", err)
+	default:
+	}
+	if _, err := get(t, s, "slow"); err == nil {
+		t.Fatal("the slow write is visible before its BeforeCommit returned")
+	}
+	close(release)
+	if err := <-slow; err != nil {
+		t.Fatal(err)
+	}
+	if got, err := get(t, s, "slow"); err != nil || got != "a" {
+		t.Fatalf("after BeforeCommit: %q, %v", got, err)
+	}
+}

@@ -442,9 +442,23 @@ func internal(op string, err error) error {
 }
 
 type txReq struct {
-	fn   func(ctx context.Context, tx *sql.Tx) error
-	keys []string // cache keys whose versions fn may change
-	done chan error
+	fn    func(ctx context.Context, tx *sql.Tx) error
+	keys  []string        // cache keys whose versions fn may change
+	ready <-chan struct{} // if set, fn may run only once it is closed
+	done  chan error
+}
+
+// isReady reports whether r may run now.
+func (r *txReq) isReady() bool {
+	if r.ready == nil {
+		return true
+	}
+	select {
+	case <-r.ready:
+		return true
+	default:
+		return false
+	}
 }
 
 // maxBatch bounds how many writes share one commit.
@@ -464,10 +478,19 @@ func (s *Store) writeTx(ctx context.Context, fn func(ctx context.Context, tx *sq
 // keys named by cacheKey in keys: every such write must name them, so
 // that the row cache never serves a version the index no longer has.
 func (s *Store) writeTxFor(ctx context.Context, keys []string, fn func(ctx context.Context, tx *sql.Tx) error) error {
+	return s.writeTxWhen(ctx, keys, nil, fn)
+}
+
+// writeTxWhen is writeTxFor for a write that may run only once ready is
+// closed (nil: at once). It is queued at once: the committer commits the
+// writes that are ready and keeps the others for a later batch, so a
+// write waiting for something else (its audit record) neither holds up
+// the writes around it nor waits for its turn only after that.
+func (s *Store) writeTxWhen(ctx context.Context, keys []string, ready <-chan struct{}, fn func(ctx context.Context, tx *sql.Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	req := &txReq{fn: fn, keys: keys, done: make(chan error, 1)}
+	req := &txReq{fn: fn, keys: keys, ready: ready, done: make(chan error, 1)}
 	select {
 	case s.txq <- req:
 	case <-s.closing:
@@ -516,22 +539,51 @@ func (s *Store) txQueryRow(ctx context.Context, tx *sql.Tx, q string, args ...an
 
 func (s *Store) committer() {
 	defer close(s.committed)
-	for {
-		var req *txReq
-		select {
-		case req = <-s.txq:
-		case <-s.closing:
-			return
+	var waiting []*txReq // received, not ready yet
+	defer func() {
+		for _, r := range waiting {
+			r.done <- errClosed
 		}
-		batch := []*txReq{req}
-	more:
-		for len(batch) < maxBatch {
+	}()
+	for {
+		if len(waiting) == 0 {
 			select {
 			case r := <-s.txq:
-				batch = append(batch, r)
+				waiting = append(waiting, r)
+			case <-s.closing:
+				return
+			}
+		}
+	more:
+		for len(waiting) < maxBatch {
+			select {
+			case r := <-s.txq:
+				waiting = append(waiting, r)
 			default:
 				break more
 			}
+		}
+		// The ready ones, in arrival order, form the batch; the others
+		// wait for the next one.
+		var batch []*txReq
+		rest := waiting[:0]
+		for _, r := range waiting {
+			if r.isReady() {
+				batch = append(batch, r)
+			} else {
+				rest = append(rest, r)
+			}
+		}
+		waiting = rest
+		if len(batch) == 0 {
+			select {
+			case <-waiting[0].ready:
+			case r := <-s.txq:
+				waiting = append(waiting, r)
+			case <-s.closing:
+				return
+			}
+			continue
 		}
 		s.commitBatch(batch)
 	}

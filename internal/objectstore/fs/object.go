@@ -281,17 +281,24 @@ func (s *Store) Put(ctx context.Context, bucket, key string, body io.Reader, siz
 // referenced are removed after the commit.
 // extra, if set, runs first in the same transaction; after, if set, runs
 // last in it with the new version's info. cond.BeforeCommit, if set, is
-// awaited first of all, in the committer: the write waits for it side by
-// side with the writes queued before it, not ahead of them.
+// awaited beside the commit queue: the write is queued at once and the
+// committer commits it in the first batch after BeforeCommit returned.
 func (s *Store) commitVersion(ctx context.Context, bucket string, r row, cond *objectstore.PutOptions, extra func(context.Context, *sql.Tx) error,
 	after func(context.Context, *sql.Tx, objectstore.ObjectInfo) error) (objectstore.ObjectInfo, error) {
 	var old []string
 	var v objectstore.Versioning
-	err := s.writeTxFor(ctx, []string{cacheKey(bucket, r.key)}, func(ctx context.Context, tx *sql.Tx) error {
-		if cond != nil && cond.BeforeCommit != nil {
-			if err := cond.BeforeCommit(); err != nil {
-				return err
-			}
+	var ready chan struct{}
+	var beforeErr error
+	if cond != nil && cond.BeforeCommit != nil {
+		ready = make(chan struct{})
+		go func() {
+			beforeErr = cond.BeforeCommit()
+			close(ready)
+		}()
+	}
+	err := s.writeTxWhen(ctx, []string{cacheKey(bucket, r.key)}, ready, func(ctx context.Context, tx *sql.Tx) error {
+		if beforeErr != nil { // read after ready is closed
+			return beforeErr
 		}
 		var err error
 		if v, err = s.txVersioning(ctx, tx, bucket); err != nil {
