@@ -64,6 +64,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"sort"
 	"strings"
 	"syscall"
 	"time"
@@ -761,6 +762,13 @@ func (b *bench) measure(ctx context.Context, o options, stdout, stderr io.Writer
 		}
 		fmt.Fprintln(stdout, line)
 		fmt.Fprintf(stderr, "%s: wall %v cpu %v\n", q.name, times, cpus)
+		// Runs of one round are neighbours in time: the ratio within a
+		// round is less exposed to the machine's slow drifts than the
+		// ratio of medians.
+		for i, p := range paths[1:] {
+			rs := pairedRatios(times[0], times[i+1])
+			fmt.Fprintf(stderr, "%s: raw / %s wall, per round: median %.2f, range %.2f-%.2f\n", q.name, p.name, rs[len(rs)/2], rs[0], rs[len(rs)-1])
+		}
 	}
 	return nil
 }
@@ -776,6 +784,16 @@ func cpuTime() time.Duration {
 		return 0
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// pairedRatios returns base[k] / other[k] for each round k, sorted.
+func pairedRatios(base, other []time.Duration) []float64 {
+	rs := make([]float64, 0, len(base))
+	for k := range min(len(base), len(other)) {
+		rs = append(rs, float64(base[k])/float64(other[k]))
+	}
+	sort.Float64s(rs)
+	return rs
 }
 
 func median(ds []time.Duration) time.Duration {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestSmallRun runs the whole bench on a small table: every query on
@@ -101,5 +102,19 @@ func TestNotInProcess(t *testing.T) {
 	hdr := strings.SplitN(out.String(), "\n", 4)[2]
 	if strings.Contains(hdr, "| Steward wall") || !strings.Contains(hdr, "Steward pgwire wall") || !strings.Contains(hdr, "Steward REST wall") {
 		t.Errorf("header %q", hdr)
+	}
+}
+
+func TestPairedRatios(t *testing.T) {
+	ms := func(v ...int) []time.Duration {
+		var ds []time.Duration
+		for _, x := range v {
+			ds = append(ds, time.Duration(x)*time.Millisecond)
+		}
+		return ds
+	}
+	got := pairedRatios(ms(100, 200, 300), ms(100, 100, 600))
+	if len(got) != 3 || got[0] != 0.5 || got[1] != 1 || got[2] != 2 {
+		t.Fatalf("pairedRatios = %v", got)
 	}
 }
