@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/stewardhq/steward/internal/catalog"
+	"github.com/stewardhq/steward/internal/server"
 )
 
 // The catalog's discover decision and dataset view use the effective
@@ -18,18 +19,7 @@ import (
 // C4 data is hidden the same way.
 func TestCatalogSeesInheritedClassification(t *testing.T) {
 	s := start(t)
-	carol, alice, bob := newCLI(t, s), newCLI(t, s), newCLI(t, s)
-	carol.login("carol")
-	alice.login("alice")
-	bob.login("bob")
-	carol.must(`policies:
-  - id: exposures-bob
-    resources:
-      tables: ["mortgages.risk.credit_exposures"]
-    allow:
-      - users: [bob]
-        accesses: [select, discover]
-`, "policy", "apply", "-f", "-")
+	carol, alice, bob := bobOwnsExposures(t, s)
 	eventually(t, "credit exposures crawled", func() bool {
 		_, _, code := bob.run("", "sql", "-c", "SELECT count(*) FROM mortgages.risk.credit_exposures")
 		return code == 0
@@ -133,18 +123,7 @@ func TestCatalogSeesInheritedClassification(t *testing.T) {
 // counts neither.
 func TestCatalogSearchFiltersSeeInheritedTags(t *testing.T) {
 	s := start(t)
-	carol, alice, bob := newCLI(t, s), newCLI(t, s), newCLI(t, s)
-	carol.login("carol")
-	alice.login("alice")
-	bob.login("bob")
-	carol.must(`policies:
-  - id: exposures-bob
-    resources:
-      tables: ["mortgages.risk.credit_exposures"]
-    allow:
-      - users: [bob]
-        accesses: [select, discover]
-`, "policy", "apply", "-f", "-")
+	_, alice, bob := bobOwnsExposures(t, s)
 	const source = "s3://mortgages/risk/credit_exposures"
 	const table = "s3://home/bob/exposure_copy"
 	eventually(t, "credit exposures crawled and their column tagged", func() bool {
@@ -205,4 +184,23 @@ func TestCatalogSearchFiltersSeeInheritedTags(t *testing.T) {
 			t.Errorf("alice's search %v finds or counts C4 data: %d hits, facets %+v", args, len(r.Hits), r.Facets)
 		}
 	}
+}
+
+// bobOwnsExposures logs carol, alice and bob in and lets bob (alone)
+// select and discover the demo's C4 credit exposures.
+func bobOwnsExposures(t *testing.T, s *server.Server) (carol, alice, bob *steward) {
+	t.Helper()
+	carol, alice, bob = newCLI(t, s), newCLI(t, s), newCLI(t, s)
+	carol.login("carol")
+	alice.login("alice")
+	bob.login("bob")
+	carol.must(`policies:
+  - id: exposures-bob
+    resources:
+      tables: ["mortgages.risk.credit_exposures"]
+    allow:
+      - users: [bob]
+        accesses: [select, discover]
+`, "policy", "apply", "-f", "-")
+	return carol, alice, bob
 }
