@@ -11,7 +11,6 @@ import (
 	"testing"
 
 	"github.com/stewardhq/steward/internal/catalog"
-	"github.com/stewardhq/steward/internal/metastore"
 	"github.com/stewardhq/steward/internal/objectstore"
 	fsstore "github.com/stewardhq/steward/internal/objectstore/fs"
 )
@@ -173,12 +172,7 @@ func TestCrawl(t *testing.T) {
 func TestCatalogCrawl(t *testing.T) {
 	ctx := context.Background()
 	objs := newStore(t)
-	db, err := metastore.Open(ctx, "", t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	svc := catalog.NewService(catalog.NewStore(db), nil, New(objs, t.TempDir(), nil), nil)
+	svc := catalog.NewService(catalogStore(t), nil, New(objs, t.TempDir(), nil), nil)
 	gw := catalog.NotifyingStore{Store: objs, N: svc}
 	put(t, gw, "retail/customers/2024.csv", []byte(customersCSV))
 	svc.CrawlPending(ctx, timeFar)

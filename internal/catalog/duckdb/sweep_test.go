@@ -8,7 +8,6 @@ import (
 	"testing"
 
 	"github.com/stewardhq/steward/internal/catalog"
-	"github.com/stewardhq/steward/internal/metastore"
 )
 
 // countingCrawler is the real crawler, counting its crawls.
@@ -41,13 +40,8 @@ func (c *countingCrawler) take() []string {
 func TestSweep(t *testing.T) {
 	ctx := context.Background()
 	objs := newStore(t)
-	db, err := metastore.Open(ctx, "", t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
 	cc := &countingCrawler{Crawler: New(objs, t.TempDir(), nil)}
-	svc := catalog.NewService(catalog.NewStore(db), nil, cc, nil)
+	svc := catalog.NewService(catalogStore(t), nil, cc, nil)
 
 	mort := parquet(t, "SELECT 'BE' AS country, 3.1 AS rate UNION ALL SELECT 'NL', 3.5")
 	put(t, objs, "retail/customers/2024.csv", []byte(customersCSV))
