@@ -66,6 +66,7 @@ func tagsString(ts []catalog.Tag) string {
 
 func searchTable(r *catalog.SearchResult) func(*tabwriter.Writer) {
 	return func(tw *tabwriter.Writer) {
+		inherited := false
 		fmt.Fprintln(tw, "DATASET\tCLASS\tFORMAT\tOWNERS\tTAGS\tDESCRIPTION")
 		for _, h := range r.Hits {
 			d := h.Dataset
@@ -76,18 +77,39 @@ func searchTable(r *catalog.SearchResult) func(*tabwriter.Writer) {
 			class := d.Classification
 			if h.EffectiveClassification != "" && h.EffectiveClassification != class {
 				class = h.EffectiveClassification + "*" // inherited through lineage
+				inherited = true
+			}
+			tags := tagsString(d.Tags)
+			if it := inheritedTagNames(d); it != "" {
+				tags = strings.TrimSpace(tags + " " + it)
+				inherited = true
 			}
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", catalog.Ref(d.Namespace, d.Name), class, d.Format,
-				strings.Join(d.Owners, ","), tagsString(d.Tags), desc)
+				strings.Join(d.Owners, ","), tags, desc)
 		}
 		fmt.Fprintf(tw, "(%d of %d)\n", len(r.Hits), r.Total)
-		for _, h := range r.Hits {
-			if h.EffectiveClassification != "" && h.EffectiveClassification != h.Dataset.Classification {
-				fmt.Fprintln(tw, "* classification inherited through lineage (steward dataset show names the source)")
-				break
-			}
+		if inherited {
+			fmt.Fprintln(tw, "* inherited through lineage (steward dataset show names the source)")
 		}
 	}
+}
+
+// inheritedTagNames lists the tags d inherits through lineage, each once
+// and marked with "*", leaving out those it also has as its own.
+func inheritedTagNames(d *catalog.Dataset) string {
+	own := map[string]bool{}
+	for _, t := range d.Tags {
+		own[t.Name] = true
+	}
+	var out []string
+	for _, t := range d.InheritedTags {
+		if own[t.Name] {
+			continue
+		}
+		own[t.Name] = true
+		out = append(out, t.Name+"*")
+	}
+	return strings.Join(out, " ")
 }
 
 func datasetText(d *catalog.Dataset) func(*tabwriter.Writer) {

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/stewardhq/steward/internal/catalog"
@@ -41,5 +42,36 @@ func TestDatasetID(t *testing.T) {
 	}
 	if _, err := datasetID("nonsense!"); err == nil {
 		t.Error("nonsense accepted")
+	}
+}
+
+// The search table marks what a hit inherits through lineage: its
+// classification and its tags, each once, beside its own.
+func TestSearchTableShowsInherited(t *testing.T) {
+	copyDS := &catalog.Dataset{Namespace: "s3://home", Name: "bob/copy", Classification: "C2",
+		Tags: []catalog.Tag{{Name: "finance"}, {Name: "pii.email"}},
+		InheritedTags: []catalog.DatasetInheritedTag{{Name: "pii.email", Column: "customer_id"}, {Name: "pii.iban"},
+			{Name: "pii.iban", Column: "account"}}}
+	plain := &catalog.Dataset{Namespace: "s3://bank", Name: "sales/orders", Classification: "C2"}
+	out := render(searchTable(&catalog.SearchResult{Total: 2, Hits: []catalog.SearchHit{
+		{Dataset: copyDS, EffectiveClassification: "C4"}, {Dataset: plain, EffectiveClassification: "C2"}}}))
+	lines := strings.Split(out, "\n")
+	if len(lines) < 4 {
+		t.Fatalf("output:\n%s", out)
+	}
+	row := lines[1]
+	for _, want := range []string{"C4*", "finance pii.email pii.iban*"} {
+		if !strings.Contains(row, want) {
+			t.Errorf("row %q lacks %q", row, want)
+		}
+	}
+	if strings.Contains(row, "pii.email*") || strings.Count(row, "pii.iban") != 1 {
+		t.Errorf("row %q repeats a tag", row)
+	}
+	if strings.Contains(lines[2], "*") {
+		t.Errorf("a dataset that inherits nothing is marked: %q", lines[2])
+	}
+	if !strings.Contains(out, "* inherited through lineage") {
+		t.Errorf("no footnote:\n%s", out)
 	}
 }
