@@ -66,3 +66,23 @@ func ValidKey(key string) error {
 	}
 	return nil
 }
+
+// URIEncode encodes s as S3 and SigV4 require: every byte but A-Z a-z 0-9
+// - _ . ~ percent-encoded (upper-case hex); '/' is kept when keepSlash. The
+// gateway's signature check and forward mode's requests both use it.
+func URIEncode(s string, keepSlash bool) string {
+	const hexd = "0123456789ABCDEF"
+	var b strings.Builder
+	b.Grow(len(s) + 16)
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.' || c == '~' || (keepSlash && c == '/') {
+			b.WriteByte(c)
+			continue
+		}
+		b.WriteByte('%')
+		b.WriteByte(hexd[c>>4])
+		b.WriteByte(hexd[c&15])
+	}
+	return b.String()
+}

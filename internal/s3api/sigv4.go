@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/stewardhq/steward"
+	"github.com/stewardhq/steward/internal/objectstore"
 )
 
 // Credential is a verified signing identity: the secret a request is signed
@@ -267,25 +268,6 @@ func parsePresigned(q url.Values) (*sigInput, error) {
 	return in, nil
 }
 
-// uriEncode encodes s as SigV4 requires: everything but A-Z a-z 0-9 - _ . ~
-// is percent-encoded (upper-case hex); '/' is kept when keepSlash.
-func uriEncode(s string, keepSlash bool) string {
-	const hexd = "0123456789ABCDEF"
-	var b strings.Builder
-	b.Grow(len(s) + 16)
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.' || c == '~' || (keepSlash && c == '/') {
-			b.WriteByte(c)
-			continue
-		}
-		b.WriteByte('%')
-		b.WriteByte(hexd[c>>4])
-		b.WriteByte(hexd[c&15])
-	}
-	return b.String()
-}
-
 // canonicalQuery builds the canonical query string from the raw query,
 // leaving out skip (X-Amz-Signature for presigned URLs).
 func canonicalQuery(raw, skip string) (string, error) {
@@ -310,7 +292,7 @@ func canonicalQuery(raw, skip string) (string, error) {
 		if dk == skip {
 			continue
 		}
-		kvs = append(kvs, kv{uriEncode(dk, false), uriEncode(dv, false)})
+		kvs = append(kvs, kv{objectstore.URIEncode(dk, false), objectstore.URIEncode(dv, false)})
 	}
 	slices.SortFunc(kvs, func(a, b kv) int {
 		if c := strings.Compare(a.k, b.k); c != 0 {
@@ -351,7 +333,7 @@ func canonicalRequest(r *http.Request, in *sigInput, payloadHash string, presign
 	if path == "" {
 		path = "/"
 	}
-	b.WriteString(uriEncode(path, true))
+	b.WriteString(objectstore.URIEncode(path, true))
 	b.WriteByte('\n')
 	skip := ""
 	if presigned {

@@ -16,6 +16,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
+
+	"github.com/stewardhq/steward/internal/objectstore"
 )
 
 // The direct path: GetObject and PutObject, which carry nearly every
@@ -53,30 +55,11 @@ func newDirect(endpoint, region, access, secret string, hc *http.Client) *direct
 	}
 }
 
-// escapePath escapes a key (or bucket) the way S3 signs it: every byte
-// but the unreserved characters and '/' percent-encoded.
-func escapePath(s string) string {
-	const hex = "0123456789ABCDEF"
-	var b strings.Builder
-	b.Grow(len(s) + 16)
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.' || c == '~' || c == '/' {
-			b.WriteByte(c)
-			continue
-		}
-		b.WriteByte('%')
-		b.WriteByte(hex[c>>4])
-		b.WriteByte(hex[c&15])
-	}
-	return b.String()
-}
-
 // request builds an unsigned request for bucket/key.
 func (d *direct) request(ctx context.Context, method, bucket, key string, query url.Values, body io.Reader) (*http.Request, error) {
 	u := *d.base
 	u.Path = d.base.Path + "/" + bucket + "/" + key
-	u.RawPath = d.base.EscapedPath() + "/" + escapePath(bucket) + "/" + escapePath(key)
+	u.RawPath = d.base.EscapedPath() + "/" + objectstore.URIEncode(bucket, true) + "/" + objectstore.URIEncode(key, true)
 	if len(query) > 0 {
 		u.RawQuery = strings.ReplaceAll(query.Encode(), "+", "%20")
 	}

@@ -2,31 +2,8 @@ package s3store
 
 import (
 	"net/url"
-	"strings"
 	"testing"
-
-	"github.com/stewardhq/steward/internal/objectstore/storetest"
 )
-
-// escapePath keeps only unreserved characters and '/', and unescapes to
-// the key it was given, for every hostile key.
-func FuzzEscapePath(f *testing.F) {
-	for _, k := range storetest.HostileKeys() {
-		f.Add(k)
-	}
-	f.Fuzz(func(t *testing.T, key string) {
-		e := escapePath(key)
-		for i := 0; i < len(e); i++ {
-			c := e[i]
-			if c >= 0x80 || strings.IndexByte("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.~/%", c) < 0 {
-				t.Fatalf("escapePath(%q) = %q: byte %q left unescaped", key, e, c)
-			}
-		}
-		if back, err := url.PathUnescape(e); err != nil || back != key {
-			t.Fatalf("escapePath(%q) = %q unescapes to %q, %v", key, e, back, err)
-		}
-	})
-}
 
 func TestDirectRequestURL(t *testing.T) {
 	for _, tc := range []struct {
