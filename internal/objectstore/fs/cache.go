@@ -66,10 +66,6 @@ func (c *rowCache) get(k string) (row, bool) {
 
 // put caches r as k's latest row if no write committed since gen.
 func (c *rowCache) put(k string, r row, gen uint64) {
-	cost := rowCost(k, &r)
-	if cost > c.max/16 {
-		return
-	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.gen != gen || c.pending[k] > 0 {

@@ -595,25 +595,28 @@ func (s *Store) commitBatch(batch []*txReq) {
 	for _, r := range batch {
 		keys = append(keys, r.keys...)
 	}
-	committed := false
 	if len(keys) > 0 {
 		// Before anything is written: from here until the commit is
 		// over, readers of these keys go to the index.
 		s.cache.begin(keys)
-		defer func() {
+	}
+	// answer ends the keys' pending state, caching the rows the batch
+	// wrote if it committed, and only then tells each writer its
+	// outcome: an acknowledged write is already in the cache.
+	answer := func(committed bool, errOf func(i int) error) {
+		if len(keys) > 0 {
 			if !committed {
 				clear(s.written)
 			}
 			s.cache.end(keys, s.written)
 			clear(s.written)
-		}()
-	}
-	errs := make([]error, len(batch))
-	fail := func(err error) {
-		for _, r := range batch {
-			r.done <- err
+		}
+		for i, r := range batch {
+			r.done <- errOf(i)
 		}
 	}
+	errs := make([]error, len(batch))
+	fail := func(err error) { answer(false, func(int) error { return err }) }
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		fail(err)
@@ -657,19 +660,15 @@ func (s *Store) commitBatch(batch []*txReq) {
 		}
 	}
 	if len(batch) == 1 && errs[0] != nil {
-		clear(s.written)
 		tx.Rollback()
-		batch[0].done <- errs[0]
+		fail(errs[0])
 		return
 	}
 	if err := tx.Commit(); err != nil {
 		fail(err)
 		return
 	}
-	committed = true
-	for i, r := range batch {
-		r.done <- errs[i]
-	}
+	answer(true, func(i int) error { return errs[i] })
 	if s.commits++; s.commits >= s.ckptEvery.Load() {
 		s.commits = 0
 		select {
