@@ -70,24 +70,6 @@ func (f *fakeInheritance) Inherited(_ context.Context, namespace, name string) (
 	return append([]DatasetInheritedTag(nil), f.m[Key{namespace, name}]...), nil
 }
 
-// inheritEngine: C4 is discoverable by group risk; tag "secret" hidden
-// from everyone but auditors.
-func inheritEngine(t *testing.T) *policy.Engine {
-	t.Helper()
-	disc := []policy.Access{policy.AccessDiscover}
-	e, err := policy.Compile([]*policy.Policy{
-		{ID: "c4-risk", Kind: policy.KindAccess, Enabled: true, Tags: []policy.TagMatch{{MinClassification: policy.C4}},
-			Allow: []policy.Item{{Groups: []string{"risk"}, Accesses: disc}}},
-		{ID: "secret", Kind: policy.KindAccess, Enabled: true, Tags: []policy.TagMatch{{Name: "secret"}},
-			Deny:           []policy.Item{{Groups: []string{policy.Public}, Accesses: disc}},
-			DenyExceptions: []policy.Item{{Groups: []string{"auditors"}, Accesses: disc}}},
-	}, policy.Options{Version: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return e
-}
-
 // A dataset's discover decision and view follow what it inherits: a
 // table made from C4 data is hidden like its source, from search and Get,
 // until the inheritance goes; its owner sees it with the inherited
@@ -97,7 +79,7 @@ func TestDiscoverInherited(t *testing.T) {
 	for _, dec := range []struct {
 		name string
 		d    Decider
-	}{{"engine", inheritEngine(t)}, {"no policies", nil}} {
+	}{{"engine", benchDecider(t)}, {"no policies", nil}} {
 		t.Run(dec.name, func(t *testing.T) {
 			s := newTestService(t, dec.d)
 			inh := newFakeInheritance()
@@ -209,7 +191,7 @@ func (c *countingDecider) Decide(r *policy.Request, d *policy.Decision) {
 // inheritance did not change (one lookup each, no policy decision) and
 // decides afresh those that now inherit something.
 func TestLineageChangeKeepsUnaffectedDecisions(t *testing.T) {
-	dec := &countingDecider{Engine: inheritEngine(t)}
+	dec := &countingDecider{Engine: benchDecider(t)}
 	s := newTestService(t, dec)
 	inh := newFakeInheritance()
 	s.SetInheritance(inh)

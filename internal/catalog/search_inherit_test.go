@@ -34,7 +34,7 @@ func hitNames(r SearchResult) []string {
 // in the filters at the next search.
 func TestSearchFiltersUseEffectiveTags(t *testing.T) {
 	ctx := context.Background()
-	s := newTestService(t, inheritEngine(t))
+	s := newTestService(t, benchDecider(t))
 	inh := newFakeInheritance()
 	s.SetInheritance(inh)
 	register(t, s, Dataset{Namespace: "s3://bank", Name: "risk/exposures", Owners: []string{"carol"}, Description: "credit exposures", Classification: "C4",
@@ -224,7 +224,7 @@ func BenchmarkSearchOverlay(b *testing.B) {
 // overlay (run with -race): a dataset inheriting C4 is found by
 // classification=C4 whenever lineage says so at the time of the search.
 func TestSearchOverlayConcurrent(t *testing.T) {
-	s := newTestService(t, inheritEngine(t))
+	s := newTestService(t, benchDecider(t))
 	inh := newFakeInheritance()
 	s.SetInheritance(inh)
 	for _, n := range []string{"a", "b", "c", "d"} {
