@@ -682,6 +682,13 @@ func (b *bench) measure(ctx context.Context, o options, stdout, stderr io.Writer
 			if p.name != "raw DuckDB" {
 				hdr += " raw / " + p.name + " " + unit + " |"
 				sep += "---:|"
+				if unit == "wall" {
+					// Two more estimators of the same ratio: over the
+					// total time of all rounds (throughput), and the
+					// median of the ratios within each round.
+					hdr += " same, total | same, per round |"
+					sep += "---:|---:|"
+				}
 			}
 		}
 	}
@@ -750,13 +757,17 @@ func (b *bench) measure(ctx context.Context, o options, stdout, stderr io.Writer
 			}
 		}
 		line := fmt.Sprintf("| %s | %s | %d |", q.name, q.user, first.n)
-		for _, ds := range [][][]time.Duration{times, cpus} {
+		for u, ds := range [][][]time.Duration{times, cpus} {
 			base := median(ds[0])
 			for i, p := range paths {
 				m := median(ds[i])
 				line += fmt.Sprintf(" %.0f ms |", float64(m.Microseconds())/1000)
 				if p.name != "raw DuckDB" {
 					line += fmt.Sprintf(" %.2f |", float64(base)/float64(m))
+					if u == 0 {
+						rs := pairedRatios(ds[0], ds[i])
+						line += fmt.Sprintf(" %.2f | %.2f |", float64(total(ds[0]))/float64(total(ds[i])), rs[len(rs)/2])
+					}
 				}
 			}
 		}
@@ -794,6 +805,15 @@ func pairedRatios(base, other []time.Duration) []float64 {
 	}
 	sort.Float64s(rs)
 	return rs
+}
+
+// total is the sum of ds.
+func total(ds []time.Duration) time.Duration {
+	var t time.Duration
+	for _, d := range ds {
+		t += d
+	}
+	return t
 }
 
 func median(ds []time.Duration) time.Duration {

@@ -21,6 +21,22 @@ func TestSmallRun(t *testing.T) {
 			t.Errorf("no line for %s in\n%s", q.name, out.String())
 		}
 	}
+	// Every row of the table has the header's cells (the wall ratios come
+	// three ways, the CPU ratio one).
+	var cells int
+	for _, l := range strings.Split(out.String(), "\n") {
+		if !strings.HasPrefix(l, "|") {
+			continue
+		}
+		if n := strings.Count(l, "|"); cells == 0 {
+			cells = n
+		} else if n != cells {
+			t.Errorf("%d cells in %q, the header has %d", n-1, l, cells-1)
+		}
+	}
+	if !strings.Contains(out.String(), "| same, total | same, per round |") {
+		t.Errorf("no total and per-round ratio columns in\n%s", out.String())
+	}
 }
 
 func TestBadFlags(t *testing.T) {
