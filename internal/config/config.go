@@ -38,6 +38,7 @@ type Config struct {
 	PGTLSCert     string        `yaml:"pg_tls_cert" usage:"PEM certificate (chain) file for TLS on the PostgreSQL port (with pg_tls_key; empty: no TLS)"`
 	PGTLSKey      string        `yaml:"pg_tls_key" usage:"PEM private key file for TLS on the PostgreSQL port (with pg_tls_cert)"`
 	PGRequireTLS  bool          `yaml:"pg_require_tls" usage:"refuse PostgreSQL clients on other hosts that do not use TLS"`
+	DebugAddr     string        `yaml:"debug_addr" usage:"loopback listen address of the pprof debug listener, unauthenticated (empty: off)"`
 	PublicURL     string        `yaml:"public_url" usage:"URL users reach the HTTP server at (default http://HTTP_ADDR)"`
 	Metastore     string        `yaml:"metastore" usage:"metastore DSN: empty for SQLite in the data dir, sqlite:PATH, or postgres://..."`
 	LogLevel      string        `yaml:"log_level" usage:"log level: debug, info, warn or error"`
@@ -347,6 +348,17 @@ func (c *Config) Validate() error {
 			return &SettingError{Key: a.key, Msg: fmt.Sprintf("not a host:port address: %q", a.addr)}
 		} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
 			return &SettingError{Key: a.key, Msg: fmt.Sprintf("bad port in %q", a.addr)}
+		}
+	}
+	if c.DebugAddr != "" {
+		// The debug listener has no authentication: loopback is its guard.
+		if _, port, err := net.SplitHostPort(c.DebugAddr); err != nil {
+			return &SettingError{Key: "debug_addr", Msg: fmt.Sprintf("not a host:port address: %q", c.DebugAddr)}
+		} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+			return &SettingError{Key: "debug_addr", Msg: fmt.Sprintf("bad port in %q", c.DebugAddr)}
+		}
+		if !IsLoopback(c.DebugAddr) {
+			return &SettingError{Key: "debug_addr", Msg: fmt.Sprintf("the debug listener is unauthenticated and listens on loopback only (127.0.0.0/8, ::1, localhost), not %q", c.DebugAddr)}
 		}
 	}
 	if c.PublicURL != "" {
