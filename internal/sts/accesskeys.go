@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/stewardhq/steward"
+	"github.com/stewardhq/steward/internal/bounded"
 	"github.com/stewardhq/steward/internal/metastore"
 	"github.com/stewardhq/steward/internal/s3api"
 )
@@ -29,6 +30,15 @@ const accessKeyCacheTTL = 5 * time.Second
 // maxCachedKeys bounds the access-key cache (unknown keys are cached too,
 // so a flood of them does not reach the metastore).
 const maxCachedKeys = 10000
+
+// accessKeyCache maps access key ids to what resolving them answered,
+// credential or refusal, and when; when full, a random entry makes room.
+// An id is copied when cached (it may be part of a request's header).
+type accessKeyCache = bounded.Map[string, cachedKey]
+
+func newAccessKeyCache() *accessKeyCache {
+	return bounded.New(bounded.Options[string, cachedKey]{MaxEntries: maxCachedKeys, CloneKey: strings.Clone})
+}
 
 // maxKeysPerAccount bounds keys per service account (two allow rotation
 // without downtime).
@@ -108,9 +118,7 @@ func (s *Service) DeleteAccessKey(ctx context.Context, id string) error {
 	if n, _ := res.RowsAffected(); n == 0 {
 		return steward.Errorf(steward.ENotFound, "access key %s not found", id)
 	}
-	s.keyCacheMu.Lock()
-	delete(s.keyCache, id)
-	s.keyCacheMu.Unlock()
+	s.keyCache.Remove(id)
 	return nil
 }
 
@@ -133,9 +141,7 @@ func (s *Service) resolveAccessKey(ctx context.Context, id string) (*s3api.Crede
 		return nil, authErr("InvalidAccessKeyId", "unknown access key")
 	}
 	now := s.cfg.Now()
-	s.keyCacheMu.Lock()
-	c, ok := s.keyCache[id]
-	s.keyCacheMu.Unlock()
+	c, ok := s.keyCache.Get(id)
 	if ok && now.Sub(c.at) < accessKeyCacheTTL {
 		return c.cred, c.err
 	}
@@ -143,15 +149,7 @@ func (s *Service) resolveAccessKey(ctx context.Context, id string) (*s3api.Crede
 	if steward.KindOf(err) == steward.EUnavailable || steward.KindOf(err) == steward.EInternal {
 		return nil, err // do not cache outages
 	}
-	s.keyCacheMu.Lock()
-	for k := range s.keyCache { // a random victim when full
-		if len(s.keyCache) < maxCachedKeys {
-			break
-		}
-		delete(s.keyCache, k)
-	}
-	s.keyCache[id] = cachedKey{cred: cred, err: err, at: now}
-	s.keyCacheMu.Unlock()
+	s.keyCache.Put(id, cachedKey{cred: cred, err: err, at: now})
 	return cred, err
 }
 

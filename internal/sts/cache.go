@@ -3,8 +3,8 @@ package sts
 import (
 	"bytes"
 	"strings"
-	"sync"
 
+	"github.com/stewardhq/steward/internal/bounded"
 	"github.com/stewardhq/steward/internal/s3api"
 )
 
@@ -28,57 +28,34 @@ type verifiedSession struct {
 
 // sessionCache maps session tokens that verified to their sessions. Only
 // successful verifications enter it, so a forged or tampered token cannot
-// displace a good one; when full, a random entry makes room.
+// displace a good one; when full, a random entry makes room. A token is
+// copied when cached, so the cache never keeps a request's buffer alive.
 type sessionCache struct {
-	maxEntries, maxBytes int
-
-	mu      sync.RWMutex
-	entries map[string]*verifiedSession
-	bytes   int
+	m *bounded.Map[string, *verifiedSession]
 }
 
 func newSessionCache(maxEntries, maxBytes int) *sessionCache {
-	return &sessionCache{maxEntries: maxEntries, maxBytes: maxBytes, entries: map[string]*verifiedSession{}}
+	return &sessionCache{m: bounded.New(bounded.Options[string, *verifiedSession]{
+		MaxEntries: maxEntries,
+		MaxCost:    int64(maxBytes),
+		Cost:       func(token string, _ *verifiedSession) int64 { return int64(len(token)) },
+		CloneKey:   strings.Clone,
+	})}
 }
 
 func (c *sessionCache) get(token string) *verifiedSession {
-	c.mu.RLock()
-	v := c.entries[token]
-	c.mu.RUnlock()
+	v, _ := c.m.Get(token)
 	return v
 }
 
+// put caches v, a session that verified, under token.
 func (c *sessionCache) put(token string, v *verifiedSession) {
-	if len(token) > c.maxBytes || c.maxEntries <= 0 {
-		return
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if _, ok := c.entries[token]; ok {
-		c.entries[token] = v
-		return
-	}
-	// Map iteration starts at a random place: the first entry is a
-	// random victim.
-	for k := range c.entries {
-		if len(c.entries) < c.maxEntries && c.bytes+len(token) <= c.maxBytes {
-			break
-		}
-		delete(c.entries, k)
-		c.bytes -= len(k)
-	}
-	c.entries[strings.Clone(token)] = v
-	c.bytes += len(token)
+	c.m.Put(token, v)
 }
 
 // remove drops token if it still maps to v.
 func (c *sessionCache) remove(token string, v *verifiedSession) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.entries[token] == v {
-		delete(c.entries, token)
-		c.bytes -= len(token)
-	}
+	bounded.CompareAndRemove(c.m, token, v)
 }
 
 // holds reports whether the keyring still has key id with these bytes; a

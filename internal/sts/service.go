@@ -77,11 +77,10 @@ type Service struct {
 	// revs is the revocation list this replica knows; refreshMu makes
 	// its reloads one at a time (so a stale list is reloaded once, and
 	// a reload never replaces a newer one).
-	revs       atomic.Pointer[revocations]
-	refreshMu  sync.Mutex
-	keyCacheMu sync.Mutex
-	keyCache   map[string]cachedKey
-	sessions   *sessionCache
+	revs      atomic.Pointer[revocations]
+	refreshMu sync.Mutex
+	keyCache  *accessKeyCache
+	sessions  *sessionCache
 }
 
 type cachedKey struct {
@@ -111,7 +110,7 @@ func New(cfg Config, ms *metastore.Store, verifier identity.TokenVerifier, kek [
 		logger = slog.New(slog.DiscardHandler)
 	}
 	s := &Service{cfg: cfg, ms: ms, verifier: verifier, kek: append([]byte(nil), kek...), auditor: auditor, log: logger,
-		keyCache: map[string]cachedKey{}, sessions: newSessionCache(sessionCacheEntries, sessionCacheBytes)}
+		keyCache: newAccessKeyCache(), sessions: newSessionCache(sessionCacheEntries, sessionCacheBytes)}
 	s.keys = &keyring{ms: ms, kek: s.kek, rotate: cfg.KeyRotation, keep: cfg.MaxDuration, now: cfg.Now}
 	return s, nil
 }

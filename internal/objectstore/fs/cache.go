@@ -1,7 +1,10 @@
 package fs
 
 import (
+	"math"
 	"sync"
+
+	"github.com/stewardhq/steward/internal/bounded"
 )
 
 // rowCache keeps the latest version's index row (with an inline object's
@@ -18,12 +21,16 @@ import (
 // began (gen), so a row read before a commit is never cached after it.
 // Readers therefore see exactly what SQLite shows them: nothing older
 // than the last acknowledged write, and no new value before its commit.
+//
+// The rows are a bounded.Table under the cache's own lock, so that the
+// pending marks and the generation change atomically with them; it
+// evicts random rows when full and refuses a row larger than a
+// sixteenth of the bound.
 type rowCache struct {
 	mu      sync.RWMutex
 	gen     uint64
-	rows    map[string]*row
+	rows    *bounded.Table[string, *row]
 	pending map[string]int
-	bytes   int64
 	max     int64
 }
 
@@ -31,7 +38,10 @@ type rowCache struct {
 const defaultCacheBytes = 16 << 20
 
 func newRowCache(max int64) *rowCache {
-	return &rowCache{rows: map[string]*row{}, pending: map[string]int{}, max: max}
+	rows := bounded.NewTable(bounded.Options[string, *row]{
+		MaxEntries: math.MaxInt, MaxCost: max, MaxEntryCost: max / 16, Cost: rowCost,
+	})
+	return &rowCache{rows: rows, pending: map[string]int{}, max: max}
 }
 
 func cacheKey(bucket, key string) string { return bucket + "\x00" + key }
@@ -57,7 +67,7 @@ func (c *rowCache) get(k string) (row, bool) {
 	if c.pending[k] > 0 {
 		return row{}, false
 	}
-	r, ok := c.rows[k]
+	r, ok := c.rows.Get(k)
 	if !ok {
 		return row{}, false
 	}
@@ -75,21 +85,7 @@ func (c *rowCache) put(k string, r row, gen uint64) {
 }
 
 func (c *rowCache) insertLocked(k string, r row) {
-	cost := rowCost(k, &r)
-	if cost > c.max/16 {
-		return
-	}
-	c.dropLocked(k)
-	// Evict arbitrary entries (map order is randomized) until r fits.
-	for ek, er := range c.rows {
-		if c.bytes+cost <= c.max {
-			break
-		}
-		c.bytes -= rowCost(ek, er)
-		delete(c.rows, ek)
-	}
-	c.rows[k] = &r
-	c.bytes += cost
+	c.rows.Put(k, &r)
 }
 
 // begin marks keys as being written: their entries go, and until end
@@ -124,10 +120,7 @@ func (c *rowCache) end(keys []string, rows map[string]row) {
 }
 
 func (c *rowCache) dropLocked(k string) {
-	if old, ok := c.rows[k]; ok {
-		c.bytes -= rowCost(k, old)
-		delete(c.rows, k)
-	}
+	c.rows.Remove(k)
 }
 
 // purge empties the cache (a write whose keys are not known one by one).
@@ -135,6 +128,5 @@ func (c *rowCache) purge() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.gen++
-	c.rows = map[string]*row{}
-	c.bytes = 0
+	c.rows.Clear()
 }

@@ -160,12 +160,12 @@ func TestRowCacheIsBounded(t *testing.T) {
 	for i := range 1000 {
 		k := cacheKey("bkt", strconv.Itoa(i))
 		c.put(k, row{key: strconv.Itoa(i), data: make([]byte, 1000)}, c.snapshot())
-		if c.bytes > c.max {
-			t.Fatalf("cache holds %d bytes, bound %d", c.bytes, c.max)
+		if c.rows.Cost() > c.max {
+			t.Fatalf("cache holds %d bytes, bound %d", c.rows.Cost(), c.max)
 		}
 	}
-	if len(c.rows) == 0 || len(c.rows) > 64 {
-		t.Fatalf("%d rows cached", len(c.rows))
+	if c.rows.Len() == 0 || c.rows.Len() > 64 {
+		t.Fatalf("%d rows cached", c.rows.Len())
 	}
 	// A fill quoting a generation older than a write is refused.
 	g := c.snapshot()
