@@ -63,7 +63,11 @@ type Request struct {
 	ClientAddr string // for policy IP conditions and audit
 	RequestID  string
 	Limits     Limits // overrides of the service's defaults (lower only)
-	Database   string // the database a PostgreSQL client connected to (system catalog queries)
+	// Database is the database a PostgreSQL client connected to (or a
+	// REST or CLI caller named): when it is a catalog the user can see,
+	// short table names resolve in it (database.go); system catalog
+	// queries show its schemas as PostgreSQL's.
+	Database string
 }
 
 // Summary says what a query touched and returned; it is what is audited.
@@ -144,6 +148,10 @@ func (s *Service) query(ctx context.Context, req Request, lim Limits, sink RowSi
 	if err != nil {
 		return err
 	}
+	db, _, err := s.inDatabase(ctx, req, an)
+	if err != nil {
+		return err
+	}
 	views, tables, err := s.authorize(ctx, req, an, sum)
 	if err != nil {
 		return err
@@ -164,7 +172,7 @@ func (s *Service) query(ctx context.Context, req Request, lim Limits, sink RowSi
 		}
 		views[i].Files = files
 	}
-	n, err := s.c.Backend.Run(ctx, &Run{Query: q, Dir: dir, Views: views, Limits: lim}, &limitSink{RowSink: sink, max: lim.MaxRows})
+	n, err := s.c.Backend.Run(ctx, &Run{Query: q, Dir: dir, Views: views, Limits: lim, Database: db}, &limitSink{RowSink: sink, max: lim.MaxRows})
 	sum.Rows = n
 	sum.Command = "SELECT " + strconv.FormatInt(n, 10)
 	return err

@@ -139,6 +139,11 @@ type Run struct {
 	Dir    string // the only directory the sandbox may read: the staged files
 	Views  []View
 	Limits Limits
+	// Database, when set, is the catalog whose "public" schema the
+	// sandbox makes current (USE), so that the short names the service
+	// qualified in it bind to the same views; the backend creates the
+	// catalog and schema if no view did.
+	Database string
 }
 
 // Backend parses and executes SQL in a sandbox.

@@ -184,12 +184,20 @@ func (s *Service) write(ctx context.Context, req Request, ws *WriteStatement, li
 		return Errorf(steward.EPermission, StateFeature, "writing tables is not available on this server")
 	}
 	p := req.Principal
-	target, err := targetOf(ws.Target)
+	tparts, err := s.qualifyTarget(ctx, req, ws.Target)
+	if err != nil {
+		return err
+	}
+	target, err := targetOf(tparts)
 	if err != nil {
 		return err
 	}
 	sum.Written = target.Name
 	an, err := s.c.Backend.Analyze(ctx, ws.Query)
+	if err != nil {
+		return err
+	}
+	db, full, err := s.inDatabase(ctx, req, an)
 	if err != nil {
 		return err
 	}
@@ -280,7 +288,7 @@ func (s *Service) write(ctx context.Context, req Request, ws *WriteStatement, li
 		views[i].Files = files
 	}
 	out := filepath.Join(dir, file)
-	cols, n, err := mat.Materialize(ctx, &Run{Query: ws.Query, Dir: dir, Views: views, Limits: lim}, out, shape)
+	cols, n, err := mat.Materialize(ctx, &Run{Query: ws.Query, Dir: dir, Views: views, Limits: lim, Database: db}, out, shape)
 	if err != nil {
 		return err
 	}
@@ -288,6 +296,15 @@ func (s *Service) write(ctx context.Context, req Request, ws *WriteStatement, li
 	if d, ok := s.c.Backend.(Deriver); ok {
 		if der, err = d.Derive(ctx, ws.Query); err != nil {
 			return err
+		}
+		if der != nil && full != nil {
+			// The FROM tables as authorized: short names in full. A
+			// derivation has no CTEs, so every FROM name is a table.
+			for i, ft := range der.From {
+				if r, ok := full[strings.ToLower(ft.Table.Name())]; ok {
+					der.From[i].Table = r
+				}
+			}
 		}
 	}
 	// The written columns: the result's, or the target's for INSERT.

@@ -71,6 +71,18 @@ func (b *Backend) sandbox(ctx context.Context, r *sqlengine.Run) (*instance, str
 		}
 		setup = append(setup, vs)
 	}
+	if d := r.Database; d != "" {
+		// Short names were qualified in d by the service: d.public is
+		// searched first (after temp, which holds nothing), and a
+		// schema-qualified name finds its schema in d.
+		if !cats[d] {
+			setup = append(setup, "ATTACH ':memory:' AS "+q(d))
+		}
+		if !schemas[d+"."+sqlengine.DefaultSchema] {
+			setup = append(setup, "CREATE SCHEMA IF NOT EXISTS "+q(d)+"."+q(sqlengine.DefaultSchema))
+		}
+		setup = append(setup, "USE "+q(d)+"."+q(sqlengine.DefaultSchema))
+	}
 	// One round trip: DuckDB runs the statements in order and stops at
 	// the first error.
 	if _, err := in.conn.ExecContext(ctx, strings.Join(setup, ";\n")); err != nil {
