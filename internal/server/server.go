@@ -76,6 +76,8 @@ type Server struct {
 	cat catalogParts // catalog.go
 
 	lin lineageParts // lineage.go
+
+	debug debugParts // debug.go
 }
 
 // Options are what New needs beside the configuration.
@@ -134,6 +136,9 @@ func New(ctx context.Context, cfg config.Config, opts Options) (_ *Server, err e
 	s.s3Ln = s3ln
 	s.closers = append(s.closers, func() error { s3ln.Close(); return nil })
 	s.s3URL = "http://" + s3ln.Addr().String()
+	if err := s.listenDebug(); err != nil {
+		return nil, err
+	}
 	for _, n := range cfg.TrinoNetworks {
 		s.trinoNets = append(s.trinoNets, netip.MustParsePrefix(n))
 	}
@@ -339,6 +344,7 @@ func (s *Server) Run(ctx context.Context) error {
 	errc := make(chan error, 2)
 	go func() { errc <- s.httpSrv.Serve(s.httpLn) }()
 	go func() { errc <- s.s3Srv.Serve(s.s3Ln) }()
+	s.runDebug(ctx)
 	s.log.Info("steward started", "http", s.url, "s3", s.s3URL, "issuer", s.issuer, "data_dir", s.cfg.DataDir, "metastore", string(s.store.Dialect()))
 
 	var serveErr error
@@ -350,7 +356,7 @@ func (s *Server) Run(ctx context.Context) error {
 	sctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownGrace)
 	defer cancel()
 	var sd sync.WaitGroup
-	for _, srv := range []*http.Server{s.httpSrv, s.s3Srv} {
+	for _, srv := range append([]*http.Server{s.httpSrv, s.s3Srv}, s.debugServers()...) {
 		sd.Add(1)
 		go func() {
 			defer sd.Done()
