@@ -36,6 +36,8 @@ type queryInput struct {
 	Body   struct {
 		SQL    string `json:"sql" minLength:"1" maxLength:"1048576" doc:"One SELECT statement over catalog tables (ns.schema.table), or SHOW TABLES."`
 		Format string `json:"format,omitempty" enum:"jsonl,csv,arrow," doc:"jsonl (default), csv or arrow (an Arrow IPC stream)."`
+		// Database is additive: as a PostgreSQL client's database.
+		Database string `json:"database,omitempty" maxLength:"255" doc:"The database to resolve short names in, as a PostgreSQL client's: when it names a catalog you can see (bank), schema.table is bank.schema.table and a table alone is bank.public.table; three-part names work everywhere."`
 	}
 }
 
@@ -90,15 +92,15 @@ func (a *API) registerSQL() {
 			return nil, a.problem(ctx, "sql.query", err)
 		}
 		return &huma.StreamResponse{Body: func(hc huma.Context) {
-			a.streamQuery(hc, p, in.Body.SQL, resultFormat(in))
+			a.streamQuery(hc, p, in.Body.SQL, resultFormat(in), in.Body.Database)
 		}}, nil
 	})
 }
 
-func (a *API) streamQuery(hc huma.Context, p *steward.Principal, q, format string) {
+func (a *API) streamQuery(hc huma.Context, p *steward.Principal, q, format, database string) {
 	ctx := hc.Context()
 	sink := &httpSink{hc: hc, csv: format == "csv", arrow: format == "arrow"}
-	sum, err := a.d.SQL.Query(ctx, sqlengine.Request{Principal: p, SQL: q, ClientAddr: steward.ClientAddrFrom(ctx), RequestID: RequestID(ctx)}, sink)
+	sum, err := a.d.SQL.Query(ctx, sqlengine.Request{Principal: p, SQL: q, ClientAddr: steward.ClientAddrFrom(ctx), RequestID: RequestID(ctx), Database: database}, sink)
 	if sink.err != nil {
 		return // the client is gone
 	}

@@ -18,7 +18,7 @@ import (
 )
 
 func newSQLCmd(stdio IO) *cobra.Command {
-	var command, format string
+	var command, format, database string
 	cmd := &cobra.Command{
 		Use:   "sql [-c QUERY]",
 		Short: "Query catalog tables with SQL, with your masks and row filters applied",
@@ -38,7 +38,7 @@ func newSQLCmd(stdio IO) *cobra.Command {
 			case o == "csv":
 				format = "csv"
 			}
-			run := func(ctx context.Context, stmt string) error { return cl.sql(ctx, stdio.Out, stmt, format) }
+			run := func(ctx context.Context, stmt string) error { return cl.sql(ctx, stdio.Out, stmt, format, database) }
 			if command != "" {
 				return run(cmd.Context(), command)
 			}
@@ -55,16 +55,21 @@ func newSQLCmd(stdio IO) *cobra.Command {
 	}
 	cmd.Flags().StringVarP(&command, "command", "c", "", "run this one query and exit")
 	cmd.Flags().StringVar(&format, "format", "table", "result format: table, csv or jsonl (or --output csv|json)")
+	cmd.Flags().StringVarP(&database, "database", "d", "", "resolve short names in this catalog, as psql -d does: schema.table is DATABASE.schema.table, a table alone DATABASE.public.table")
 	return cmd
 }
 
 // sql runs one query and prints its result as it streams in.
-func (c *client) sql(ctx context.Context, w io.Writer, query, format string) error {
+func (c *client) sql(ctx context.Context, w io.Writer, query, format, database string) error {
 	reqFormat := "jsonl"
 	if format == "csv" {
 		reqFormat = "csv"
 	}
-	body, _ := json.Marshal(map[string]string{"sql": query, "format": reqFormat})
+	fields := map[string]string{"sql": query, "format": reqFormat}
+	if database != "" {
+		fields["database"] = database
+	}
+	body, _ := json.Marshal(fields)
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.server+"/api/v1/query", bytes.NewReader(body))
 	if err != nil {
 		return err
