@@ -8,7 +8,9 @@
 // Table names: a catalog dataset is the table whose SQL name is its policy
 // name ("bank.sales.mortgages"): the first segment is the SQL catalog, the
 // second the schema and the rest (joined with ".") the table; a two-segment
-// name ("bank.customers") lives in the catalog's "main" schema.
+// name ("bank.customers") lives in the catalog's "main" schema. In a
+// session whose Request.Database is a catalog, shorter names resolve in
+// it as PostgreSQL's would (database.go).
 //
 // Errors are *steward.Error; where a precise SQLSTATE is known it is carried
 // in Op (see Errorf and SQLState), as objectstore does for S3 codes.

@@ -132,13 +132,16 @@ func TestShortNameRefusals(t *testing.T) {
 		{"SELECT * FROM duckdb_tables", sqlengine.StatePrivilege, "duckdb_tables"},
 		{"SELECT * FROM sqlite_master", sqlengine.StatePrivilege, "sqlite_master"},
 		{"SELECT * FROM read_csv('/etc/passwd')", sqlengine.StatePrivilege, "read_csv"},
+		// A CTE's own body does not see it: the inner notes is not
+		// authorized, so no view of it exists to bind to.
+		{"WITH notes AS (SELECT * FROM notes) SELECT * FROM notes", "", ""},
 	} {
 		t.Run(tc.q, func(t *testing.T) {
 			c, _, err := runIn(t, svc, alice, "bank", tc.q)
 			if err == nil {
 				t.Fatalf("query succeeded: %s", c)
 			}
-			if got := sqlengine.SQLState(err); got != tc.state {
+			if got := sqlengine.SQLState(err); tc.state != "" && got != tc.state {
 				t.Errorf("SQLSTATE %s, want %s (%v)", got, tc.state, err)
 			}
 			if !strings.Contains(steward.MessageOf(err), tc.mention) {
