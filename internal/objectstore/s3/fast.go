@@ -40,6 +40,7 @@ type direct struct {
 	creds  aws.Credentials
 	signer *v4.Signer
 	hc     *http.Client
+	raw    *splicer // GETs, when the upstream is plain HTTP reached without a proxy; nil otherwise
 }
 
 func newDirect(endpoint, region, access, secret string, hc *http.Client) *direct {
@@ -74,7 +75,11 @@ func (d *direct) do(req *http.Request, payloadHash string) (*http.Response, erro
 	if err := d.signer.SignHTTP(req.Context(), d.creds, req, payloadHash, "s3", d.region, time.Now().UTC()); err != nil {
 		return nil, err
 	}
-	resp, err := d.hc.Do(req)
+	send := d.hc.Do
+	if d.raw != nil && req.Method == http.MethodGet {
+		send = d.raw.do
+	}
+	resp, err := send(req)
 	if err != nil {
 		return nil, err
 	}

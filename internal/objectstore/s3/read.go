@@ -407,6 +407,12 @@ var copyBufs = sync.Pool{New: func() any { b := make([]byte, copyBufSize); retur
 // WriteTo copies the rest of the body to w through a pooled buffer
 // (io.Copy uses it, also when w is an http.ResponseWriter).
 func (d *drainBody) WriteTo(w io.Writer) (int64, error) {
+	if sb, ok := d.rc.(*splicedBody); ok {
+		// A spliced body moves itself.
+		n, err := sb.WriteTo(w)
+		d.left -= n
+		return n, err
+	}
 	bp := copyBufs.Get().(*[]byte)
 	defer copyBufs.Put(bp)
 	buf := *bp

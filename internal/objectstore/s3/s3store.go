@@ -117,6 +117,9 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Store, error) {
 	st := &Store{c: s3.New(opts), hc: hc, prefix: cfg.BucketPrefix, log: logger}
 	if cfg.Endpoint != "" && cfg.PathStyle {
 		st.direct = newDirect(cfg.Endpoint, cfg.Region, cfg.AccessKey, cfg.SecretKey.Reveal(), hc)
+		if st.direct != nil && cfg.HTTPClient == nil {
+			st.direct.raw = newSplicer(st.direct.base, http.ProxyFromEnvironment)
+		}
 	}
 	return st, nil
 }
@@ -125,6 +128,9 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Store, error) {
 // way finish; the Store must not be used afterwards.
 func (s *Store) Close() error {
 	s.hc.CloseIdleConnections()
+	if s.direct != nil && s.direct.raw != nil {
+		s.direct.raw.close()
+	}
 	return nil
 }
 
