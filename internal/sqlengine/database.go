@@ -122,18 +122,20 @@ func (s *Service) inDatabase(ctx context.Context, req Request, an *Analysis) (st
 }
 
 // qualifyTarget resolves a writing statement's target in req's database
-// as inDatabase resolves names it reads: schema.table and table gain the
-// database (and public).
+// as inDatabase resolves names it reads (schema.table and table gain the
+// database, and public), refusing the same ambiguous names, so that a
+// table is read back by the name it was created with.
 func (s *Service) qualifyTarget(ctx context.Context, req Request, target []string) ([]string, error) {
-	if len(target) >= 3 || req.Database == "" {
+	if len(target) >= 3 || len(target) == 0 || req.Database == "" {
 		return target, nil
 	}
 	ok, err := s.isCatalog(ctx, req.Principal, req.Database)
 	if err != nil || !ok {
 		return target, err
 	}
-	if len(target) == 1 {
-		return []string{req.Database, DefaultSchema, target[0]}, nil
+	q, err := Qualify([]TableRef{target}, req.Database)
+	if err != nil {
+		return nil, err
 	}
-	return append([]string{req.Database}, target...), nil
+	return q[0], nil
 }

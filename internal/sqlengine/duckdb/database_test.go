@@ -211,6 +211,12 @@ func TestShortNamesInWrites(t *testing.T) {
 	if sqlengine.SQLState(err) != sqlengine.StatePrivilege || !strings.Contains(steward.MessageOf(err), "bank.public.t") {
 		t.Errorf("create in public: %v", err)
 	}
+	// A target named as no query could read it back is refused alike.
+	_, err = svc.Query(context.Background(), sqlengine.Request{Principal: bob, Database: "bank",
+		SQL: "CREATE TABLE main.t AS SELECT 1 AS x"}, &collect{})
+	if sqlengine.SQLState(err) != sqlengine.StateAmbiguous {
+		t.Errorf("create main.t: %v", err)
+	}
 }
 
 // BenchmarkQueryInDatabase is BenchmarkQuery with short names in database
