@@ -287,6 +287,10 @@ func (s *Service) audit(ctx context.Context, action string, req Request, sum *Su
 	ev := steward.AuditEvent{Time: s.c.Now(), RequestID: req.RequestID, Actor: p.Username, ActorKind: string(p.Kind),
 		Action: action, Resource: strings.Join(sum.Tables, ","), Decision: "allow", Outcome: "success", ClientAddr: req.ClientAddr,
 		Details: map[string]any{"query": clip(req.SQL), "tables": sum.Tables, "columns": sum.Columns}}
+	if req.Database != "" {
+		// The query's short names resolve in it (tables are audited in full).
+		ev.Details["database"] = req.Database
+	}
 	if len(sum.Denied) > 0 {
 		ev.Details["denied_columns"] = sum.Denied
 	}

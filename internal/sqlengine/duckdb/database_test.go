@@ -162,8 +162,8 @@ func TestShortNamesAuditedInFull(t *testing.T) {
 		t.Fatal(err)
 	}
 	ev := rec.evs[len(rec.evs)-1]
-	if ev.Resource != "bank.crm.customers" {
-		t.Errorf("resource %q", ev.Resource)
+	if ev.Resource != "bank.crm.customers" || ev.Details["database"] != "bank" {
+		t.Errorf("resource %q, database %v", ev.Resource, ev.Details["database"])
 	}
 	if cols, _ := ev.Details["columns"].([]string); !slices.Contains(cols, "bank.crm.customers#email") {
 		t.Errorf("columns %v", ev.Details["columns"])
