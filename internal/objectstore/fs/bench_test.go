@@ -103,3 +103,32 @@ func BenchmarkGet32MiB(b *testing.B) {
 		rc.Close()
 	}
 }
+
+// BenchmarkCompleteMultipart32MiB assembles four 8 MiB parts into one
+// object: the parts are uploaded once, and each round completes a new
+// upload of copies of them (UploadPartCopy is not timed apart; the
+// upload's parts are written before the timer runs).
+func BenchmarkCompleteMultipart32MiB(b *testing.B) {
+	s, bucket := benchStore(b)
+	const partSize, nParts = 8 << 20, 4
+	b.SetBytes(partSize * nParts)
+	for b.Loop() {
+		b.StopTimer()
+		up, err := s.CreateMultipart(ctx, bucket, "mp", objectstore.PutOptions{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		var parts []objectstore.CompletePart
+		for n := 1; n <= nParts; n++ {
+			p, err := s.UploadPart(ctx, bucket, "mp", up.UploadID, n, io.LimitReader(zeros{}, partSize), partSize, objectstore.PutOptions{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			parts = append(parts, objectstore.CompletePart{Number: n, ETag: p.ETag})
+		}
+		b.StartTimer()
+		if _, err := s.CompleteMultipart(ctx, bucket, "mp", up.UploadID, parts); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -215,6 +215,46 @@ func (r *partsReader) Read(p []byte) (int, error) {
 	}
 }
 
+// copyTo appends the parts not yet read to f with io.Copy between
+// files, which the kernel does (copy_file_range: no pass through this
+// process, a shared extent where the filesystem can reflink), handing
+// each part to writeback as it lands when flush is set.
+func (r *partsReader) copyTo(ctx context.Context, f *os.File, flush bool) (int64, error) {
+	if r.cur != nil {
+		return 0, errors.New("fs: partsReader.copyTo after Read")
+	}
+	var off int64
+	for _, p := range r.parts {
+		if err := ctx.Err(); err != nil {
+			return off, err
+		}
+		if p.file == "" {
+			continue
+		}
+		src, err := os.Open(r.s.dataPath(p.file))
+		if errors.Is(err, os.ErrNotExist) {
+			return off, errNoSuchUpload() // completed or aborted meanwhile
+		}
+		if err != nil {
+			return off, err
+		}
+		n, err := io.Copy(f, src)
+		src.Close()
+		if err == nil && n != p.Size {
+			err = fmt.Errorf("fs: part %d holds %d bytes, its record %d", p.Number, n, p.Size)
+		}
+		if err != nil {
+			return off, err
+		}
+		if flush {
+			startWriteback(f, off, n)
+		}
+		off += n
+	}
+	r.parts = nil
+	return off, nil
+}
+
 func (r *partsReader) close() {
 	if r.cur != nil {
 		r.cur.Close()
@@ -280,8 +320,12 @@ func (s *Store) CompleteMultipart(ctx context.Context, bucket, key, uploadID str
 			return objectstore.ObjectInfo{}, err
 		}
 	}
+	var total int64
+	for _, p := range use {
+		total += p.Size
+	}
 	pr := &partsReader{s: s, parts: use}
-	w, err := s.writeData(ctx, pr, -1, nil, nil, true)
+	w, err := s.writeData(ctx, pr, total, nil, nil, total <= InlineMax)
 	pr.close()
 	if err != nil {
 		return objectstore.ObjectInfo{}, internal("fs.CompleteMultipart", err)
