@@ -34,10 +34,10 @@ const maxCachedKeys = 10000
 // accessKeyCache maps access key ids to what resolving them answered,
 // credential or refusal, and when; when full, a random entry makes room.
 // An id is copied when cached (it may be part of a request's header).
-type accessKeyCache = bounded.Map[string, cachedKey]
+type accessKeyCache = bounded.Map[string, *cachedKey]
 
 func newAccessKeyCache() *accessKeyCache {
-	return bounded.New(bounded.Options[string, cachedKey]{MaxEntries: maxCachedKeys, CloneKey: strings.Clone})
+	return bounded.New(bounded.Options[string, *cachedKey]{MaxEntries: maxCachedKeys, CloneKey: strings.Clone})
 }
 
 // maxKeysPerAccount bounds keys per service account (two allow rotation
@@ -149,7 +149,7 @@ func (s *Service) resolveAccessKey(ctx context.Context, id string) (*s3api.Crede
 	if steward.KindOf(err) == steward.EUnavailable || steward.KindOf(err) == steward.EInternal {
 		return nil, err // do not cache outages
 	}
-	s.keyCache.Put(id, cachedKey{cred: cred, err: err, at: now})
+	s.keyCache.Put(id, &cachedKey{cred: cred, err: err, at: now})
 	return cred, err
 }
 

@@ -71,7 +71,7 @@ func TestAccessKeyCacheBounds(t *testing.T) {
 	c := newAccessKeyCache()
 	for i := range maxCachedKeys + 500 {
 		id := fmt.Sprintf("AKIA%016d", i)
-		c.Put(id, cachedKey{err: fmt.Errorf("unknown %s", id)})
+		c.Put(id, &cachedKey{err: fmt.Errorf("unknown %s", id)})
 		if c.Len() > maxCachedKeys {
 			t.Fatalf("after %d ids: %d cached", i+1, c.Len())
 		}
