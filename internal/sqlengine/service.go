@@ -213,6 +213,12 @@ func (s *Service) authorize(ctx context.Context, req Request, an *Analysis, sum 
 			// from one that exists but is denied: both name the table.
 			return nil, nil, Errorf(steward.EPermission, StatePrivilege, "permission denied for table %s", name)
 		}
+		if len(t.Columns) == 0 {
+			// Registered, but its files not yet crawled (the catalog
+			// crawls a few seconds after a write): say so, rather than
+			// call every column denied. The user may select the table.
+			return nil, nil, Errorf(steward.EUnavailable, StateNotReady, "table %s has no known columns yet: the catalog has not read its files; try again shortly", name)
+		}
 		v := View{Catalog: cat, Schema: sch, Table: tbl, Format: t.Format, Hive: len(t.Partitions) > 0}
 		for _, f := range d.RowFilters {
 			v.Filters = append(v.Filters, f)

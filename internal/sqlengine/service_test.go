@@ -77,3 +77,27 @@ func TestAnonymousRefused(t *testing.T) {
 		t.Fatalf("err %v", err)
 	}
 }
+
+type uncrawled struct{}
+
+func (uncrawled) Table(_ context.Context, name string) (*sqlengine.Table, error) {
+	return &sqlengine.Table{Name: name, Bucket: "a", Prefix: "b/c", Format: "parquet"}, nil
+}
+func (uncrawled) Tables(context.Context, *steward.Principal) ([]*sqlengine.Table, error) {
+	return nil, nil
+}
+
+type okAuditor struct{}
+
+func (okAuditor) Record(context.Context, steward.AuditEvent) error { return nil }
+
+// A table the catalog registered but has not crawled yet has no columns:
+// the user is told to wait (55000), not that every column is denied.
+func TestUncrawledTableIsNotReady(t *testing.T) {
+	b := &backend{}
+	svc := sqlengine.New(sqlengine.Config{Tables: uncrawled{}, Decider: allowAll{}, Objects: noObjects{}, Backend: b, Auditor: okAuditor{}, TempDir: t.TempDir()})
+	_, err := svc.Query(context.Background(), sqlengine.Request{Principal: &steward.Principal{Username: "alice"}, SQL: "SELECT * FROM a.b.c"}, nopSink{})
+	if sqlengine.SQLState(err) != sqlengine.StateNotReady || steward.KindOf(err) != steward.EUnavailable || b.ran {
+		t.Fatalf("err %v (SQLSTATE %s), ran %v", err, sqlengine.SQLState(err), b.ran)
+	}
+}

@@ -172,6 +172,7 @@ const (
 	StateInternal       = "XX000"
 	StateAuth           = "28P01"
 	StateData           = "22000"
+	StateNotReady       = "55000" // object_not_in_prerequisite_state
 )
 
 // Errorf returns an error of kind with a SQLSTATE.
