@@ -413,13 +413,17 @@ func (d *drainBody) WriteTo(w io.Writer) (int64, error) {
 		d.left -= n
 		return n, err
 	}
+	return pooledCopy(w, d)
+}
+
+// pooledCopy copies r to w until r's EOF through a pooled buffer.
+func pooledCopy(w io.Writer, r io.Reader) (int64, error) {
 	bp := copyBufs.Get().(*[]byte)
 	defer copyBufs.Put(bp)
 	buf := *bp
 	var total int64
 	for {
-		n, rerr := d.rc.Read(buf)
-		d.left -= int64(n)
+		n, rerr := r.Read(buf)
 		if n > 0 {
 			m, werr := w.Write(buf[:n])
 			total += int64(m)

@@ -254,13 +254,13 @@ func (b *splicedBody) WriteTo(w io.Writer) (int64, error) {
 	if b.left > 0 {
 		var n int64
 		var err error
+		lr := &io.LimitedReader{R: b.rc.c, N: b.left}
 		if rf, ok := w.(io.ReaderFrom); ok {
-			lr := &io.LimitedReader{R: b.rc.c, N: b.left}
 			n, err = rf.ReadFrom(lr)
-			b.left = lr.N
 		} else {
-			n, err = b.copyTo(w)
+			n, err = pooledCopy(w, lr)
 		}
+		b.left = lr.N
 		total += n
 		if err == nil && b.left > 0 {
 			err = io.ErrUnexpectedEOF // the upstream closed early
@@ -271,35 +271,6 @@ func (b *splicedBody) WriteTo(w io.Writer) (int64, error) {
 		}
 	}
 	b.finish(true)
-	return total, nil
-}
-
-// copyTo copies the rest of the body to w through a pooled buffer.
-func (b *splicedBody) copyTo(w io.Writer) (int64, error) {
-	bp := copyBufs.Get().(*[]byte)
-	defer copyBufs.Put(bp)
-	buf := *bp
-	var total int64
-	for b.left > 0 {
-		n, rerr := b.rc.c.Read(buf[:min(int64(len(buf)), b.left)])
-		b.left -= int64(n)
-		if n > 0 {
-			m, werr := w.Write(buf[:n])
-			total += int64(m)
-			if werr != nil {
-				return total, werr
-			}
-			if m != n {
-				return total, io.ErrShortWrite
-			}
-		}
-		if rerr == io.EOF {
-			return total, nil // ErrUnexpectedEOF from the caller
-		}
-		if rerr != nil {
-			return total, rerr
-		}
-	}
 	return total, nil
 }
 
