@@ -114,18 +114,6 @@ func (t *Table[K, V]) Remove(k K) bool {
 	return ok
 }
 
-// RemoveIf drops k if it is there and same reports true of its value,
-// and reports whether it dropped it.
-func (t *Table[K, V]) RemoveIf(k K, same func(V) bool) bool {
-	e, ok := t.m[k]
-	if !ok || !same(e.v) {
-		return false
-	}
-	delete(t.m, k)
-	t.cost -= e.cost
-	return true
-}
-
 // Len returns the number of entries.
 func (t *Table[K, V]) Len() int { return len(t.m) }
 
@@ -185,14 +173,6 @@ func (m *Map[K, V]) Remove(k K) bool {
 	return m.t.Remove(k)
 }
 
-// RemoveIf drops k if it is there and same reports true of its value
-// (called with the lock held: it must not use m).
-func (m *Map[K, V]) RemoveIf(k K, same func(V) bool) bool {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.t.RemoveIf(k, same)
-}
-
 // Len returns the number of entries.
 func (m *Map[K, V]) Len() int {
 	m.mu.RLock()
@@ -205,13 +185,6 @@ func (m *Map[K, V]) Cost() int64 {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	return m.t.Cost()
-}
-
-// Clear drops every entry.
-func (m *Map[K, V]) Clear() {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.t.Clear()
 }
 
 // All yields the entries in no particular order, holding the read lock:
@@ -231,9 +204,7 @@ func CompareAndRemove[K, V comparable](m *Map[K, V], k K, old V) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if e, ok := m.t.m[k]; ok && e.v == old {
-		delete(m.t.m, k)
-		m.t.cost -= e.cost
-		return true
+		return m.t.Remove(k)
 	}
 	return false
 }

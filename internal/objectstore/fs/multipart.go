@@ -220,9 +220,6 @@ func (r *partsReader) Read(p []byte) (int, error) {
 // process, a shared extent where the filesystem can reflink), handing
 // each part to writeback as it lands when flush is set.
 func (r *partsReader) copyTo(ctx context.Context, f *os.File, flush bool) (int64, error) {
-	if r.cur != nil {
-		return 0, errors.New("fs: partsReader.copyTo after Read")
-	}
 	var off int64
 	for _, p := range r.parts {
 		if err := ctx.Err(); err != nil {
