@@ -73,31 +73,51 @@ func Qualify(refs []TableRef, db string) ([]TableRef, error) {
 	return out, nil
 }
 
-// isCatalog says whether db is a catalog p may see: the first part of a
-// table p may discover. It is the rule the system catalogs follow (a
-// client connected to such a database sees its schemas as PostgreSQL's),
-// so \d and queries agree.
-func (s *Service) isCatalog(ctx context.Context, p *steward.Principal, db string) (bool, error) {
+// session resolves a statement's short names in its request's database.
+// Whether that database is a catalog is asked at most once per statement
+// (a CREATE TABLE AS asks for its target and for the names it reads).
+type session struct {
+	s       *Service
+	req     Request
+	checked bool
+	isCat   bool
+}
+
+func (s *Service) session(req Request) *session { return &session{s: s, req: req} }
+
+// isCatalog says whether the request's database is a catalog its user may
+// see: the first part of a table the user may discover. It is the rule
+// the system catalogs follow (a client connected to such a database sees
+// its schemas as PostgreSQL's), so \d and queries agree.
+func (ss *session) isCatalog(ctx context.Context) (bool, error) {
+	if ss.checked {
+		return ss.isCat, nil
+	}
+	db := ss.req.Database
 	if db == "" || duckdbNames[strings.ToLower(db)] || strings.Contains(db, ".") {
+		ss.checked = true
 		return false, nil
 	}
-	ts, err := s.c.Tables.Tables(ctx, p)
+	ts, err := ss.s.c.Tables.Tables(ctx, ss.req.Principal)
 	if err != nil {
 		return false, err
 	}
+	ss.checked = true
 	for _, t := range ts {
 		if cat, _, _, ok := SplitName(t.Name); ok && cat == db {
-			return true, nil
+			ss.isCat = true
+			break
 		}
 	}
-	return false, nil
+	return ss.isCat, nil
 }
 
 // inDatabase resolves an's short table names in req's database when that
 // database is a catalog; it returns the catalog the sandbox must USE
 // ("" when nothing was qualified) and the full name of each name as
 // written (lower-cased), for lineage.
-func (s *Service) inDatabase(ctx context.Context, req Request, an *Analysis) (string, map[string]TableRef, error) {
+func (ss *session) inDatabase(ctx context.Context, an *Analysis) (string, map[string]TableRef, error) {
+	req := ss.req
 	short := false
 	for _, r := range an.Tables {
 		short = short || len(r) < 3
@@ -105,7 +125,7 @@ func (s *Service) inDatabase(ctx context.Context, req Request, an *Analysis) (st
 	if !short || req.Database == "" {
 		return "", nil, nil
 	}
-	ok, err := s.isCatalog(ctx, req.Principal, req.Database)
+	ok, err := ss.isCatalog(ctx)
 	if err != nil || !ok {
 		return "", nil, err
 	}
@@ -125,11 +145,12 @@ func (s *Service) inDatabase(ctx context.Context, req Request, an *Analysis) (st
 // as inDatabase resolves names it reads (schema.table and table gain the
 // database, and public), refusing the same ambiguous names, so that a
 // table is read back by the name it was created with.
-func (s *Service) qualifyTarget(ctx context.Context, req Request, target []string) ([]string, error) {
+func (ss *session) qualifyTarget(ctx context.Context, target []string) ([]string, error) {
+	req := ss.req
 	if len(target) >= 3 || len(target) == 0 || req.Database == "" {
 		return target, nil
 	}
-	ok, err := s.isCatalog(ctx, req.Principal, req.Database)
+	ok, err := ss.isCatalog(ctx)
 	if err != nil || !ok {
 		return target, err
 	}

@@ -148,7 +148,7 @@ func (s *Service) query(ctx context.Context, req Request, lim Limits, sink RowSi
 	if err != nil {
 		return err
 	}
-	db, _, err := s.inDatabase(ctx, req, an)
+	db, _, err := s.session(req).inDatabase(ctx, an)
 	if err != nil {
 		return err
 	}

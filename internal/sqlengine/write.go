@@ -184,7 +184,8 @@ func (s *Service) write(ctx context.Context, req Request, ws *WriteStatement, li
 		return Errorf(steward.EPermission, StateFeature, "writing tables is not available on this server")
 	}
 	p := req.Principal
-	tparts, err := s.qualifyTarget(ctx, req, ws.Target)
+	ss := s.session(req)
+	tparts, err := ss.qualifyTarget(ctx, ws.Target)
 	if err != nil {
 		return err
 	}
@@ -197,7 +198,7 @@ func (s *Service) write(ctx context.Context, req Request, ws *WriteStatement, li
 	if err != nil {
 		return err
 	}
-	db, full, err := s.inDatabase(ctx, req, an)
+	db, full, err := ss.inDatabase(ctx, an)
 	if err != nil {
 		return err
 	}
