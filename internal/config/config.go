@@ -343,7 +343,11 @@ func (c *Config) Validate() error {
 	if c.DataDir == "" {
 		return &SettingError{Key: "data_dir", Msg: "must not be empty"}
 	}
-	for _, a := range []struct{ key, addr string }{{"http_addr", c.HTTPAddr}, {"s3_addr", c.S3Addr}} {
+	addrs := []struct{ key, addr string }{{"http_addr", c.HTTPAddr}, {"s3_addr", c.S3Addr}}
+	if c.DebugAddr != "" {
+		addrs = append(addrs, struct{ key, addr string }{"debug_addr", c.DebugAddr})
+	}
+	for _, a := range addrs {
 		if _, port, err := net.SplitHostPort(a.addr); err != nil {
 			return &SettingError{Key: a.key, Msg: fmt.Sprintf("not a host:port address: %q", a.addr)}
 		} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
@@ -352,11 +356,6 @@ func (c *Config) Validate() error {
 	}
 	if c.DebugAddr != "" {
 		// The debug listener has no authentication: loopback is its guard.
-		if _, port, err := net.SplitHostPort(c.DebugAddr); err != nil {
-			return &SettingError{Key: "debug_addr", Msg: fmt.Sprintf("not a host:port address: %q", c.DebugAddr)}
-		} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
-			return &SettingError{Key: "debug_addr", Msg: fmt.Sprintf("bad port in %q", c.DebugAddr)}
-		}
 		if !IsLoopback(c.DebugAddr) {
 			return &SettingError{Key: "debug_addr", Msg: fmt.Sprintf("the debug listener is unauthenticated and listens on loopback only (127.0.0.0/8, ::1, localhost), not %q", c.DebugAddr)}
 		}
